@@ -1,0 +1,52 @@
+# Two commands: `make run` starts the app, `make test` runs every test (browser tests included).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+TRAIN := $(BIN)/python -m core.train --dataset mnist5k --epochs 30 --seed 0
+
+.PHONY: run test install install-dev lint format bench evaluate checkpoints clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+lint: install-dev
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+bench: install-dev
+	$(BIN)/python -m bench
+
+evaluate: install
+	for c in checkpoints/*/; do $(BIN)/python -m core.evaluate --checkpoint $$c; done
+
+# Re-create the shipped checkpoints (about 40 s each on 2 CPU cores).
+checkpoints: install
+	$(TRAIN) --kind vae --latent-dim 16 --out checkpoints/mnist5k-vae16
+	$(TRAIN) --kind ae  --latent-dim 16 --out checkpoints/mnist5k-ae16
+	$(TRAIN) --kind dae --latent-dim 16 --noise gaussian --noise-level 0.3 --out checkpoints/mnist5k-dae16
+	$(TRAIN) --kind vae --latent-dim 2  --out checkpoints/mnist5k-vae2
+	$(TRAIN) --kind vae --latent-dim 16 --exclude-class 9 --out checkpoints/mnist5k-vae16-no9
+	$(TRAIN) --kind vae --latent-dim 16 --likelihood gaussian --out checkpoints/mnist5k-vae16-gaussian
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,119 @@
+"""Anomaly detection with an autoencoder: score each image, rank them, and test on a held-out class.
+
+An image the model rebuilds badly (high reconstruction error) or finds unlikely (high negative
+ELBO) is called anomalous. A model trained without one class should score that class higher; the
+AUROC of the score at separating it from the rest measures how well that works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+from core.errors import ConfigError
+from core.latents import EncodedSet
+from core.models import Autoencoder
+
+SCORES = ("recon_error", "neg_elbo")
+NO_ELBO = (
+    "score 'neg_elbo' needs a VAE: an AE or DAE has no posterior distribution and no prior, "
+    "so it has no ELBO; use 'recon_error'"
+)
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """One image's anomaly score, where it falls among reference scores, and its reconstruction."""
+
+    score: float
+    percentile: float  # 0-100: share of reference scores at or below this score
+    reconstruction: np.ndarray  # (C, H, W) in [0, 1], decoded from the posterior mean
+
+
+def _check_score(score: str) -> None:
+    if score not in SCORES:
+        raise ConfigError(f"score must be one of {SCORES}, got {score!r}")
+
+
+def anomaly_scores(enc: EncodedSet, score: str = "recon_error") -> np.ndarray:
+    """(N,) anomaly score per image, higher = more anomalous."""
+    _check_score(score)
+    values = enc.recon_error if score == "recon_error" else enc.neg_elbo
+    if values is None:
+        raise ConfigError(NO_ELBO)
+    return np.asarray(values, dtype=np.float64).copy()
+
+
+def _mask(mask: np.ndarray | None, n: int) -> np.ndarray:
+    if mask is None:
+        return np.ones(n, dtype=bool)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (n,):
+        raise ConfigError(f"mask must be a boolean array of shape ({n},), got {mask.shape}")
+    return mask
+
+
+def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the k highest scores, highest first, optionally only among mask (fewer if fewer exist)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if not (isinstance(k, (int, np.integer)) and k >= 1):
+        raise ConfigError(f"k must be an integer >= 1, got {k!r}")
+    candidates = np.flatnonzero(_mask(mask, len(scores)))
+    order = np.argsort(-scores[candidates], kind="stable")  # nan sorts last; ties keep index order
+    return candidates[order[:k]]
+
+
+def heldout_auroc(scores: np.ndarray, labels: np.ndarray, heldout_class: int, mask: np.ndarray | None = None) -> float:
+    """AUROC of the scores at telling the held-out class (positives) from the other classes."""
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    if labels.shape != scores.shape:
+        raise ConfigError(f"labels must have the same shape as scores {scores.shape}, got {labels.shape}")
+    keep = _mask(mask, len(scores))
+    positive = labels[keep] == heldout_class
+    if positive.all() or not positive.any():
+        what = "only the held-out class" if positive.all() else "no sample of the held-out class"
+        raise ConfigError(
+            f"heldout_class {heldout_class!r} gives {what} among the {int(keep.sum())} selected "
+            "samples; AUROC needs both the held-out class and other classes"
+        )
+    return float(roc_auc_score(positive, scores[keep]))
+
+
+@torch.no_grad()
+def score_image(
+    model: Autoencoder,
+    x1: torch.Tensor | np.ndarray,
+    reference_scores: np.ndarray,
+    score: str = "recon_error",
+    seed: int = 0,
+) -> ImageScore:
+    """Score one (C, H, W) image as core.latents.encode_dataset does, and place it among reference scores."""
+    _check_score(score)
+    if score == "neg_elbo" and model.cfg.kind != "vae":
+        raise ConfigError(NO_ELBO)
+    x1 = torch.as_tensor(x1, dtype=torch.float32)
+    if tuple(x1.shape) != tuple(model.cfg.image_shape):
+        raise ConfigError(f"x1 must be one image of shape {tuple(model.cfg.image_shape)}, got {tuple(x1.shape)}")
+    reference = np.asarray(reference_scores, dtype=np.float64).ravel()
+    reference = reference[np.isfinite(reference)]
+    if len(reference) == 0:
+        raise ConfigError("reference_scores must hold at least one finite score, got none")
+    model.eval()
+    xb = x1.unsqueeze(0).to(model.device)
+    q = model.encode(xb)
+    recon = model.decode(q.mean).mean
+    if score == "recon_error":
+        value = (recon - xb).pow(2).mean()
+    else:  # one posterior sample, fixed seed: the same estimator encode_dataset stores
+        g = torch.Generator(device=model.device).manual_seed(seed)
+        value = (model.decode(q.sample(g)).nll(xb) + q.kl())[0]
+    value = float(value)
+    return ImageScore(
+        score=value,
+        percentile=float(stats.percentileofscore(reference, value, kind="weak")),
+        reconstruction=recon[0].cpu().numpy(),
+    )

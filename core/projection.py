@@ -1,0 +1,286 @@
+"""Project latents to a 2-D or 3-D map (UMAP or PCA), and move between map and latent space fast.
+
+umap-learn's own out-of-sample calls are far too slow for a live app on a laptop (its first
+``transform`` takes 1-50 s, ``inverse_transform`` ~3 s a call), so once fitted the map is
+answered by nearest neighbours instead:
+- ``to_map(z)``: a fitted point maps by lookup; a new one to the distance-weighted mean of the
+  map positions of its k nearest latents (a KD-tree in latent space);
+- ``from_map(xy)``: the distance-weighted mean latent of the k nearest map points.
+PCA needs neither: both directions are exact linear maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from core.checkpoints import atomic_write_bytes
+from core.errors import ConfigError
+
+METHODS = ("umap", "pca")
+METRICS = ("euclidean", "cosine", "manhattan", "correlation")
+PROJECTION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class OutOfSample:
+    """How far to_map lands from umap-learn's own transform on held-out points."""
+
+    median_offset: float  # in map units
+    median_fraction: float  # median offset / diagonal of the map's bounding box
+    p90_fraction: float
+    n: int
+
+
+class Projector:
+    """Latents -> map (UMAP or PCA) with fast ``to_map`` and ``from_map`` in both directions.
+
+    Parameters follow umap-learn's; ``k`` is the neighbour count of the out-of-sample maps.
+    Fitted attributes: ``latents_`` (N, D), ``embedding_`` (N, n_components), ``fit_seconds_``,
+    and for PCA ``pca_mean_`` and ``pca_components_``.
+    """
+
+    def __init__(
+        self,
+        method: str = "umap",
+        n_components: int = 2,
+        n_neighbors: int = 15,
+        min_dist: float = 0.1,
+        metric: str = "euclidean",
+        k: int = 10,
+        random_state: int = 0,
+    ):
+        self.method = method
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.min_dist = min_dist
+        self.metric = metric
+        self.k = k
+        self.random_state = random_state
+
+    def get_params(self) -> dict:
+        return {
+            "method": self.method,
+            "n_components": self.n_components,
+            "n_neighbors": self.n_neighbors,
+            "min_dist": self.min_dist,
+            "metric": self.metric,
+            "k": self.k,
+            "random_state": self.random_state,
+        }
+
+    def _validate_parameters(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.n_components not in (2, 3):
+            raise ConfigError(f"n_components must be 2 or 3, got {self.n_components}")
+        if not 2 <= self.n_neighbors <= 200:
+            raise ConfigError(f"n_neighbors must be between 2 and 200, got {self.n_neighbors}")
+        if not 0.0 <= self.min_dist <= 1.0:
+            raise ConfigError(f"min_dist must be between 0 and 1, got {self.min_dist}")
+        if self.metric not in METRICS:
+            raise ConfigError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        if not 1 <= self.k <= 100:
+            raise ConfigError(f"k must be between 1 and 100, got {self.k}")
+
+    # ------------------------------------------------------------------------------ fit
+    def fit(self, Z: np.ndarray, fit_mask: np.ndarray | None = None, progress=None) -> Projector:
+        """Fit on Z[fit_mask] (all rows by default); the other rows are placed by the method's own transform.
+
+        Every row of Z becomes a reference point of to_map / from_map. ``progress(msg)`` is called
+        before slow steps.
+        """
+        self._validate_parameters()
+        Z = np.ascontiguousarray(Z, dtype=np.float32)
+        if Z.ndim != 2 or len(Z) < max(self.n_neighbors + 1, self.k + 1):
+            raise ConfigError(f"Z must be (N, D) with N > n_neighbors and k, got {Z.shape}")
+        if not np.isfinite(Z).all():
+            raise ConfigError("Z holds NaN or Inf values")
+        mask = np.ones(len(Z), bool) if fit_mask is None else np.asarray(fit_mask, bool)
+        t0 = time.perf_counter()
+        emb = np.zeros((len(Z), self.n_components), np.float32)
+        if self.method == "pca":
+            self.pca_mean_ = Z[mask].mean(0)
+            _, _, vt = np.linalg.svd(Z[mask] - self.pca_mean_, full_matrices=False)
+            self.pca_components_ = vt[: self.n_components].astype(np.float32)  # (n_components, D)
+            emb = (Z - self.pca_mean_) @ self.pca_components_.T
+        else:
+            if progress:
+                progress("Importing umap-learn (compiles with numba on first use)...")
+            import umap  # slow import (numba): kept off every interactive path
+
+            if progress:
+                progress(f"Fitting UMAP on {int(mask.sum()):,} points...")
+            reducer = umap.UMAP(
+                n_components=self.n_components,
+                n_neighbors=self.n_neighbors,
+                min_dist=self.min_dist,
+                metric=self.metric,
+                random_state=self.random_state,
+                n_jobs=1,
+            )
+            emb[mask] = reducer.fit_transform(Z[mask])
+            if (~mask).any():
+                if progress:
+                    progress(f"Placing {int((~mask).sum()):,} held-out points with UMAP's transform...")
+                emb[~mask] = reducer.transform(Z[~mask])
+            self.reducer_ = reducer  # only in the fitting process: not saved (it would need pickle)
+        self.latents_ = Z
+        self.embedding_ = np.ascontiguousarray(emb, dtype=np.float32)
+        self.fit_mask_ = mask
+        self.fit_seconds_ = time.perf_counter() - t0
+        self._index()
+        return self
+
+    def _index(self) -> None:
+        self._ztree = cKDTree(self.latents_)
+        self._mtree = cKDTree(self.embedding_)
+        self._row_index = {self.latents_[i].tobytes(): i for i in range(len(self.latents_))}
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "embedding_"):
+            raise ConfigError("this Projector is not fitted yet: call fit(Z) or Projector.load(path) first")
+
+    @property
+    def extent(self) -> float:
+        """Diagonal of the map's bounding box, the scale for 'how far' on the map."""
+        self._check_fitted()
+        return float(np.linalg.norm(self.embedding_.max(0) - self.embedding_.min(0)))
+
+    # ------------------------------------------------------------------------------ maps
+    def to_map(self, z: np.ndarray) -> np.ndarray:
+        """Latents (M, D) -> map coordinates (M, n_components); fitted rows by lookup."""
+        self._check_fitted()
+        z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+        if z.shape[1] != self.latents_.shape[1]:
+            raise ConfigError(f"latents must have {self.latents_.shape[1]} dimensions, got {z.shape[1]}")
+        if self.method == "pca":
+            return ((z - self.pca_mean_) @ self.pca_components_.T).astype(np.float32)
+        out = np.empty((len(z), self.n_components), np.float32)
+        hits = np.array([self._row_index.get(np.ascontiguousarray(r).tobytes(), -1) for r in z])
+        known = hits >= 0
+        out[known] = self.embedding_[hits[known]]
+        if (~known).any():
+            out[~known] = _weighted_knn(self._ztree, z[~known], self.embedding_, self.k)
+        return out
+
+    def from_map(self, xy: np.ndarray) -> np.ndarray:
+        """Map coordinates (M, n_components) -> latents (M, D)."""
+        self._check_fitted()
+        xy = np.atleast_2d(np.asarray(xy, dtype=np.float32))
+        if xy.shape[1] != self.n_components:
+            raise ConfigError(f"map points must have {self.n_components} coordinates, got {xy.shape[1]}")
+        if self.method == "pca":
+            return (xy @ self.pca_components_ + self.pca_mean_).astype(np.float32)
+        return _weighted_knn(self._mtree, xy, self.latents_, self.k)
+
+    def map_neighbors(self, xy: np.ndarray, k: int = 10) -> np.ndarray:
+        """Indices (M, k) of the k fitted points nearest each map point."""
+        self._check_fitted()
+        _, idx = self._mtree.query(np.atleast_2d(xy), k=k)
+        return idx.reshape(len(np.atleast_2d(xy)), k)
+
+    def latent_neighbors(self, z: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, indices) of the k fitted points nearest each latent, each (M, k)."""
+        self._check_fitted()
+        d, idx = self._ztree.query(np.atleast_2d(z), k=k)
+        m = len(np.atleast_2d(z))
+        return d.reshape(m, k), idx.reshape(m, k)
+
+    def out_of_sample(self, Z_new: np.ndarray) -> OutOfSample:
+        """Compare to_map (kNN over the fitted rows only) with UMAP's own transform on new latents.
+
+        Needs the reducer, so only works in the process that ran fit().
+        """
+        if not hasattr(self, "reducer_"):
+            raise ConfigError("out_of_sample needs a UMAP fitted in this process")
+        fitted = Projector(**self.get_params())
+        fitted.latents_, fitted.embedding_ = self.latents_[self.fit_mask_], self.embedding_[self.fit_mask_]
+        fitted._index()
+        ours = fitted.to_map(Z_new)
+        theirs = self.reducer_.transform(np.asarray(Z_new, np.float32))
+        d = np.linalg.norm(ours - theirs, axis=1)
+        ext = fitted.extent
+        return OutOfSample(float(np.median(d)), float(np.median(d) / ext), float(np.quantile(d, 0.9) / ext), len(d))
+
+    # ------------------------------------------------------------------------------ save / load
+    def to_npz_bytes(self) -> bytes:
+        self._check_fitted()
+        buf = io.BytesIO()
+        arrays = {
+            "latents": self.latents_,
+            "embedding": self.embedding_,
+            "fit_mask": self.fit_mask_,
+            "params": np.frombuffer(json.dumps(self.get_params()).encode(), np.uint8),
+            "fit_seconds": np.array(self.fit_seconds_),
+        }
+        if self.method == "pca":
+            arrays |= {"pca_mean": self.pca_mean_, "pca_components": self.pca_components_}
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(path), self.to_npz_bytes())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Projector:
+        with np.load(path, allow_pickle=False) as f:
+            p = cls(**json.loads(f["params"].tobytes().decode()))
+            p.latents_, p.embedding_ = f["latents"], f["embedding"]
+            p.fit_mask_, p.fit_seconds_ = f["fit_mask"], float(f["fit_seconds"])
+            if p.method == "pca":
+                p.pca_mean_, p.pca_components_ = f["pca_mean"], f["pca_components"]
+        p._index()
+        return p
+
+
+def _weighted_knn(tree: cKDTree, queries: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Inverse-distance-weighted mean of the values of each query's k nearest tree points."""
+    d, idx = tree.query(queries, k=k)
+    d, idx = d.reshape(len(queries), k), idx.reshape(len(queries), k)
+    w = 1.0 / (d + 1e-6)
+    w /= w.sum(1, keepdims=True)
+    return np.einsum("mk,mkd->md", w, values[idx]).astype(np.float32)
+
+
+def projection_key(latents_key: str, params: dict) -> str:
+    return hashlib.sha256(
+        json.dumps({"v": PROJECTION_VERSION, "latents": latents_key, **params}, sort_keys=True).encode()
+    ).hexdigest()[:16]
+
+
+def load_or_fit(
+    Z: np.ndarray,
+    latents_key: str,
+    cache_dir: str | os.PathLike,
+    fit_mask: np.ndarray | None = None,
+    progress=None,
+    **params,
+) -> Projector:
+    """A Projector from the disk cache, or fitted now and cached atomically; a bad cache file is refit."""
+    proj = Projector(**params)
+    proj._validate_parameters()
+    name = f"projection-{proj.method}{proj.n_components}-{projection_key(latents_key, proj.get_params())}.npz"
+    path = Path(cache_dir) / name
+    if path.is_file():
+        try:
+            p = Projector.load(path)
+            if p.latents_.shape == np.shape(Z):
+                return p
+        except Exception:  # unreadable cache: refit below
+            pass
+    proj.fit(Z, fit_mask, progress=progress)
+    try:
+        proj.save(path)
+    except OSError:
+        pass
+    return proj

@@ -1,0 +1,93 @@
+"""Anomaly scores, ranking, held-out-class AUROC and scoring a single uploaded image."""
+
+import numpy as np
+import pytest
+import torch
+
+from core.anomaly import anomaly_scores, heldout_auroc, score_image, top_k
+from core.errors import ConfigError
+from core.latents import encode_dataset
+from core.models import ModelConfig, build_model
+
+
+def _setup(kind="vae", n=10):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind=kind, image_shape=(1, 8, 8), latent_dim=4))
+    x = torch.rand((n, 1, 8, 8), generator=torch.Generator().manual_seed(1))
+    return model, x, encode_dataset(model, x, np.arange(n) % 2)
+
+
+def test_anomaly_scores_read_the_encoded_set():
+    _, _, enc = _setup("vae")
+    np.testing.assert_allclose(anomaly_scores(enc, "recon_error"), enc.recon_error)
+    np.testing.assert_allclose(anomaly_scores(enc, "neg_elbo"), enc.neg_elbo)
+    with pytest.raises(ConfigError, match="score must be one of"):
+        anomaly_scores(enc, "kl")
+
+
+def test_neg_elbo_on_ae_explains_why():
+    model, x, enc = _setup("ae")
+    with pytest.raises(ConfigError, match="needs a VAE: an AE or DAE has no posterior"):
+        anomaly_scores(enc, "neg_elbo")
+    with pytest.raises(ConfigError, match="needs a VAE"):
+        score_image(model, x[0], enc.recon_error, "neg_elbo")
+
+
+def test_top_k_order_and_mask():
+    scores = np.array([0.3, 5.0, 1.0, 9.0, 2.0])
+    assert top_k(scores, 3).tolist() == [3, 1, 4]
+    mask = np.array([True, True, True, False, False])
+    assert top_k(scores, 2, mask).tolist() == [1, 2]
+    assert top_k(scores, 10, mask).tolist() == [1, 2, 0]  # fewer than k available
+    with pytest.raises(ConfigError, match="k must be"):
+        top_k(scores, 0)
+    with pytest.raises(ConfigError, match="mask"):
+        top_k(scores, 1, np.ones(3, dtype=bool))
+
+
+def test_heldout_auroc_perfect_and_reversed():
+    labels = np.array([0, 1, 9, 2, 9, 3])
+    scores = np.where(labels == 9, 10.0, 1.0) + np.arange(6) * 0.01
+    assert heldout_auroc(scores, labels, 9) == pytest.approx(1.0)
+    assert heldout_auroc(-scores, labels, 9) == pytest.approx(0.0)
+    mask = np.array([True, True, True, True, False, False])
+    assert heldout_auroc(scores, labels, 9, mask) == pytest.approx(1.0)
+
+
+def test_heldout_auroc_needs_both_groups():
+    labels = np.array([0, 1, 9, 9])
+    with pytest.raises(ConfigError, match="no sample of the held-out class"):
+        heldout_auroc(np.arange(4.0), labels, 9, np.array([True, True, False, False]))
+    with pytest.raises(ConfigError, match="only the held-out class"):
+        heldout_auroc(np.arange(4.0), labels, 9, np.array([False, False, True, True]))
+
+
+def test_score_image_matches_encode_dataset_and_percentile():
+    model, x, enc = _setup("vae")
+    s = score_image(model, x[4], enc.recon_error, "recon_error")
+    assert s.score == pytest.approx(float(enc.recon_error[4]), rel=1e-5)
+    assert s.reconstruction.shape == (1, 8, 8)
+    assert 0 <= s.reconstruction.min() and s.reconstruction.max() <= 1
+    rank = int((enc.recon_error <= enc.recon_error[4]).sum())
+    assert s.percentile == pytest.approx(100 * rank / len(x), abs=1e-6)
+
+
+def test_score_image_percentile_against_known_references():
+    model, x, _ = _setup("ae")
+    s = score_image(model, x[0], np.array([0.0, 0.0, 0.0, 1e9]))
+    assert s.percentile == pytest.approx(75.0)
+    assert score_image(model, x[0], np.array([1e9, 2e9])).percentile == 0.0
+
+
+def test_score_image_neg_elbo_is_reproducible_and_near_the_set():
+    model, x, enc = _setup("vae")
+    a = score_image(model, x[2], enc.neg_elbo, "neg_elbo", seed=5)
+    b = score_image(model, x[2], enc.neg_elbo, "neg_elbo", seed=5)
+    assert a.score == b.score
+    assert a.score == pytest.approx(float(enc.neg_elbo[2]), rel=0.2)  # one posterior sample each: close, not equal
+
+
+def test_score_image_wrong_shape():
+    model, _, enc = _setup("ae")
+    with pytest.raises(ConfigError, match="x1 must be one image"):
+        score_image(model, torch.zeros(1, 28, 28), enc.recon_error)

@@ -1,0 +1,127 @@
+"""Every loader through its real code path, on small real files written by the tests."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_mnist_root
+from core.data import load_dataset, preprocess_image, stratified_split
+from core.errors import DatasetError
+
+
+def test_mnist5k_shape_labels_and_stratified_split():
+    ds = load_dataset("mnist5k")
+    assert ds.x.shape == (5000, 1, 28, 28) and ds.x.dtype == torch.float32
+    assert 0.0 <= ds.x.min() and ds.x.max() == 1.0
+    assert np.bincount(ds.y.numpy()).tolist() == [500] * 10
+    assert len(ds.train_idx) == 4500 and len(ds.test_idx) == 500
+    assert not set(ds.train_idx) & set(ds.test_idx)
+    # stratified: every class has exactly 10% in the test split, although the file is sorted by label
+    assert np.bincount(ds.y_test.numpy()).tolist() == [50] * 10
+    # shuffled, not the first 50 of each class
+    assert not np.array_equal(ds.test_idx[:50], np.arange(50))
+
+
+def test_split_is_fixed_by_seed():
+    y = np.repeat(np.arange(3), 20)
+    a, b = stratified_split(y, 0.25, seed=1), stratified_split(y, 0.25, seed=1)
+    assert np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], stratified_split(y, 0.25, seed=2)[1])
+    assert np.bincount(y[a[1]]).tolist() == [5, 5, 5]
+
+
+def test_digits():
+    ds = load_dataset("digits")
+    assert ds.x.shape == (1797, 1, 8, 8)
+    assert float(ds.x.max()) == 1.0
+    assert ds.classes == [str(i) for i in range(10)]
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST"), ("kmnist", "KMNIST")])
+def test_torchvision_idx_files(tmp_path, name, folder):
+    root = make_mnist_root(tmp_path, folder=folder, n_train=30, n_test=10)
+    ds = load_dataset(name, root=root)
+    assert ds.x.shape == (40, 1, 28, 28)
+    assert len(ds.train_idx) == 30 and len(ds.test_idx) == 10  # the published split is kept
+    assert ds.y[:10].tolist() == list(range(10))
+    # the label-coded pixel survived: value = label * 20 / 255
+    assert torch.allclose(ds.x[:, 0, 0, 0], ds.y.float() * 20 / 255)
+
+
+def test_torchvision_missing_files_one_line_error(tmp_path):
+    with pytest.raises(DatasetError) as e:
+        load_dataset("mnist", root=tmp_path)
+    msg = str(e.value)
+    assert "\n" not in msg and "MNIST/raw/ with train-images-idx3-ubyte" in msg
+    assert "--download" in msg and str(tmp_path) in msg
+
+
+def test_folder_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            a = rng.integers(0, 256, size=(40, 30, 3), dtype=np.uint8)
+            Image.fromarray(a).save(tmp_path / cls / f"{i}.png")
+    ds = load_dataset(f"folder:{tmp_path}", image_size=28, channels=1)
+    assert ds.x.shape == (6, 1, 28, 28)
+    assert ds.classes == ["cats", "dogs"] and ds.y.tolist() == [0, 0, 0, 1, 1, 1]
+    rgb = load_dataset(f"folder:{tmp_path}", image_size=32, channels=3)
+    assert rgb.x.shape == (6, 3, 32, 32)
+
+
+def test_folder_missing(tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        load_dataset(f"folder:{tmp_path / 'nope'}")
+
+
+def test_npz_uint8_nhwc_and_float(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, size=(12, 28, 28, 1), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", x=x, y=np.arange(12) % 3)
+    ds = load_dataset(f"npz:{tmp_path / 'a.npz'}")
+    assert ds.x.shape == (12, 1, 28, 28)
+    assert torch.allclose(ds.x[3, 0], torch.from_numpy(x[3, :, :, 0] / 255.0).float())
+    assert ds.classes == ["0", "1", "2"]
+    np.savez(tmp_path / "b.npz", x=np.full((4, 8, 8), 0.5, np.float32))
+    b = load_dataset(f"npz:{tmp_path / 'b.npz'}")
+    assert b.y.tolist() == [0, 0, 0, 0] and float(b.x.mean()) == 0.5
+
+
+@pytest.mark.parametrize(
+    "arrays,match",
+    [
+        ({"y": np.zeros(3)}, "no array 'x'"),
+        ({"x": np.full((2, 8, 8), 3.0)}, "within"),
+        ({"x": np.zeros((2, 8, 8), np.uint8), "y": np.zeros(5, np.int64)}, "'y' must be"),
+        ({"x": np.zeros((2, 8), np.uint8)}, "must be"),
+    ],
+)
+def test_npz_bad(tmp_path, arrays, match):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DatasetError, match=match):
+        load_dataset(f"npz:{tmp_path / 'bad.npz'}")
+
+
+def test_npz_not_a_zip(tmp_path):
+    (tmp_path / "x.npz").write_bytes(b"hello")
+    with pytest.raises(DatasetError, match="npz"):
+        load_dataset(f"npz:{tmp_path / 'x.npz'}")
+
+
+def test_unknown_dataset():
+    with pytest.raises(DatasetError, match="unknown dataset 'nope'.*mnist5k"):
+        load_dataset("nope")
+
+
+def test_preprocess_image_png_and_refuses_non_images():
+    buf = io.BytesIO()
+    Image.fromarray(np.full((56, 56), 255, np.uint8)).save(buf, format="PNG")
+    x = preprocess_image(io.BytesIO(buf.getvalue()), (1, 28, 28))
+    assert x.shape == (1, 28, 28) and float(x.min()) == 1.0
+    with pytest.raises(DatasetError, match="not a readable image"):
+        preprocess_image(io.BytesIO(b"GIF89a-not-really"), (1, 28, 28))

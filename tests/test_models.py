@@ -1,0 +1,115 @@
+"""Each kind's shapes and loss terms, and that a few training steps lower the loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.errors import ConfigError
+from core.models import ModelConfig, add_noise, build_model
+
+SHAPES = [(1, 28, 28), (3, 32, 32), (1, 64, 64), (1, 8, 8)]
+
+
+@pytest.mark.parametrize("kind", ["ae", "dae", "vae"])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_shapes_and_loss_terms(kind, likelihood, shape):
+    cfg = ModelConfig(kind=kind, likelihood=likelihood, image_shape=shape, latent_dim=5, width=8, hidden=32)
+    m = build_model(cfg)
+    x = torch.rand(3, *shape)
+    q = m.encode(x)
+    assert q.mean.shape == (3, 5)
+    assert (q.logvar is None) == (kind != "vae")
+    dist = m.decode(q.mean)
+    assert dist.mean.shape == (3, *shape) and dist.std.shape == (3, *shape)
+    assert 0 <= dist.mean.min().item() and dist.mean.max().item() <= 1
+    assert dist.sample().shape == (3, *shape)
+    parts = m.loss(x)
+    assert parts.total.shape == parts.recon.shape == parts.kl.shape == (3,)
+    if kind == "vae":
+        assert (parts.kl > 0).all()
+        assert torch.allclose(parts.total, parts.recon + cfg.beta * parts.kl)
+    else:
+        assert (parts.kl == 0).all() and torch.equal(parts.total, parts.recon)
+    assert m.reconstruct(x).shape == x.shape
+    assert m.sample_prior(4).shape == (4, *shape)
+
+
+def test_bernoulli_nll_known_value():
+    from core.models import PixelDist
+
+    d = PixelDist("bernoulli", torch.zeros(1, 1, 2, 2))  # p = 0.5 everywhere
+    assert torch.allclose(d.nll(torch.ones(1, 1, 2, 2)), torch.tensor([4 * 0.6931472]))
+
+
+def test_gaussian_nll_known_value():
+    from core.models import PixelDist
+
+    d = PixelDist("gaussian", torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1))  # N(0, 1) at x = 1
+    assert torch.allclose(d.nll(torch.ones(1, 1, 1, 1)), torch.tensor([0.5 * (1.8378771 + 1.0)]))
+
+
+def test_kl_is_zero_at_the_prior():
+    from core.models import Posterior
+
+    q = Posterior(torch.zeros(2, 3), torch.zeros(2, 3))
+    assert torch.allclose(q.kl(), torch.zeros(2))
+    assert torch.allclose(Posterior(torch.ones(1, 3), torch.zeros(1, 3)).kl(), torch.tensor([1.5]))
+
+
+def test_dae_corrupts_only_while_training():
+    m = build_model(ModelConfig(kind="dae", image_shape=(1, 8, 8), noise="mask", noise_level=0.5))
+    x = torch.ones(4, 1, 8, 8)
+    m.train()
+    masked = m.corrupt(x, torch.Generator().manual_seed(0))
+    assert 0.3 < float((masked == 0).float().mean()) < 0.7
+    m.eval()
+    assert torch.equal(m.corrupt(x), x)
+    noisy = add_noise(x * 0.5, "gaussian", 0.2, torch.Generator().manual_seed(0))
+    assert not torch.equal(noisy, x * 0.5) and float(noisy.min()) >= 0
+
+
+@pytest.mark.parametrize("kind", ["ae", "dae", "vae"])
+def test_training_steps_lower_the_loss(kind):
+    torch.manual_seed(0)
+    m = build_model(ModelConfig(kind=kind, image_shape=(1, 28, 28), latent_dim=4, width=8, hidden=32))
+    protos = (torch.rand(4, 1, 28, 28) > 0.7).float()  # a few fixed images: learnable in a few steps
+    x = protos.repeat(8, 1, 1, 1)
+    opt = torch.optim.Adam(m.parameters(), lr=3e-3)
+    m.eval()
+    before = m.loss(x, torch.Generator().manual_seed(1)).total.mean().item()
+    m.train()
+    for _ in range(40):
+        loss = m.loss(x).total.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    after = m.loss(x, torch.Generator().manual_seed(1)).total.mean().item()
+    assert after < 0.9 * before
+
+
+def test_config_round_trip_and_unknown_key():
+    cfg = ModelConfig(kind="dae", latent_dim=7, image_shape=(3, 32, 32))
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="unknown model config keys.*'colour'.*allowed"):
+        ModelConfig.from_dict({**cfg.to_dict(), "colour": 1})
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"kind": "gan"}, "kind must be"),
+        ({"likelihood": "poisson"}, "likelihood must be"),
+        ({"latent_dim": 1}, "latent_dim"),
+        ({"latent_dim": 129}, "latent_dim"),
+        ({"image_shape": (1, 30, 30)}, "image_shape"),
+        ({"image_shape": (2, 28, 28)}, "channels"),
+        ({"beta": -1.0}, "beta"),
+        ({"noise": "mask", "noise_level": 1.5}, "noise_level"),
+    ],
+)
+def test_bad_config(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        ModelConfig(**kwargs)
