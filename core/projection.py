@@ -195,19 +195,21 @@ class Projector:
         m = len(np.atleast_2d(z))
         return d.reshape(m, k), idx.reshape(m, k)
 
-    def out_of_sample(self, Z_new: np.ndarray) -> OutOfSample:
-        """Compare to_map (kNN over the fitted rows only) with UMAP's own transform on new latents.
+    def out_of_sample(self) -> OutOfSample:
+        """How far to_map, using only the fitted rows, lands from the method's own transform of the held-out rows.
 
-        Needs the reducer, so only works in the process that ran fit().
+        fit() placed the rows outside ``fit_mask`` with UMAP's own ``transform``: that is the truth here.
         """
-        if not hasattr(self, "reducer_"):
-            raise ConfigError("out_of_sample needs a UMAP fitted in this process")
+        self._check_fitted()
+        held = ~self.fit_mask_
+        if not held.any():
+            raise ConfigError("out_of_sample needs held-out rows: fit with a fit_mask that leaves some out")
         fitted = Projector(**self.get_params())
         fitted.latents_, fitted.embedding_ = self.latents_[self.fit_mask_], self.embedding_[self.fit_mask_]
+        if self.method == "pca":
+            fitted.pca_mean_, fitted.pca_components_ = self.pca_mean_, self.pca_components_
         fitted._index()
-        ours = fitted.to_map(Z_new)
-        theirs = self.reducer_.transform(np.asarray(Z_new, np.float32))
-        d = np.linalg.norm(ours - theirs, axis=1)
+        d = np.linalg.norm(fitted.to_map(self.latents_[held]) - self.embedding_[held], axis=1)
         ext = fitted.extent
         return OutOfSample(float(np.median(d)), float(np.median(d) / ext), float(np.quantile(d, 0.9) / ext), len(d))
 

@@ -1,0 +1,58 @@
+"""What every page starts from: a checkpoint's latents and map for a dataset, built from the disk caches.
+
+A checkpoint's map is fitted once on its own training dataset (the "home" set) and cached in
+the checkpoint folder. Any other dataset of the same image shape is encoded and placed on that
+same map with ``to_map``, so switching datasets never pays for a UMAP fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.checkpoints import Checkpoint
+from core.data import DEFAULT_ROOT, Dataset, load_dataset
+from core.errors import DatasetError
+from core.latents import EncodedSet, cache_key, load_or_encode
+from core.projection import Projector, load_or_fit
+
+DEFAULT_MAP = {"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
+
+
+@dataclass(frozen=True)
+class MapData:
+    """A dataset seen through a checkpoint: its encoded table and its map coordinates."""
+
+    dataset: Dataset
+    enc: EncodedSet
+    xy: np.ndarray  # (N, n_components) map coordinates of every image
+    projector: Projector
+    on_home_map: bool  # True when the map was fitted on this very dataset
+
+
+def home_dataset(ckpt: Checkpoint, root: str = DEFAULT_ROOT) -> Dataset:
+    return load_dataset(ckpt.dataset, root=root, split_seed=ckpt.split_seed)
+
+
+def checkpoint_projection(ckpt: Checkpoint, n_components: int = 2, progress=None, root: str = DEFAULT_ROOT,
+                          **params) -> Projector:
+    """The checkpoint's map, fitted on its home training split (held-out points placed by UMAP), cached."""
+    ds = home_dataset(ckpt, root)
+    enc = load_or_encode(ckpt, ds)
+    opts = {**DEFAULT_MAP, **params, "n_components": n_components}
+    return load_or_fit(enc.mean, cache_key(ckpt.weights_sha256, ds), ckpt.path / "cache", fit_mask=~enc.is_test,
+                       progress=progress, **opts)
+
+
+def map_dataset(ckpt: Checkpoint, dataset: Dataset, n_components: int = 2, progress=None,
+                root: str = DEFAULT_ROOT, **params) -> MapData:
+    """Encode ``dataset`` with the checkpoint and place it on the checkpoint's map."""
+    if tuple(dataset.image_shape) != tuple(ckpt.config.image_shape):
+        raise DatasetError(f"dataset {dataset.name!r} has images of shape {tuple(dataset.image_shape)}, but "
+                           f"checkpoint {ckpt.name} expects {tuple(ckpt.config.image_shape)}")
+    proj = checkpoint_projection(ckpt, n_components, progress, root, **params)
+    enc = load_or_encode(ckpt, dataset)
+    home = dataset.name == ckpt.dataset and len(dataset) == len(proj.embedding_)
+    xy = proj.embedding_ if home else proj.to_map(enc.mean)
+    return MapData(dataset, enc, xy, proj, home)
