@@ -1,0 +1,176 @@
+"""Benchmarks of the core paths, each next to its naive alternative measured in the same run.
+
+    python -m bench [--checkpoint checkpoints/mnist5k-vae16] [--browser] [--quick]
+
+Prints a table of medians and writes bench/results.json. Timings are medians of repeated
+runs on a noisy machine: read ratios, not absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results.json"
+
+
+def median_ms(fn, repeat: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def bench_model(ckpt_path: str, repeat: int) -> list[dict]:
+    from core.checkpoints import load_checkpoint
+    from core.explorer import home_dataset
+    from core.latents import encode_dataset
+
+    ck = load_checkpoint(ckpt_path)
+    ds = home_dataset(ck)
+    model, x = ck.model, ds.x
+    rows = []
+    n = len(x)
+    enc_ms = median_ms(lambda: encode_dataset(model, x, ds.y), max(3, repeat // 10), warmup=1)
+    one_by_one = x[:200]
+
+    def naive_encode():  # a loop over single images, as a notebook would
+        with torch.no_grad():
+            for i in range(len(one_by_one)):
+                model.encode(one_by_one[i : i + 1])
+
+    naive_ms = median_ms(naive_encode, 3, warmup=1) * n / len(one_by_one)
+    rows.append({"what": f"encode {n} images (batched 1000, no grad)", "ours_ms": enc_ms, "naive": "one image at a time",
+                 "naive_ms": naive_ms, "target": ">= 5000 images/s", "images_per_s": n / enc_ms * 1000})
+    z = torch.randn(1, ck.config.latent_dim)
+
+    def dec_inference():
+        with torch.inference_mode():
+            model.decode(z).mean
+
+    def dec_grad():  # autograd on: what a plain call does
+        model.decode(z).mean
+
+    rows.append({"what": "decode 1 latent -> image", "ours_ms": median_ms(dec_inference, repeat * 4),
+                 "naive": "autograd left on", "naive_ms": median_ms(dec_grad, repeat * 4), "target": "<= 2 ms"})
+    return rows
+
+
+def bench_projection(ckpt_path: str, repeat: int, quick: bool) -> list[dict]:
+    from core.checkpoints import load_checkpoint
+    from core.explorer import checkpoint_projection, home_dataset
+    from core.latents import load_or_encode
+    from core.projection import Projector
+
+    ck = load_checkpoint(ckpt_path)
+    enc = load_or_encode(ck, home_dataset(ck))
+    proj = checkpoint_projection(ck, 2)
+    rng = np.random.default_rng(0)
+    z_new = enc.mean[enc.is_test][:64] + 0.05 * rng.standard_normal((64, enc.latent_dim)).astype(np.float32)
+    xy = proj.embedding_[rng.integers(0, len(proj.embedding_), 64)] + 0.1 * rng.standard_normal((64, 2))
+    rows = []
+    to_ms, from_ms = median_ms(lambda: proj.to_map(z_new), repeat), median_ms(lambda: proj.from_map(xy), repeat)
+    if quick:
+        return [{"what": "to_map 64 new latents", "ours_ms": to_ms, "target": "<= 10 ms"},
+                {"what": "from_map 64 map points", "ours_ms": from_ms, "target": "<= 10 ms"}]
+    t0 = time.perf_counter()
+    import umap
+
+    import_s = time.perf_counter() - t0
+    fresh = Projector(method="umap", n_components=2)
+    t0 = time.perf_counter()
+    fresh.fit(enc.mean, ~enc.is_test)
+    fit_s = time.perf_counter() - t0
+    reducer = fresh.reducer_
+    t0 = time.perf_counter()
+    reducer.transform(z_new)
+    first_transform_ms = (time.perf_counter() - t0) * 1000
+    umap_to = median_ms(lambda: reducer.transform(z_new), 5, warmup=0)
+    umap_from = median_ms(lambda: reducer.inverse_transform(xy), 3, warmup=0)
+    rows.append({"what": "to_map 64 new latents", "ours_ms": to_ms, "naive": "umap transform (warm)",
+                 "naive_ms": umap_to, "naive_first_call_ms": first_transform_ms, "target": "<= 10 ms"})
+    rows.append({"what": "from_map 64 map points", "ours_ms": from_ms, "naive": "umap inverse_transform",
+                 "naive_ms": umap_from, "target": "<= 10 ms"})
+    rows.append({"what": "UMAP fit on 4500 latents (+500 transformed)", "ours_ms": None, "naive": "cold fit",
+                 "naive_ms": fit_s * 1000, "umap_import_s": import_s, "umap_version": umap.__version__})
+    return rows
+
+
+STARTUP = """
+import time, sys
+t0 = time.perf_counter()
+from core.checkpoints import load_checkpoint
+from core.explorer import map_dataset, home_dataset
+t1 = time.perf_counter()
+ck = load_checkpoint(sys.argv[1])
+md = map_dataset(ck, home_dataset(ck))
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1, md.xy.shape[0])
+"""
+
+
+def bench_startup(ckpt_path: str, runs: int = 3) -> list[dict]:
+    """A new process: imports, then load checkpoint + cached latents + cached map."""
+    imp, load = [], []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", STARTUP, ckpt_path], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+        imp.append(float(out[0]) * 1000)
+        load.append(float(out[1]) * 1000)
+    return [{"what": "new process: load checkpoint + cached latents + cached map", "ours_ms": statistics.median(load),
+             "naive": "imports alone (torch, numpy, scipy)", "naive_ms": statistics.median(imp), "target": "<= 1000 ms"}]
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.3f}" if v < 10 else f"{v:,.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", default="checkpoints/mnist5k-vae16")
+    p.add_argument("--repeat", type=int, default=50)
+    p.add_argument("--quick", action="store_true", help="skip the UMAP baselines (a cold UMAP fit takes ~40 s)")
+    p.add_argument("--browser", action="store_true", help="also measure the app in headless Chromium")
+    a = p.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    rows = bench_model(a.checkpoint, a.repeat) + bench_projection(a.checkpoint, a.repeat, a.quick)
+    rows += bench_startup(a.checkpoint)
+    if a.browser:
+        from bench.browser import bench_browser
+
+        rows += bench_browser()
+    for r in rows:
+        if r.get("ours_ms") and r.get("naive_ms"):
+            r["speedup"] = r["naive_ms"] / r["ours_ms"]
+    print(f"{'what':<58} {'ours ms':>10} {'naive ms':>11} {'x':>8}  naive way / target")
+    for r in rows:
+        print(f"{r['what']:<58} {fmt(r.get('ours_ms')):>10} {fmt(r.get('naive_ms')):>11} "
+              f"{fmt(r.get('speedup')):>8}  {r.get('naive', '')} / {r.get('target', '')}")
+        extra = {k: v for k, v in r.items() if k not in ("what", "ours_ms", "naive_ms", "speedup", "naive", "target")}
+        if extra:
+            print(" " * 60 + ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in extra.items()))
+    meta = {"python": platform.python_version(), "torch": torch.__version__, "cpu_threads": torch.get_num_threads(),
+            "machine": platform.machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The Projector: lookup for fitted rows, fast out-of-sample maps both ways, caching, and a real UMAP fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.manifold import trustworthiness
+
+from core.errors import ConfigError
+from core.projection import Projector, load_or_fit
+
+
+def blobs(n_per=100, d=8, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 6, (k, d))
+    Z = np.concatenate([c + rng.normal(0, 1, (n_per, d)) for c in centres]).astype(np.float32)
+    return Z, np.repeat(np.arange(k), n_per)
+
+
+def test_pca_maps_are_exact_inverses_in_the_plane():
+    Z, _ = blobs()
+    p = Projector(method="pca").fit(Z)
+    xy = p.to_map(Z[:10])
+    assert np.allclose(xy, p.embedding_[:10], atol=1e-4)
+    back = p.from_map(xy)
+    assert np.allclose(p.to_map(back), xy, atol=1e-4)  # a map point round-trips exactly
+    # the first component carries the most variance
+    assert p.embedding_[:, 0].var() >= p.embedding_[:, 1].var()
+
+
+def test_knn_maps_on_a_fixed_embedding():
+    Z, y = blobs()
+    p = Projector(method="pca").fit(Z)
+    p.method = "umap"  # use the kNN paths over the same embedding: a known, linear truth
+    assert np.array_equal(p.to_map(Z[5]), p.embedding_[5:6])  # fitted rows by lookup, exactly
+    new = Z[:20] + 0.01
+    err = np.linalg.norm(p.to_map(new) - p.embedding_[:20], axis=1)
+    assert np.median(err) < 0.02 * p.extent
+    z = p.from_map(p.embedding_[:20])
+    assert np.median(np.linalg.norm(z - Z[:20], axis=1)) < 0.5  # near the point itself
+
+
+def test_bad_parameters():
+    Z, _ = blobs()
+    for kw, match in [({"method": "tsne"}, "method"), ({"n_components": 4}, "n_components"),
+                      ({"n_neighbors": 1}, "n_neighbors"), ({"min_dist": 2.0}, "min_dist"),
+                      ({"metric": "jaccard"}, "metric"), ({"k": 0}, "k must")]:
+        with pytest.raises(ConfigError, match=match):
+            Projector(**kw).fit(Z)
+    with pytest.raises(ConfigError, match="not fitted"):
+        Projector().to_map(Z[:1])
+    p = Projector(method="pca").fit(Z)
+    with pytest.raises(ConfigError, match="dimensions"):
+        p.to_map(np.zeros((1, 3)))
+    with pytest.raises(ConfigError, match="NaN"):
+        Projector(method="pca").fit(np.full((50, 3), np.nan))
+
+
+def test_save_load_and_cache(tmp_path):
+    Z, _ = blobs()
+    a = load_or_fit(Z, "key", tmp_path, method="pca", n_components=3)
+    files = list(tmp_path.glob("projection-pca3-*.npz"))
+    assert len(files) == 1
+    b = load_or_fit(Z, "key", tmp_path, method="pca", n_components=3)
+    assert np.array_equal(a.embedding_, b.embedding_) and b.n_components == 3
+    assert np.allclose(a.from_map(a.embedding_[:3]), b.from_map(b.embedding_[:3]))
+    files[0].write_bytes(b"garbage")
+    c = load_or_fit(Z, "key", tmp_path, method="pca", n_components=3)  # refit, no crash
+    assert np.allclose(c.embedding_, a.embedding_, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_real_umap_fit_quality_and_out_of_sample():
+    Z, y = blobs(n_per=150)
+    held = np.zeros(len(Z), bool)
+    held[::10] = True
+    p = Projector(n_neighbors=15).fit(Z, fit_mask=~held)
+    assert p.embedding_.shape == (600, 2)
+    tw = trustworthiness(Z, p.embedding_, n_neighbors=10)
+    assert tw > 0.85, tw
+    oos = p.out_of_sample()
+    assert oos.n == held.sum() and oos.median_fraction < 0.05, oos
+    # from_map of a cluster's map centre decodes to that cluster's latent region
+    for c in range(4):
+        z = p.from_map(np.median(p.embedding_[y == c], axis=0))
+        assert np.argmin([np.linalg.norm(z - Z[y == k].mean(0)) for k in range(4)]) == c
