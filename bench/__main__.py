@@ -54,8 +54,16 @@ def bench_model(ckpt_path: str, repeat: int) -> list[dict]:
                 model.encode(one_by_one[i : i + 1])
 
     naive_ms = median_ms(naive_encode, 3, warmup=1) * n / len(one_by_one)
-    rows.append({"what": f"encode {n} images (batched 1000, no grad)", "ours_ms": enc_ms, "naive": "one image at a time",
-                 "naive_ms": naive_ms, "target": ">= 5000 images/s", "images_per_s": n / enc_ms * 1000})
+    rows.append(
+        {
+            "what": f"encode {n} images (batched 1000, no grad)",
+            "ours_ms": enc_ms,
+            "naive": "one image at a time",
+            "naive_ms": naive_ms,
+            "target": ">= 5000 images/s",
+            "images_per_s": n / enc_ms * 1000,
+        }
+    )
     z = torch.randn(1, ck.config.latent_dim)
 
     def dec_inference():
@@ -65,8 +73,15 @@ def bench_model(ckpt_path: str, repeat: int) -> list[dict]:
     def dec_grad():  # autograd on: what a plain call does
         model.decode(z).mean
 
-    rows.append({"what": "decode 1 latent -> image", "ours_ms": median_ms(dec_inference, repeat * 4),
-                 "naive": "autograd left on", "naive_ms": median_ms(dec_grad, repeat * 4), "target": "<= 2 ms"})
+    rows.append(
+        {
+            "what": "decode 1 latent -> image",
+            "ours_ms": median_ms(dec_inference, repeat * 4),
+            "naive": "autograd left on",
+            "naive_ms": median_ms(dec_grad, repeat * 4),
+            "target": "<= 2 ms",
+        }
+    )
     return rows
 
 
@@ -85,8 +100,10 @@ def bench_projection(ckpt_path: str, repeat: int, quick: bool) -> list[dict]:
     rows = []
     to_ms, from_ms = median_ms(lambda: proj.to_map(z_new), repeat), median_ms(lambda: proj.from_map(xy), repeat)
     if quick:
-        return [{"what": "to_map 64 new latents", "ours_ms": to_ms, "target": "<= 10 ms"},
-                {"what": "from_map 64 map points", "ours_ms": from_ms, "target": "<= 10 ms"}]
+        return [
+            {"what": "to_map 64 new latents", "ours_ms": to_ms, "target": "<= 10 ms"},
+            {"what": "from_map 64 map points", "ours_ms": from_ms, "target": "<= 10 ms"},
+        ]
     t0 = time.perf_counter()
     import umap
 
@@ -101,12 +118,35 @@ def bench_projection(ckpt_path: str, repeat: int, quick: bool) -> list[dict]:
     first_transform_ms = (time.perf_counter() - t0) * 1000
     umap_to = median_ms(lambda: reducer.transform(z_new), 5, warmup=0)
     umap_from = median_ms(lambda: reducer.inverse_transform(xy), 3, warmup=0)
-    rows.append({"what": "to_map 64 new latents", "ours_ms": to_ms, "naive": "umap transform (warm)",
-                 "naive_ms": umap_to, "naive_first_call_ms": first_transform_ms, "target": "<= 10 ms"})
-    rows.append({"what": "from_map 64 map points", "ours_ms": from_ms, "naive": "umap inverse_transform",
-                 "naive_ms": umap_from, "target": "<= 10 ms"})
-    rows.append({"what": "UMAP fit on 4500 latents (+500 transformed)", "ours_ms": None, "naive": "cold fit",
-                 "naive_ms": fit_s * 1000, "umap_import_s": import_s, "umap_version": umap.__version__})
+    rows.append(
+        {
+            "what": "to_map 64 new latents",
+            "ours_ms": to_ms,
+            "naive": "umap transform (warm)",
+            "naive_ms": umap_to,
+            "naive_first_call_ms": first_transform_ms,
+            "target": "<= 10 ms",
+        }
+    )
+    rows.append(
+        {
+            "what": "from_map 64 map points",
+            "ours_ms": from_ms,
+            "naive": "umap inverse_transform",
+            "naive_ms": umap_from,
+            "target": "<= 10 ms",
+        }
+    )
+    rows.append(
+        {
+            "what": "UMAP fit on 4500 latents (+500 transformed)",
+            "ours_ms": None,
+            "naive": "cold fit",
+            "naive_ms": fit_s * 1000,
+            "umap_import_s": import_s,
+            "umap_version": umap.__version__,
+        }
+    )
     return rows
 
 
@@ -127,12 +167,20 @@ def bench_startup(ckpt_path: str, runs: int = 3) -> list[dict]:
     """A new process: imports, then load checkpoint + cached latents + cached map."""
     imp, load = [], []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", STARTUP, ckpt_path], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", STARTUP, ckpt_path], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
         imp.append(float(out[0]) * 1000)
         load.append(float(out[1]) * 1000)
-    return [{"what": "new process: load checkpoint + cached latents + cached map", "ours_ms": statistics.median(load),
-             "naive": "imports alone (torch, numpy, scipy)", "naive_ms": statistics.median(imp), "target": "<= 1000 ms"}]
+    return [
+        {
+            "what": "new process: load checkpoint + cached latents + cached map",
+            "ours_ms": statistics.median(load),
+            "naive": "imports alone (torch, numpy, scipy)",
+            "naive_ms": statistics.median(imp),
+            "target": "<= 1000 ms",
+        }
+    ]
 
 
 def fmt(v) -> str:
@@ -160,13 +208,20 @@ def main(argv: list[str] | None = None) -> int:
             r["speedup"] = r["naive_ms"] / r["ours_ms"]
     print(f"{'what':<58} {'ours ms':>10} {'naive ms':>11} {'x':>8}  naive way / target")
     for r in rows:
-        print(f"{r['what']:<58} {fmt(r.get('ours_ms')):>10} {fmt(r.get('naive_ms')):>11} "
-              f"{fmt(r.get('speedup')):>8}  {r.get('naive', '')} / {r.get('target', '')}")
+        print(
+            f"{r['what']:<58} {fmt(r.get('ours_ms')):>10} {fmt(r.get('naive_ms')):>11} "
+            f"{fmt(r.get('speedup')):>8}  {r.get('naive', '')} / {r.get('target', '')}"
+        )
         extra = {k: v for k, v in r.items() if k not in ("what", "ours_ms", "naive_ms", "speedup", "naive", "target")}
         if extra:
             print(" " * 60 + ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in extra.items()))
-    meta = {"python": platform.python_version(), "torch": torch.__version__, "cpu_threads": torch.get_num_threads(),
-            "machine": platform.machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    meta = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0

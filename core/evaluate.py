@@ -67,9 +67,16 @@ def evaluate(path: str, seed: int = 0) -> dict:
     tr, te = ~enc.is_test, enc.is_test
     vae = ckpt.config.kind == "vae"
     pixels = ds.x.flatten(1).numpy()
-    out: dict = {"checkpoint": ckpt.name, "kind": ckpt.config.kind, "likelihood": ckpt.config.likelihood,
-                 "latent_dim": ckpt.config.latent_dim, "dataset": ds.name, "n_train": int(tr.sum()),
-                 "n_test": int(te.sum()), "excluded_class": ckpt.excluded_class}
+    out: dict = {
+        "checkpoint": ckpt.name,
+        "kind": ckpt.config.kind,
+        "likelihood": ckpt.config.likelihood,
+        "latent_dim": ckpt.config.latent_dim,
+        "dataset": ds.name,
+        "n_train": int(tr.sum()),
+        "n_test": int(te.sum()),
+        "excluded_class": ckpt.excluded_class,
+    }
     ex = ckpt.excluded_class
     seen = te if ex is None else te & (enc.labels != ex)  # test images of classes the model was trained on
     out["test_neg_elbo"] = float(enc.neg_elbo[seen].mean()) if vae else None
@@ -95,8 +102,11 @@ def evaluate(path: str, seed: int = 0) -> dict:
     for m in measures:
         c = spearman_ci(dist, compute_measure(m, enc, ckpt.model, ds.x), n_boot=1000, seed=seed)
         sp[m] = {"rho": c.rho, "low": c.low, "high": c.high, "n": c.n}
-    out["spearman_distance_uncertainty"] = {"distance": "euclidean to class centroid", "measure": measures[0],
-                                            **sp[measures[0]]}
+    out["spearman_distance_uncertainty"] = {
+        "distance": "euclidean to class centroid",
+        "measure": measures[0],
+        **sp[measures[0]],
+    }
     out["spearman_by_measure"] = sp
     # anomaly detection: a held-out class among the test split
     if ex is not None:
@@ -133,8 +143,9 @@ def _table(r: dict, indent: str = "") -> str:
             rows.append(_table(v, indent + "  "))
             continue
         if isinstance(v, dict):
-            v = ", ".join(f"{a}={b:.4g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items()
-                          if not isinstance(b, dict))
+            v = ", ".join(
+                f"{a}={b:.4g}" if isinstance(b, float) else f"{a}={b}" for a, b in v.items() if not isinstance(b, dict)
+            )
         elif isinstance(v, float):
             v = f"{v:.4f}"
         rows.append(f"{indent}{k:<{34 - len(indent)}} {v}")

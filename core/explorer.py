@@ -35,22 +35,32 @@ def home_dataset(ckpt: Checkpoint, root: str = DEFAULT_ROOT) -> Dataset:
     return load_dataset(ckpt.dataset, root=root, split_seed=ckpt.split_seed)
 
 
-def checkpoint_projection(ckpt: Checkpoint, n_components: int = 2, progress=None, root: str = DEFAULT_ROOT,
-                          **params) -> Projector:
+def checkpoint_projection(
+    ckpt: Checkpoint, n_components: int = 2, progress=None, root: str = DEFAULT_ROOT, **params
+) -> Projector:
     """The checkpoint's map, fitted on its home training split (held-out points placed by UMAP), cached."""
     ds = home_dataset(ckpt, root)
     enc = load_or_encode(ckpt, ds)
     opts = {**DEFAULT_MAP, **params, "n_components": n_components}
-    return load_or_fit(enc.mean, cache_key(ckpt.weights_sha256, ds), ckpt.path / "cache", fit_mask=~enc.is_test,
-                       progress=progress, **opts)
+    return load_or_fit(
+        enc.mean,
+        cache_key(ckpt.weights_sha256, ds),
+        ckpt.path / "cache",
+        fit_mask=~enc.is_test,
+        progress=progress,
+        **opts,
+    )
 
 
-def map_dataset(ckpt: Checkpoint, dataset: Dataset, n_components: int = 2, progress=None,
-                root: str = DEFAULT_ROOT, **params) -> MapData:
+def map_dataset(
+    ckpt: Checkpoint, dataset: Dataset, n_components: int = 2, progress=None, root: str = DEFAULT_ROOT, **params
+) -> MapData:
     """Encode ``dataset`` with the checkpoint and place it on the checkpoint's map."""
     if tuple(dataset.image_shape) != tuple(ckpt.config.image_shape):
-        raise DatasetError(f"dataset {dataset.name!r} has images of shape {tuple(dataset.image_shape)}, but "
-                           f"checkpoint {ckpt.name} expects {tuple(ckpt.config.image_shape)}")
+        raise DatasetError(
+            f"dataset {dataset.name!r} has images of shape {tuple(dataset.image_shape)}, but "
+            f"checkpoint {ckpt.name} expects {tuple(ckpt.config.image_shape)}"
+        )
     proj = checkpoint_projection(ckpt, n_components, progress, root, **params)
     enc = load_or_encode(ckpt, dataset)
     home = dataset.name == ckpt.dataset and len(dataset) == len(proj.embedding_)

@@ -15,16 +15,39 @@ from core.explorer import checkpoint_projection, home_dataset
 from core.latents import cache_path
 from core.train import TrainConfig, train
 
-SHIPPED = ["mnist5k-vae16", "mnist5k-ae16", "mnist5k-dae16", "mnist5k-vae2", "mnist5k-vae16-no9",
-           "mnist5k-vae16-gaussian"]
-REQUIRED = ["test_neg_elbo", "test_recon_error", "knn_acc_latent", "knn_acc_pixel", "kmeans_nmi_latent",
-            "kmeans_nmi_pixel", "spearman_distance_uncertainty", "heldout_auroc", "timings_s"]
+SHIPPED = [
+    "mnist5k-vae16",
+    "mnist5k-ae16",
+    "mnist5k-dae16",
+    "mnist5k-vae2",
+    "mnist5k-vae16-no9",
+    "mnist5k-vae16-gaussian",
+]
+REQUIRED = [
+    "test_neg_elbo",
+    "test_recon_error",
+    "knn_acc_latent",
+    "knn_acc_pixel",
+    "kmeans_nmi_latent",
+    "kmeans_nmi_pixel",
+    "spearman_distance_uncertainty",
+    "heldout_auroc",
+    "timings_s",
+]
 
 
 @pytest.mark.slow
 def test_evaluate_json_on_a_tiny_checkpoint(tmp_path, capsys):
-    cfg = TrainConfig(dataset="digits", kind="vae", latent_dim=4, width=4, hidden=32, epochs=3, exclude_class=1,
-                      out=str(tmp_path / "tiny"))
+    cfg = TrainConfig(
+        dataset="digits",
+        kind="vae",
+        latent_dim=4,
+        width=4,
+        hidden=32,
+        epochs=3,
+        exclude_class=1,
+        out=str(tmp_path / "tiny"),
+    )
     train(cfg, progress=False)
     assert main(["--checkpoint", cfg.out, "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
@@ -37,7 +60,7 @@ def test_evaluate_json_on_a_tiny_checkpoint(tmp_path, capsys):
     assert set(r["heldout_auroc"]) == {"recon_error", "neg_elbo", "pixel_5nn_baseline"}
     assert 0 <= r["heldout_auroc"]["recon_error"] <= 1
     assert r["to_map_heldout_offset"]["median_fraction"] < 0.1
-    assert r["from_map_class_agreement"] > 0.5
+    assert 0 <= r["from_map_class_agreement"] <= 1  # a 3-epoch model decodes blurs: quality is tested below
 
 
 def test_evaluate_bad_checkpoint_is_one_line(tmp_path, capsys):
@@ -75,3 +98,16 @@ def test_shipped_vae_beats_pixels():
     assert lat >= pix, (lat, pix)
     sub = np.random.default_rng(0).choice(len(px), 2000, replace=False)  # k-means on pixels is slow: a subset
     assert kmeans_scores(enc.mean[sub], enc.labels[sub]).nmi > kmeans_scores(px[sub], enc.labels[sub]).nmi
+
+
+def test_shipped_map_is_accurate_both_ways():
+    """to_map lands near UMAP's own transform; from_map decodes to the class that lives there."""
+    from core.evaluate import from_map_agreement
+    from core.latents import load_or_encode
+
+    ck = load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16")
+    proj = checkpoint_projection(ck, 2)
+    oos = proj.out_of_sample()
+    assert oos.n == 500 and oos.median_fraction < 0.02, oos
+    enc = load_or_encode(ck, home_dataset(ck))
+    assert from_map_agreement(proj, ck, enc, n=300) >= 0.9

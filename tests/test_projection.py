@@ -42,9 +42,14 @@ def test_knn_maps_on_a_fixed_embedding():
 
 def test_bad_parameters():
     Z, _ = blobs()
-    for kw, match in [({"method": "tsne"}, "method"), ({"n_components": 4}, "n_components"),
-                      ({"n_neighbors": 1}, "n_neighbors"), ({"min_dist": 2.0}, "min_dist"),
-                      ({"metric": "jaccard"}, "metric"), ({"k": 0}, "k must")]:
+    for kw, match in [
+        ({"method": "tsne"}, "method"),
+        ({"n_components": 4}, "n_components"),
+        ({"n_neighbors": 1}, "n_neighbors"),
+        ({"min_dist": 2.0}, "min_dist"),
+        ({"metric": "jaccard"}, "metric"),
+        ({"k": 0}, "k must"),
+    ]:
         with pytest.raises(ConfigError, match=match):
             Projector(**kw).fit(Z)
     with pytest.raises(ConfigError, match="not fitted"):
