@@ -68,10 +68,10 @@ def bench_model(ckpt_path: str, repeat: int) -> list[dict]:
 
     def dec_inference():
         with torch.inference_mode():
-            model.decode(z).mean
+            return model.decode(z).mean
 
     def dec_grad():  # autograd on: what a plain call does
-        model.decode(z).mean
+        return model.decode(z).mean
 
     rows.append(
         {

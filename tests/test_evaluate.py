@@ -78,7 +78,9 @@ def test_every_shipped_checkpoint_loads_with_its_caches():
         ds = home_dataset(ck)
         assert cache_path(ck, ds).is_file(), f"{name}: latents cache missing: the app would encode at start"
         for n in (2, 3):  # cached maps: a fresh server never fits UMAP for a shipped checkpoint
-            proj = checkpoint_projection(ck, n, progress=lambda m: pytest.fail(f"{name}: would fit UMAP: {m}"))
+            proj = checkpoint_projection(
+                ck, n, progress=lambda m, name=name: pytest.fail(f"{name}: would fit UMAP: {m}")
+            )
             assert proj.embedding_.shape == (5000, n)
     assert load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16-no9").excluded_class == 9
     assert load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae2").config.latent_dim == 2
