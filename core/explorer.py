@@ -7,7 +7,9 @@ same map with ``to_map``, so switching datasets never pays for a UMAP fit.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +19,8 @@ from core.errors import DatasetError
 from core.latents import EncodedSet, cache_key, load_or_encode
 from core.projection import Projector, load_or_fit
 
+# Latents of datasets other than a checkpoint's own go here, not into the (versioned) checkpoint folder.
+USER_CACHE = Path(os.environ.get("LATENT_EXPLORER_CACHE", Path.home() / ".cache" / "latent-explorer"))
 DEFAULT_MAP = {"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
 
 
@@ -62,7 +66,9 @@ def map_dataset(
             f"checkpoint {ckpt.name} expects {tuple(ckpt.config.image_shape)}"
         )
     proj = checkpoint_projection(ckpt, n_components, progress, root, **params)
-    enc = load_or_encode(ckpt, dataset)
     home = dataset.name == ckpt.dataset and len(dataset) == len(proj.embedding_)
+    enc = load_or_encode(
+        ckpt, dataset, cache_dir=None if home else USER_CACHE / ckpt.name, progress=progress is not None
+    )
     xy = proj.embedding_ if home else proj.to_map(enc.mean)
     return MapData(dataset, enc, xy, proj, home)
