@@ -60,13 +60,13 @@ class EncodedSet:
             return cls(**{fl.name: (f[fl.name] if fl.name in f else None) for fl in fields(cls)})
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def encode_dataset(
     model: Autoencoder,
     x: torch.Tensor,
     labels: torch.Tensor | np.ndarray,
     test_idx: np.ndarray | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 256,
     progress: bool = False,
     seed: int = 0,
 ) -> EncodedSet:
