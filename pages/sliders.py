@@ -1,0 +1,119 @@
+"""Sliders: move along each latent dimension and watch the decoder's image change."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+import ui
+from core.interpolate import class_centroids, dimension_activity
+
+ui.require_shell()
+st.title("Sliders")
+st.caption(
+    "One slider per latent dimension, most used first (the number is its activity). The image is decoded from the "
+    "latent vector the sliders set; the small map shows where that vector falls among the dataset."
+)
+ctx = ui.load_context()
+enc, D, sha = ctx.enc, ctx.ckpt.config.latent_dim, ctx.ckpt.weights_sha256
+act = dimension_activity(enc)
+lo = np.floor(np.minimum(enc.mean.min(0), -3.0))  # every slider spans the data and at least [-3, 3]
+hi = np.ceil(np.maximum(enc.mean.max(0), 3.0))
+START = {"point": "current point", "centroid": "class centroid", "prior": "prior sample", "zero": "zero"}
+
+
+def start_vector(mode: str) -> np.ndarray:
+    if mode == "point" and ctx.latent() is not None:
+        return np.asarray(ctx.latent(), np.float64)
+    if mode == "centroid":
+        c = class_centroids(enc.mean, enc.labels)
+        return c.centroids[int(np.flatnonzero(c.classes == st.session_state.get("sl_class", c.classes[0]))[0])]
+    if mode == "prior":
+        g = torch.Generator().manual_seed(int(st.session_state.get("sl_seed", 0)))
+        return ctx.model.prior_sample_z(1, g)[0].cpu().numpy().astype(np.float64)
+    return np.zeros(D)
+
+
+def load(z: np.ndarray, as_point: bool = False, sliders: bool = True) -> None:
+    """Keep a latent vector (exactly, for decoding) and put it into the sliders (rounded to their step)."""
+    z = np.clip(np.asarray(z, np.float64), lo, hi)
+    st.session_state["sl_z"] = z.tolist()
+    for d in range(D) if sliders else []:
+        st.session_state[f"z{d}"] = round(float(z[d]), 2)
+    if as_point:  # the vector becomes the current point (and goes into the URL)
+        ui.set_point(z)
+    st.session_state["sl_key"] = (sha, st.session_state.get(ui.POINT) if as_point else ui.point_text(ctx.point))
+
+
+def dirty() -> None:
+    st.session_state["sl_dirty"] = True
+
+
+def random() -> None:
+    st.session_state["sl_seed"] = int(st.session_state.get("sl_seed", 0)) + 1
+    st.session_state["sl_start"], st.session_state["sl_dirty"] = "prior", True
+
+
+c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+mode = c1.radio("Start from", list(START), format_func=START.get, key="sl_start", horizontal=True, on_change=dirty)
+if mode == "centroid":
+    c2.selectbox(
+        "Class",
+        np.unique(enc.labels).tolist(),
+        key="sl_class",
+        on_change=dirty,
+        format_func=lambda c: ui.class_name(ctx, c),
+    )
+c3, c4, c5, _ = st.columns([1, 1, 1, 3], vertical_alignment="center")
+show_all = c3.toggle("Show all", key="sl_all", help=f"Show all {D} dimensions, not just the 8 most active.")
+c4.button("Reset", key="sl_reset", on_click=dirty, help="Back to the start vector.")
+c5.button("Random", key="sl_random", on_click=random, help="A new sample from the prior.")
+if mode == "point" and ctx.latent() is None:
+    st.info("No current point yet (click one on the Map page): starting from zero.")
+key = st.session_state.get("sl_key")
+stale = key is None or key[0] != sha or (mode == "point" and key[1] != ui.point_text(ctx.point))
+user = st.session_state.pop("sl_dirty", False)
+if user or len(st.session_state.get("sl_z", [])) != D or stale:
+    load(start_vector(mode), as_point=user and mode != "point")  # a start the user picked becomes the point
+shown = act.order if show_all else act.order[: min(8, D)]
+
+
+@st.fragment
+def panel() -> None:
+    z = np.array(st.session_state["sl_z"])
+    left, right = st.columns([1, 1])
+    with left:
+        for d in shown:
+            st.session_state.setdefault(f"z{d}", round(float(z[d]), 2))
+            v = st.slider(
+                f"z{d} · {act.score[d]:.2f}",
+                float(lo[d]),
+                float(hi[d]),
+                step=0.01,
+                key=f"z{d}",
+                help=f"Activity of this dimension: {act.kind}.",
+            )
+            if abs(v - round(float(z[d]), 2)) > 1e-9:  # moved by the user (untouched ones keep their exact value)
+                z[d] = v
+    if z.tolist() != st.session_state["sl_z"]:  # a moved slider: its vector becomes the current point
+        load(z, as_point=True, sliders=False)
+    dist = ui.decode(ctx, z)
+    sample = dist.sample(torch.Generator().manual_seed(0))[0]
+    with right:
+        if ctx.ckpt.config.likelihood == "gaussian":
+            std = dist.std[0].mean(0)
+            ui.show_images(
+                [dist.mean[0], sample, ui.heat(std)],
+                ["decoded", "one sample", f"per-pixel std (max {float(std.max()):.2f})"],
+            )
+        else:
+            ui.show_images([dist.mean[0], sample], ["decoded", "one sample (Bernoulli)"], cols=3)
+        fig = ui.background_map(ctx, height=360)
+        fig.add_trace(ui.marker(ctx.md.projector.to_map(z)[0], "this latent"))
+        st.plotly_chart(fig, key="sl_map")
+        st.download_button(
+            "PNG of the decoded image", ui.png_bytes(ui.to_pil(dist.mean[0])), "decoded.png", "image/png", key="sl_png"
+        )
+
+
+panel()
+ui.csv_download(ctx)

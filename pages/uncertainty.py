@@ -1,0 +1,108 @@
+"""Uncertainty: is the model less sure about samples that lie far from their class centre in latent space?"""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+import ui
+from core.uncertainty import MEASURES, binned_means, describe_correlation
+
+ui.require_shell()
+st.title("Uncertainty")
+st.caption(
+    "Each point is one image: how far its latent lies from its class centroid (x) against how uncertain the model "
+    "is about it (y), with the mean per distance bin; Spearman ρ with a bootstrap 95% interval, overall and per class."
+)
+ctx = ui.load_context()
+enc = ctx.enc
+measures, unavailable = ui.measure_options(ctx)
+c1, c2 = st.columns([1, 2])
+metric = c1.radio(
+    "Distance",
+    ["euclidean", "mahalanobis"],
+    key="un_metric",
+    horizontal=True,
+    help="Mahalanobis: under each class's own covariance.",
+)
+default = "posterior_std" if "posterior_std" in measures else "recon_error"
+measure = c2.selectbox(
+    "Uncertainty measure", measures, measures.index(default), key="un_measure", format_func=lambda m: MEASURES[m].label
+)
+if unavailable:
+    kind = ctx.ckpt.config.kind.upper()
+    st.info(
+        f"VAE-only measures are not offered for this {kind}:\n" + "".join(f"\n- {w}." for w in unavailable.values())
+    )
+
+d, u = ui.distances(ctx, metric), ui.measure_values(ctx, measure)
+dist_label, unc_label = f"{metric.capitalize()} distance to the class centroid", MEASURES[measure].label
+index = np.arange(len(enc))
+fig = go.Figure(ui.group_traces(np.stack([d, u], 1), enc.labels, ctx.ds.classes, index, opacity=0.5, size=4))
+bins = binned_means(d, u, bins=12)
+fig.add_trace(
+    go.Scatter(x=bins.centers, y=bins.high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
+)
+fig.add_trace(
+    go.Scatter(
+        x=bins.centers,
+        y=bins.low,
+        mode="lines",
+        line={"width": 0},
+        fill="tonexty",
+        fillcolor="rgba(0,0,0,0.12)",
+        name="interquartile range",
+        hoverinfo="skip",
+    )
+)
+fig.add_trace(
+    go.Scatter(
+        x=bins.centers, y=bins.mean, mode="lines+markers", name="binned mean", line={"color": "black", "width": 3}
+    )
+)
+fig.update_layout(
+    height=520,
+    margin={"l": 0, "r": 0, "t": 10, "b": 0},
+    xaxis_title=dist_label,
+    yaxis_title=unc_label,
+    legend={"itemsizing": "constant", "traceorder": "normal"},
+)
+sel = st.plotly_chart(fig, key="un_chart", on_select="rerun", selection_mode="points").selection
+table = ui.correlations(ctx, metric, measure, d, u)
+st.markdown(describe_correlation(table[0].correlation, unc_label, dist_label))
+left, right = st.columns([3, 2])
+with left:
+    rows = [[r.label, r.rho, r.low, r.high, r.n, r.p_value] for r in table]
+    num = {c: st.column_config.NumberColumn(format="%.3f") for c in ("Spearman ρ", "95% low", "95% high")}
+    st.dataframe(
+        pd.DataFrame(rows, columns=["class", "Spearman ρ", "95% low", "95% high", "n", "p"]),
+        hide_index=True,
+        key="un_table",
+        height=35 * (len(rows) + 1) + 3,
+        column_config={**num, "p": st.column_config.NumberColumn(format="%.1e")},
+    )
+with right:
+    picked = [int(np.ravel(p["customdata"])[0]) for p in sel.points if "customdata" in p]
+    if picked:
+        i = picked[0]
+        ui.show_images(
+            list(ui.image_and_recon(ctx, i)),
+            [f"#{i} · class {ui.class_name(ctx, int(enc.labels[i]))}", "reconstruction"],
+            cols=2,
+        )
+        st.caption(f"distance {d[i]:.3g} · {unc_label} {u[i]:.3g}")
+    else:
+        st.info("Click a point on the plot to see its image and reconstruction.")
+
+order = np.argsort(u, kind="stable")
+for title, idx, name in (
+    ("16 most uncertain", order[::-1][:16].copy(), "uncertain"),
+    ("16 most typical", order[:16], "typical"),
+):
+    st.subheader(title)
+    img = ui.grid(ctx.ds.x[idx], nrow=16, scale=2)
+    st.image(
+        img, caption=", ".join(f"#{i} ({ui.class_name(ctx, int(enc.labels[i]))})" for i in idx), output_format="PNG"
+    )
+    st.download_button(f"PNG of the {title}", ui.png_bytes(img), f"{name}.png", "image/png", key=f"un_png_{name}")
+ui.csv_download(ctx)

@@ -1,0 +1,200 @@
+"""The real Streamlit server driven by Playwright in Debian's headless Chromium.
+
+Opens every page, moves a slider and waits for the decoded image to change, clicks a map point,
+runs an interpolation, selects on a 70,000-point map. Screenshots go to test-artifacts/screenshots/.
+In CI (LATENT_EXPLORER_REQUIRE_BROWSER=1) a missing browser fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from bench.browser import chromium, chromium_path, streamlit_server
+from conftest import ROOT
+
+pytestmark = pytest.mark.browser
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+TIMEOUT = 60_000  # ms: a cold server on a busy 2-core machine is slow the first time
+
+if chromium_path() is None:
+    if os.environ.get("LATENT_EXPLORER_REQUIRE_BROWSER"):
+        raise RuntimeError("browser tests are required here but chromium is missing: apt-get install -y chromium")
+    pytest.skip("chromium not installed (apt-get install -y chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    cache = tmp_path_factory.mktemp("cache")  # latents of test datasets stay out of checkpoints/
+    with streamlit_server(env={"LATENT_EXPLORER_CACHE": str(cache)}) as (base, healthy_s, _):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = ctx.new_page()
+    p.set_default_timeout(TIMEOUT)
+    yield p
+    ctx.close()
+
+
+# What each page shows once its script has run to the end (the map page is the default: served at /).
+PAGES = {
+    "": ("Map", ".st-key-map_chart .js-plotly-plot"),
+    "sliders": ("Sliders", '[data-testid="stImage"]:has-text("decoded")'),
+    "interpolation": ("Interpolation", '[data-testid="stImage"]:has-text("lerp in 10 steps")'),
+    "uncertainty": ("Uncertainty", 'p:has-text("Spearman ρ =")'),  # the sentence computed from the numbers
+}
+
+
+def wait_idle(page) -> None:
+    """Until Streamlit has finished the current run: no element is marked stale."""
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=TIMEOUT, polling=100)
+
+
+def open_page(page, base: str, path: str, query: str = "") -> None:
+    title, ready = PAGES[path]
+    page.goto(f"{base}/{path}{query}")
+    page.get_by_role("heading", name=title).first.wait_for()
+    page.locator(ready).first.wait_for()
+    wait_idle(page)
+
+
+def image_src(page, caption: str) -> str:
+    """The src of the st.image whose caption starts with `caption` (a new image gets a new media URL)."""
+    fig = page.locator('[data-testid="stImage"]', has=page.get_by_text(caption, exact=False)).first
+    fig.wait_for()
+    return fig.locator("img").first.get_attribute("src")
+
+
+def plot_point_pixels(page, chart_key: str, x: float, y: float) -> tuple[float, float]:
+    """Page pixel coordinates of data point (x, y) on the Plotly chart with this Streamlit key."""
+    return page.evaluate(
+        """([key, x, y]) => {
+            const root = document.querySelector(`.st-key-${key}`) || document;
+            const gd = root.querySelector('.js-plotly-plot');
+            const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+            return [r.left + fl._size.l + fl.xaxis.l2p(x), r.top + fl._size.t + fl.yaxis.l2p(y)];
+        }""",
+        [chart_key, x, y],
+    )
+
+
+def test_every_page_opens(server, page):
+    for path in PAGES:
+        open_page(page, server, path)
+        assert page.locator('[data-testid="stException"]').count() == 0, path
+        page.screenshot(path=str(SHOTS / f"{path or 'map'}.png"), full_page=True)
+
+
+def test_slider_changes_the_decoded_image(server, page):
+    open_page(page, server, "sliders")
+    before = image_src(page, "decoded")
+    # Streamlit 1.67's slider is react-aria: a hidden <input type=range> inside the thumb element
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first.locator("xpath=../..")
+    box = thumb.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 120, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    page.wait_for_function(
+        """(old) => [...document.querySelectorAll('[data-testid="stImage"]')]
+            .some(f => f.innerText.includes('decoded') && f.querySelector('img').src !== old)""",
+        arg=before,
+        timeout=TIMEOUT,
+    )
+    assert image_src(page, "decoded") != before
+    page.screenshot(path=str(SHOTS / "sliders-moved.png"), full_page=True)
+
+
+def test_clicking_a_map_point_makes_it_current(server, page):
+    from core.checkpoints import load_checkpoint
+    from core.explorer import checkpoint_projection
+
+    emb = checkpoint_projection(load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16"), 2).embedding_
+    idx = 1234
+    open_page(page, server, "")
+    px, py = plot_point_pixels(page, "map_chart", float(emb[idx, 0]), float(emb[idx, 1]))
+    page.mouse.click(px, py)
+    page.wait_for_url("**point=*", timeout=TIMEOUT)
+    wait_idle(page)
+    point = page.url.split("point=")[1].split("&")[0]
+    # the clicked point, or a neighbour under the cursor: an index within a marker's width of the target
+    clicked = int(point)
+    assert np.linalg.norm(emb[clicked] - emb[idx]) < 0.02 * np.ptp(emb, axis=0).max()
+    page.get_by_text(f"#{clicked} · class").first.wait_for()  # its image, captioned with its index and class
+    page.get_by_text("reconstruction", exact=True).first.wait_for()
+    page.get_by_text("8 nearest neighbours").first.wait_for()
+    page.screenshot(path=str(SHOTS / "map-clicked.png"), full_page=True)
+
+
+def test_interpolation_strip(server, page):
+    open_page(page, server, "interpolation")
+    before = image_src(page, "lerp in 10 steps")
+    page.get_by_text("slerp", exact=True).click()  # a new path: the strip is decoded again
+    page.locator('[data-testid="stImage"]:has-text("slerp in 10 steps")').first.wait_for()
+    wait_idle(page)
+    assert image_src(page, "slerp in 10 steps") != before
+    page.get_by_text("Strip as PNG").first.wait_for()
+    page.get_by_text("GIF").first.wait_for()
+    page.screenshot(path=str(SHOTS / "interpolation-run.png"), full_page=True)
+
+
+def test_70k_map_pans_and_selects(server, page, tmp_path):
+    from core.data import load_dataset
+
+    x = load_dataset("mnist5k").x[:, 0].numpy()
+    y = np.tile(np.repeat(np.arange(10), 500), 14)
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-2, -1, 0, 1, 2)][:14]
+    big = np.concatenate([np.roll(x, s, axis=(1, 2)) for s in shifts])
+    assert big.shape == (70_000, 28, 28)
+    path = tmp_path / "shifted.npz"
+    np.savez(path, x=(big * 255).round().astype(np.uint8), y=y)
+    t0 = time.perf_counter()
+    page.goto(f"{server}/?ckpt=mnist5k-vae16&data=npz:{path}")
+    page.locator(".st-key-map_chart .js-plotly-plot").wait_for(timeout=180_000)
+    wait_idle(page)
+    n = page.evaluate(
+        "() => document.querySelector('.st-key-map_chart .js-plotly-plot')._fullData"
+        ".reduce((s, t) => s + (t.customdata ? t._length : 0), 0)"
+    )  # data traces, not the grid
+    assert n == 70_000
+    ready = time.perf_counter() - t0
+    gd = page.locator(".st-key-map_chart .js-plotly-plot")
+    box = gd.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    # pan (the default drag mode) while recording the gaps between animation frames: a stall is a long gap
+    page.evaluate("""() => { window.__gaps = []; let last = performance.now();
+        const tick = (t) => {
+            window.__gaps.push(t - last); last = t; if (!window.__stop) requestAnimationFrame(tick); };
+        requestAnimationFrame(tick); }""")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 80, cy + 40, steps=10)
+    page.mouse.up()
+    gaps = page.evaluate("() => { window.__stop = true; return window.__gaps; }")
+    pan_ms = float(np.median(gaps)), float(np.max(gaps))
+    page.locator('.st-key-map_chart [data-title="Box Select"]').click()
+    t0 = time.perf_counter()
+    page.mouse.move(cx - 120, cy - 120)
+    page.mouse.down()
+    page.mouse.move(cx + 120, cy + 120, steps=10)
+    page.mouse.up()
+    page.get_by_text("selected points").first.wait_for(timeout=120_000)
+    select_s = time.perf_counter() - t0
+    page.screenshot(path=str(SHOTS / "map-70k-selected.png"), full_page=True)
+    print(
+        f"70k map: ready {ready:.1f} s; while panning, frame gap median {pan_ms[0]:.0f} ms, max {pan_ms[1]:.0f} ms; "
+        f"box select to histogram {select_s:.1f} s"
+    )

@@ -1,0 +1,272 @@
+"""Every page of the Streamlit app, run headless with AppTest on the shipped checkpoints: real content, no exception."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+import ui
+from conftest import ROOT
+
+APP = str(ROOT / "app.py")
+PAGES = {"map": "Map", "sliders": "Sliders", "interpolation": "Interpolation", "uncertainty": "Uncertainty"}
+SHIPPED = [
+    "mnist5k-vae16",
+    "mnist5k-ae16",
+    "mnist5k-dae16",
+    "mnist5k-vae2",
+    "mnist5k-vae16-no9",
+    "mnist5k-vae16-gaussian",
+]
+DEFAULT = "mnist5k-vae16"
+
+
+@functools.lru_cache
+def _ready(name: str) -> str | None:
+    """Why a checkpoint cannot be tested quickly (None when it can): missing, still training, or not cached."""
+    from core.checkpoints import load_checkpoint
+    from core.explorer import home_dataset
+
+    meta = ui.checkpoint_config(name)
+    if not meta:
+        return f"{name} is not in checkpoints/"
+    if not (meta.get("metrics") or {}).get("test"):
+        return f"{name} is still training (no metrics yet)"
+    ckpt = load_checkpoint(ui.CKPT_ROOT / name)
+    home = home_dataset(ckpt)
+    if ui._missing_caches(ckpt, home, home, 2):
+        return f"{name} has no cached map yet (the page would fit UMAP for a minute)"
+    return None
+
+
+def need(name: str) -> None:
+    why = _ready(name)
+    if why:
+        pytest.skip(why)
+
+
+def open_page(page: str, ckpt: str | None = None, **query) -> AppTest:
+    """The app on a page, optionally with a checkpoint and other query parameters in the URL."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    if ckpt:
+        at.query_params["ckpt"] = ckpt
+    at.query_params.update(query)
+    at.run()
+    if page != "map":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """Bytes of every image the app sends, by file id: AppTest only exposes the images' URLs."""
+    store: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        store[file_id] = path_or_data
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return store
+
+
+def image_array(at: AppTest, media: dict, caption: str) -> np.ndarray:
+    hits = [im for im in at.image if im.captions == [caption]]
+    assert hits, f"no image captioned {caption!r}; captions: {[im.captions for im in at.image]}"
+    file_id = hits[0].value[0].rsplit("/", 1)[-1].split(".")[0]
+    return np.asarray(Image.open(io.BytesIO(media[file_id])))
+
+
+def chart_data(at: AppTest, key: str) -> list[dict]:
+    charts = [c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["data"] and key in c.proto.id]
+    assert charts, f"no plotly chart with key {key!r}"
+    return json.loads(charts[0].proto.spec)["data"]
+
+
+def n_points(trace: dict) -> int:
+    x = trace["x"]
+    if isinstance(x, dict):  # plotly writes numpy arrays as base64 typed arrays
+        return len(base64.b64decode(x["bdata"])) // np.dtype(x["dtype"]).itemsize
+    return len(x)
+
+
+# ------------------------------------------------------------------------------ shell and state
+
+
+def test_core_never_imports_streamlit():
+    code = (
+        "import importlib, pkgutil, sys, core\n"
+        "for m in pkgutil.iter_modules(core.__path__): importlib.import_module('core.' + m.name)\n"
+        "assert 'streamlit' not in sys.modules, 'core imported streamlit'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_default_page_needs_no_umap():
+    """The first page on the default checkpoint reads caches only: umap-learn is never imported."""
+    need(DEFAULT)
+    code = (
+        "import sys\nfrom streamlit.testing.v1 import AppTest\n"
+        "at = AppTest.from_file('app.py', default_timeout=60).run()\n"
+        "assert not at.exception, at.exception\nassert [t.value for t in at.title][0] == 'Map'\n"
+        "assert 'umap' not in sys.modules, 'the default page imported umap'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_sidebar_and_query_params():
+    need(DEFAULT)
+    at = open_page("map")
+    assert at.query_params == {"ckpt": DEFAULT, "data": "mnist5k"}
+    picker = at.sidebar.selectbox(key=ui.CKPT)
+    assert picker.value == DEFAULT and DEFAULT in picker.options[picker.index]
+    assert "VAE" in picker.options[picker.index] and "MSE" in picker.options[picker.index]
+    assert at.sidebar.selectbox(key=ui.DATA_CHOICE).value == "mnist5k"
+
+
+def test_unknown_checkpoint_in_url_falls_back_with_a_warning():
+    need(DEFAULT)
+    at = open_page("map", ckpt="no-such-checkpoint")
+    assert any("not found" in w.value for w in at.sidebar.warning)
+    assert at.query_params["ckpt"] == DEFAULT
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [("digits", "shape"), ("mnist", "not found"), ("npz:/nonexistent/x.npz", "not found")],
+)
+def test_impossible_dataset_is_one_clean_error(data, message):
+    need(DEFAULT)
+    at = open_page("map", data=data)
+    assert len(at.error) == 1 and message in at.error[0].value
+    assert not at.get("plotly_chart")
+
+
+def test_no_checkpoint_folder_says_how_to_train(monkeypatch, tmp_path):
+    monkeypatch.setattr(ui, "CKPT_ROOT", tmp_path)
+    at = open_page("map")
+    assert any("python -m core.train" in e.value for e in at.error)
+
+
+def test_point_round_trips_through_the_url_format():
+    z = np.array([0.1234, -2.0, 3.5], dtype=np.float32)
+    assert ui.point_text(z) == "0.123,-2.000,3.500"
+    assert np.allclose(ui._parse_point(ui.point_text(z)), [0.123, -2.0, 3.5])
+    assert ui._parse_point("123") == 123 and ui._parse_point("x") is None and ui._parse_point("-4") is None
+
+
+def test_gif_is_ping_pong_and_loops():
+    frames = [Image.new("L", (4, 4), v) for v in (0, 100, 200)]
+    gif = Image.open(io.BytesIO(ui.gif_bytes(frames)))
+    assert gif.n_frames == 4 and gif.info["loop"] == 0 and gif.info["duration"] == 150
+
+
+# ------------------------------------------------------------------------------ pages
+
+
+def test_map_page():
+    need(DEFAULT)
+    at = open_page("map")
+    data = chart_data(at, "map_chart")
+    grid, points = data[-1], data[:-1]  # the click grid comes last: on ties, hover and clicks pick data
+    assert grid["name"] == "grid" and n_points(grid) == ui.GRID**2 and grid["marker"]["opacity"] == 0
+    assert [t["type"] for t in points] == ["scattergl"] * 10
+    assert sum(n_points(t) for t in points) == 5000
+    assert any(b.label.startswith("CSV") for b in at.get("download_button"))
+
+
+def test_map_shows_a_sample_from_the_url(media):
+    need(DEFAULT)
+    at = open_page("map", point="123")
+    assert image_array(at, media, "#123 · class 0").shape == (112, 112)
+    assert any("8 nearest neighbours" in im.captions[0] for im in at.image)
+    assert at.query_params["point"] == "123"
+
+
+def test_map_decodes_a_free_latent():
+    need(DEFAULT)
+    at = open_page("map", point=",".join(["0.500"] * 16))
+    assert any(im.captions == ["decoded from this map position"] for im in at.image)
+
+
+def test_sliders_follow_activity_and_change_the_image(media):
+    need(DEFAULT)
+    at = open_page("sliders")
+    keys = [s.key for s in at.slider]
+    assert len(keys) == 8 and all(k.startswith("z") for k in keys)
+    before = image_array(at, media, "decoded")
+    at.slider(key=keys[0]).set_value(at.slider(key=keys[0]).value + 2.0).run()
+    assert not at.exception
+    after = image_array(at, media, "decoded")
+    assert np.abs(before.astype(int) - after.astype(int)).mean() > 1
+    assert at.query_params["point"].count(",") == 15  # the sliders' latent is the current point
+    at.toggle(key="sl_all").set_value(True).run()
+    assert len(at.slider) == 16
+
+
+def test_sliders_on_a_2d_latent():
+    need("mnist5k-vae2")
+    at = open_page("sliders", ckpt="mnist5k-vae2")
+    assert sorted(s.key for s in at.slider) == ["z0", "z1"]
+
+
+def test_sliders_gaussian_decoder_shows_mean_sample_and_std():
+    need("mnist5k-vae16-gaussian")
+    at = open_page("sliders", ckpt="mnist5k-vae16-gaussian")
+    captions = [im.captions[0] for im in at.image]
+    assert "decoded" in captions and "one sample" in captions
+    assert any(c.startswith("per-pixel std") for c in captions)
+
+
+def test_interpolation_between_centroids_crosses_classes():
+    need(DEFAULT)
+    at = open_page("interpolation")
+    assert any(im.captions == ["lerp in 10 steps"] for im in at.image)
+    row = at.dataframe[0].value.loc["nearest class"].tolist()
+    assert len(row) == 10 and row[0] == "0" and row[-1] == "1"
+    assert {"ip_png", "ip_gif"} <= {b.key for b in at.get("download_button")}
+    at.radio(key="ip_mode").set_value("uploads").run()
+    at.file_uploader(key="ip_upFrom").set_value(("a.png", b"not an image at all", "image/png"))
+    at.file_uploader(key="ip_upTo").set_value(("b.png", b"nor this", "image/png")).run()
+    assert not at.exception and "not a readable image" in at.error[0].value
+
+
+def test_uncertainty_on_a_vae():
+    need(DEFAULT)
+    at = open_page("uncertainty")
+    assert any(m.value.startswith("Across 5,000 samples") for m in at.markdown)
+    table = at.dataframe[0].value
+    assert len(table) == 11 and table.iloc[0]["class"] == "all"
+    assert at.selectbox(key="un_measure").value == "posterior_std"
+
+
+def test_uncertainty_on_an_ae_explains_vae_only_measures():
+    need("mnist5k-ae16")
+    at = open_page("uncertainty", ckpt="mnist5k-ae16")
+    assert any("undefined for an AE" in i.value for i in at.info)
+    assert at.selectbox(key="un_measure").value == "recon_error"
+    assert "posterior_std" not in at.selectbox(key="un_measure").options
+    assert len(at.dataframe[0].value) == 11 and any(m.value.startswith("Across") for m in at.markdown)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("ckpt", SHIPPED)
+def test_every_page_on_every_checkpoint(ckpt, page):
+    need(ckpt)
+    at = open_page(page, ckpt=ckpt)
+    assert [t.value for t in at.title][0] == PAGES[page]
+    assert not at.error, [e.value for e in at.error]
+    assert at.query_params["ckpt"] == ckpt
