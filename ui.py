@@ -28,9 +28,8 @@ from PIL import Image
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint, read_config
 from core.data import DEFAULT_ROOT, Dataset, load_dataset
 from core.errors import ConfigError, LatentExplorerError
-from core.explorer import DEFAULT_MAP, USER_CACHE, MapData, map_dataset
-from core.latents import cache_key, cache_path
-from core.projection import Projector, projection_key
+from core.explorer import MapData, map_dataset, pending_work
+from core.projection import Projector
 
 ROOT = Path(__file__).resolve().parent
 CKPT_ROOT = Path(os.environ.get("LATENT_EXPLORER_CHECKPOINTS", ROOT / "checkpoints"))
@@ -140,23 +139,6 @@ def _dataset(name: str, split_seed: int) -> Dataset:
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _map(path: str, sha: str, data: str, n: int, _ckpt: Checkpoint, _ds: Dataset) -> MapData:
     return map_dataset(_ckpt, _ds, n_components=n)
-
-
-def _missing_caches(ckpt: Checkpoint, ds: Dataset, home: Dataset, n: int) -> list[str]:
-    """The slow steps map_dataset would run now, because their disk cache is missing ([] = fast).
-
-    Mirrors where core.explorer and core.projection keep their files (a core helper would be better).
-    """
-    p = Projector(**{**DEFAULT_MAP, "n_components": n})
-    key = projection_key(cache_key(ckpt.weights_sha256, home), p.get_params())
-    steps = []
-    if not cache_path(ckpt, home).is_file():
-        steps.append(f"encoding the {len(home):,} images of {home.name}")
-    if not (ckpt.path / "cache" / f"projection-{p.method}{n}-{key}.npz").is_file():
-        steps.append(f"fitting a {n}-D UMAP (about 40-100 s, once per checkpoint)")
-    if ds is not home and not cache_path(ckpt, ds, USER_CACHE / ckpt.name).is_file():
-        steps.append(f"encoding the {len(ds):,} images of {ds.name}")
-    return steps
 
 
 # ------------------------------------------------------------------------------ shared state
@@ -283,7 +265,7 @@ class Ctx:
 def load_map(ckpt: Checkpoint, ds: Dataset, home: Dataset, n: int = 2) -> MapData:
     """The dataset on the checkpoint's map; a missing disk cache (encoding, UMAP fit) runs inside st.status."""
     args = (str(ckpt.path), ckpt.weights_sha256, f"{ds.name}:{len(ds)}", n, ckpt, ds)
-    steps = _missing_caches(ckpt, ds, home, n)
+    steps = pending_work(ckpt, ds, n)
     if not steps:
         return _map(*args)
     with st.status(f"Building the {n}-D map of {ds.name} for {ckpt.name}…", expanded=True) as s:
@@ -330,11 +312,10 @@ def load_context(n_components: int = 2) -> Ctx:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _measure(key: str, name: str, _ctx: Ctx) -> np.ndarray:
-    from core.uncertainty import compute_measure, mc_pixel_variance
+    from core.uncertainty import compute_measure
 
-    if name == "mc_pixel_variance":  # 8 posterior samples, not the default 16: fast enough for a page
-        return mc_pixel_variance(_ctx.model, _ctx.ds.x, n_samples=8)
-    return compute_measure(name, _ctx.enc, _ctx.model, _ctx.ds.x)
+    # 8 posterior samples for the Monte-Carlo variance, not the default 16: fast enough for a page
+    return compute_measure(name, _ctx.enc, _ctx.model, _ctx.ds.x, n_samples=8)
 
 
 def measure_values(ctx: Ctx, name: str) -> np.ndarray:

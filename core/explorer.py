@@ -72,3 +72,22 @@ def map_dataset(
     )
     xy = proj.embedding_ if home else proj.to_map(enc.mean)
     return MapData(dataset, enc, xy, proj, home)
+
+
+def pending_work(
+    ckpt: Checkpoint, dataset: Dataset, n_components: int = 2, root: str = DEFAULT_ROOT, **params
+) -> list[str]:
+    """The slow steps ``map_dataset`` would run now because their disk cache is missing ([] = fast)."""
+    from core.latents import cache_path
+    from core.projection import projection_file
+
+    home = dataset if dataset.name == ckpt.dataset else home_dataset(ckpt, root)
+    proj = Projector(**{**DEFAULT_MAP, **params, "n_components": n_components})
+    steps = []
+    if not cache_path(ckpt, home).is_file():
+        steps.append(f"encoding the {len(home):,} images of {home.name}")
+    if not (ckpt.path / "cache" / projection_file(proj, cache_key(ckpt.weights_sha256, home))).is_file():
+        steps.append(f"fitting a {n_components}-D {proj.method.upper()} map (about 40-100 s, once per checkpoint)")
+    if dataset.name != ckpt.dataset and not cache_path(ckpt, dataset, USER_CACHE / ckpt.name).is_file():
+        steps.append(f"encoding the {len(dataset):,} images of {dataset.name}")
+    return steps

@@ -260,6 +260,11 @@ def projection_key(latents_key: str, params: dict) -> str:
     ).hexdigest()[:16]
 
 
+def projection_file(proj: Projector, latents_key: str) -> str:
+    """The cache file name of a projection: method, dimensions and a key of its inputs and parameters."""
+    return f"projection-{proj.method}{proj.n_components}-{projection_key(latents_key, proj.get_params())}.npz"
+
+
 def load_or_fit(
     Z: np.ndarray,
     latents_key: str,
@@ -271,8 +276,7 @@ def load_or_fit(
     """A Projector from the disk cache, or fitted now and cached atomically; a bad cache file is refit."""
     proj = Projector(**params)
     proj._validate_parameters()
-    name = f"projection-{proj.method}{proj.n_components}-{projection_key(latents_key, proj.get_params())}.npz"
-    path = Path(cache_dir) / name
+    path = Path(cache_dir) / projection_file(proj, latents_key)
     if path.is_file():
         try:
             p = Projector.load(path)

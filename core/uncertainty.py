@@ -167,9 +167,16 @@ def decoder_variance(model: Autoencoder, x: torch.Tensor | np.ndarray, batch_siz
 
 
 def compute_measure(
-    name: str, enc: EncodedSet, model: Autoencoder | None = None, x: torch.Tensor | np.ndarray | None = None
+    name: str,
+    enc: EncodedSet,
+    model: Autoencoder | None = None,
+    x: torch.Tensor | np.ndarray | None = None,
+    n_samples: int = 16,
 ) -> np.ndarray:
-    """(N,) values of the named measure in MEASURES; model and x are needed for the model-run measures."""
+    """(N,) values of the named measure in MEASURES; model and x are needed for the model-run measures.
+
+    ``n_samples`` is the number of posterior samples of the Monte-Carlo pixel variance.
+    """
     if name not in MEASURES:
         raise ConfigError(f"measure must be one of {list(MEASURES)}, got {name!r}")
     m = MEASURES[name]
@@ -190,7 +197,7 @@ def compute_measure(
     if name == "neg_elbo":
         return enc.neg_elbo.astype(np.float64)
     if name == "mc_pixel_variance":
-        return mc_pixel_variance(model, x)
+        return mc_pixel_variance(model, x, n_samples=n_samples)
     return decoder_variance(model, x)
 
 

@@ -32,27 +32,15 @@ DEFAULT = "mnist5k-vae16"
 
 
 @functools.lru_cache
-def _ready(name: str) -> str | None:
-    """Why a checkpoint cannot be tested quickly (None when it can): missing, still training, or not cached."""
+def need(name: str) -> None:
+    """A shipped checkpoint must be complete and cached: its pages never train or fit UMAP in a test."""
     from core.checkpoints import load_checkpoint
-    from core.explorer import home_dataset
+    from core.explorer import home_dataset, pending_work
 
     meta = ui.checkpoint_config(name)
-    if not meta:
-        return f"{name} is not in checkpoints/"
-    if not (meta.get("metrics") or {}).get("test"):
-        return f"{name} is still training (no metrics yet)"
+    assert meta and (meta.get("metrics") or {}).get("test"), f"{name} is missing from checkpoints/ or unfinished"
     ckpt = load_checkpoint(ui.CKPT_ROOT / name)
-    home = home_dataset(ckpt)
-    if ui._missing_caches(ckpt, home, home, 2):
-        return f"{name} has no cached map yet (the page would fit UMAP for a minute)"
-    return None
-
-
-def need(name: str) -> None:
-    why = _ready(name)
-    if why:
-        pytest.skip(why)
+    assert pending_work(ckpt, home_dataset(ckpt), 2) == [], f"{name} has no cached map"
 
 
 def open_page(page: str, ckpt: str | None = None, **query) -> AppTest:
