@@ -175,6 +175,16 @@ def set_point(value: int | np.ndarray | None) -> None:
         st.query_params[POINT] = text
 
 
+def point_xy(ctx) -> np.ndarray:
+    """Where the current point sits on the 2-D map: the clicked position if it came from a click."""
+    text, xy = st.session_state.get("point_xy") or (None, None)
+    if isinstance(ctx.point, (int, np.integer)):
+        return ctx.md.xy[ctx.point]
+    if text is not None and text == st.session_state.get(POINT):
+        return np.asarray(xy)
+    return ctx.md.projector.to_map(ctx.latent())[0]
+
+
 def data_name() -> str:
     choice = st.session_state.get(DATA_CHOICE, DATASETS[0])
     return st.session_state.get(DATA_PATH, "").strip() if choice == OTHER else choice
@@ -624,4 +634,7 @@ def on_map_select(key: str, projector: Projector, ctx_key: str) -> None:
     elif picked:
         set_point(picked[0])
     elif sel.points:
-        set_point(projector.from_map([[sel.points[0]["x"], sel.points[0]["y"]]])[0])
+        xy = [sel.points[0]["x"], sel.points[0]["y"]]
+        set_point(projector.from_map([xy])[0])
+        # remember where the user clicked: far from the data, to_map(from_map(xy)) lands at the nearest cluster
+        st.session_state["point_xy"] = (st.session_state[POINT], xy)

@@ -37,8 +37,7 @@ if three_d:
     st.caption("Clicking and selecting work on the 2-D map; the 3-D view is for looking around.")
 else:
     if here is not None:  # the current point, drawn last so it sits on top
-        hxy = md.xy[ctx.point] if isinstance(ctx.point, int) else md.projector.to_map(here)[0]
-        traces.append(ui.marker(hxy, "current point"))
+        traces.append(ui.marker(ui.point_xy(ctx), "current point"))
     fig = go.Figure([*traces, ui.click_grid(md.xy)], layout)  # the grid last: on ties, hover and clicks pick data
     fig.update_layout(images=ui.decoded_overlay(ctx) if overlay else [])
     fig.update_yaxes(scaleanchor="x")

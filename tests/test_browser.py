@@ -139,6 +139,31 @@ def test_clicking_a_map_point_makes_it_current(server, page):
     page.screenshot(path=str(SHOTS / "map-clicked.png"), full_page=True)
 
 
+def test_clicking_empty_map_space_decodes_it(server, page):
+    from core.checkpoints import load_checkpoint
+    from core.explorer import checkpoint_projection
+
+    emb = checkpoint_projection(load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16"), 2).embedding_
+    open_page(page, server, "")
+    # the empty grid node farthest from every data point (still inside the map's box)
+    lo, hi = emb.min(0), emb.max(0)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 81), np.linspace(lo[1], hi[1], 81))
+    grid = np.stack([gx.ravel(), gy.ravel()], 1)
+    far = grid[np.argmax(np.min(np.linalg.norm(grid[:, None] - emb[None, ::5], axis=2), axis=1))]
+    px, py = plot_point_pixels(page, "map_chart", float(far[0]), float(far[1]))
+    page.mouse.click(px, py)
+    page.wait_for_url("**point=*%2C*", timeout=TIMEOUT)  # a latent vector, not a sample index
+    page.get_by_text("decoded from this map position").first.wait_for()
+    wait_idle(page)
+    z = np.array([float(v) for v in page.url.split("point=")[1].split("&")[0].replace("%2C", ",").split(",")])
+    assert z.shape == (16,) and np.isfinite(z).all()
+    # the current-point marker is drawn where the user clicked, not where the decoded latent maps back to
+    marker = page.evaluate("""() => { const t = document.querySelector('.st-key-map_chart .js-plotly-plot')._fullData
+        .find(t => t.name === 'current point'); return [t.x[0], t.y[0]]; }""")
+    assert np.allclose(marker, far, atol=0.05 * np.ptp(emb, axis=0).max())
+    page.screenshot(path=str(SHOTS / "map-empty-click.png"), full_page=True)
+
+
 def test_interpolation_strip(server, page):
     open_page(page, server, "interpolation")
     before = image_src(page, "lerp in 10 steps")

@@ -61,6 +61,17 @@ def test_torchvision_missing_files_one_line_error(tmp_path):
     assert "--download" in msg and str(tmp_path) in msg
 
 
+def test_cifar10_tampered_files_are_refused(tmp_path):
+    """torchvision's CIFAR-10 batches are pickles: its class checks their MD5 before reading, so a forged file
+    is never unpickled; we turn its refusal into the one-line error."""
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        (folder / name).write_bytes(b"not the real file")
+    with pytest.raises(DatasetError, match="cifar10.*cifar-10-batches-py"):
+        load_dataset("cifar10", root=tmp_path)
+
+
 def test_folder_dataset(tmp_path):
     rng = np.random.default_rng(0)
     for cls in ("cats", "dogs"):

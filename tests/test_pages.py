@@ -176,6 +176,18 @@ def test_map_page():
     assert any(b.label.startswith("CSV") for b in at.get("download_button"))
 
 
+def test_map_overlay_of_decoded_images():
+    need(DEFAULT)
+    at = open_page("map")
+    at.toggle(key="map_overlay").set_value(True).run()
+    assert not at.exception
+    charts = [c for c in at.get("plotly_chart") if "map_chart" in c.proto.id]
+    images = json.loads(charts[0].proto.spec)["layout"]["images"]
+    assert len(images) == 100  # a 10 x 10 grid of decoded PNGs laid over the map
+    assert all(im["source"].startswith("data:image/png;base64,") for im in images)
+    assert len({im["source"] for im in images}) > 50  # different places decode to different images
+
+
 def test_map_shows_a_sample_from_the_url(media):
     need(DEFAULT)
     at = open_page("map", point="123")
