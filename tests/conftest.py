@@ -12,6 +12,14 @@ import torch
 
 SEED = 0
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = [  # the checkpoints the repo ships: every page and promise is tested on them
+    "mnist5k-vae16",
+    "mnist5k-ae16",
+    "mnist5k-dae16",
+    "mnist5k-vae2",
+    "mnist5k-vae16-no9",
+    "mnist5k-vae16-gaussian",
+]
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:

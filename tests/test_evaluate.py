@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, SHIPPED
 from core.checkpoints import list_checkpoints, load_checkpoint
 from core.clustering import kmeans_scores, knn_accuracy
 from core.evaluate import main
@@ -15,14 +15,6 @@ from core.explorer import checkpoint_projection, home_dataset
 from core.latents import cache_path
 from core.train import TrainConfig, train
 
-SHIPPED = [
-    "mnist5k-vae16",
-    "mnist5k-ae16",
-    "mnist5k-dae16",
-    "mnist5k-vae2",
-    "mnist5k-vae16-no9",
-    "mnist5k-vae16-gaussian",
-]
 REQUIRED = [
     "test_neg_elbo",
     "test_recon_error",

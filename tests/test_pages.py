@@ -16,18 +16,10 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import ui
-from conftest import ROOT
+from conftest import ROOT, SHIPPED
 
 APP = str(ROOT / "app.py")
 PAGES = {"map": "Map", "sliders": "Sliders", "interpolation": "Interpolation", "uncertainty": "Uncertainty"}
-SHIPPED = [
-    "mnist5k-vae16",
-    "mnist5k-ae16",
-    "mnist5k-dae16",
-    "mnist5k-vae2",
-    "mnist5k-vae16-no9",
-    "mnist5k-vae16-gaussian",
-]
 DEFAULT = "mnist5k-vae16"
 
 
