@@ -51,7 +51,7 @@ def page(browser):
 
 # What each page shows once its script has run to the end (the map page is the default: served at /).
 PAGES = {
-    "": ("Map", ".st-key-map_chart .js-plotly-plot"),
+    "": ("Map", ".st-key-map_colour"),  # the controls come last, above the map: wait for them or clicks miss
     "sliders": ("Sliders", '[data-testid="stImage"]:has-text("decoded")'),
     "interpolation": ("Interpolation", '[data-testid="stImage"]:has-text("lerp in 10 steps")'),
     "uncertainty": ("Uncertainty", 'p:has-text("Spearman ρ =")'),  # the sentence computed from the numbers
@@ -68,7 +68,10 @@ def open_page(page, base: str, path: str, query: str = "") -> None:
     page.goto(f"{base}/{path}{query}")
     page.get_by_role("heading", name=title).first.wait_for()
     page.locator(ready).first.wait_for()
+    if not path:
+        page.locator(".st-key-map_chart .js-plotly-plot .main-svg").first.wait_for()
     wait_idle(page)
+    page.wait_for_timeout(300)  # let the layout settle before pixel positions are read
 
 
 def image_src(page, caption: str) -> str:
@@ -189,7 +192,9 @@ def test_70k_map_pans_and_selects(server, page, tmp_path):
     t0 = time.perf_counter()
     page.goto(f"{server}/?ckpt=mnist5k-vae16&data=npz:{path}")
     page.locator(".st-key-map_chart .js-plotly-plot").wait_for(timeout=180_000)
+    page.locator(".st-key-map_colour").wait_for(timeout=60_000)
     wait_idle(page)
+    page.wait_for_timeout(300)
     n = page.evaluate(
         "() => document.querySelector('.st-key-map_chart .js-plotly-plot')._fullData"
         ".reduce((s, t) => s + (t.customdata ? t._length : 0), 0)"
