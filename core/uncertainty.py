@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import linalg, stats
-from sklearn.cluster import KMeans
+from scipy import linalg
 
 from core.errors import ConfigError
 from core.latents import EncodedSet
@@ -70,6 +69,8 @@ def distance_to_kmeans(mean: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     mean = _check_latents(mean)
     if not (isinstance(k, (int, np.integer)) and 1 <= k <= len(mean)):
         raise ConfigError(f"k must be an integer between 1 and the number of samples {len(mean)}, got {k!r}")
+    from sklearn.cluster import KMeans  # imported here: sklearn costs 0.35 s, and most callers never cluster
+
     km = KMeans(n_clusters=int(k), n_init=10, random_state=seed).fit(mean)
     return km.transform(mean).min(axis=1)
 
@@ -284,6 +285,8 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int = 1000, seed: int = 0,
     nan = float("nan")
     if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:  # rho is undefined: too few points or a constant input
         return Correlation(nan, nan, nan, n, nan, ci)
+    from scipy import stats  # imported here: 0.4 s that a page showing no correlation should not pay
+
     rho, p = stats.spearmanr(x, y)
     rng = np.random.default_rng(seed)
     ux, inv_x = np.unique(x, return_inverse=True)

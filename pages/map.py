@@ -16,11 +16,21 @@ st.caption(
 )
 ctx = ui.load_context()
 enc, md = ctx.enc, ctx.md
-controls = st.container()  # filled after the map: the map reaches the browser first, the measures' imports later
 colour, k = st.session_state.get("map_colour", "class"), int(st.session_state.get("map_k", 10))
 three_d, overlay = st.session_state.get("map_3d", False), st.session_state.get("map_overlay", False)
-if colour not in ("class", "cluster") and colour not in ui.measure_options(ctx)[0]:
+measures, unavailable = ui.measure_options(ctx)
+if colour not in ("class", "cluster") and colour not in measures:
     colour = "class"  # e.g. a VAE-only measure kept from a VAE, now on an AE
+# The controls come before the map, so the map never moves under the user's pointer.
+labels = {"class": "class", "cluster": "k-means cluster"} | {m: ui.measure_label(m) for m in measures}
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
+c1.selectbox("Colour by", list(labels), key="map_colour", format_func=labels.get)
+if colour == "cluster":
+    c2.number_input("k (clusters)", 2, 30, 10, key="map_k")
+c3.toggle("3-D", key="map_3d", help="A 3-D UMAP of the same latents (fitted once, then cached).")
+c4.toggle("Decoded images", key="map_overlay", disabled=three_d, help="Decode a 10×10 grid over the map.")
+if unavailable:
+    st.caption("Not offered for this model: " + "; ".join(unavailable.values()) + ".")
 
 index = np.arange(len(enc))
 xy = ui.load_map(ctx.ckpt, ctx.ds, ctx.home, 3).xy if three_d else md.xy
@@ -97,15 +107,3 @@ with right:
             cols=4,
         )
 ui.csv_download(ctx)
-
-measures, unavailable = ui.measure_options(ctx)
-labels = {"class": "class", "cluster": "k-means cluster"} | {m: ui.measure_label(m) for m in measures}
-with controls:
-    c1, c2, c3, c4 = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
-    c1.selectbox("Colour by", list(labels), key="map_colour", format_func=labels.get)
-    if colour == "cluster":
-        c2.number_input("k (clusters)", 2, 30, 10, key="map_k")
-    c3.toggle("3-D", key="map_3d", help="A 3-D UMAP of the same latents (fitted once, then cached).")
-    c4.toggle("Decoded images", key="map_overlay", disabled=three_d, help="Decode a 10×10 grid over the map.")
-    if unavailable:
-        st.caption("Not offered for this model: " + "; ".join(unavailable.values()) + ".")
