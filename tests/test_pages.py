@@ -236,6 +236,27 @@ def test_interpolation_between_centroids_crosses_classes():
     assert not at.exception and "not a readable image" in at.error[0].value
 
 
+def test_interpolation_between_two_uploaded_images():
+    """Real PNGs of a 0 and a 1, at twice the model's size: read, resized, encoded, interpolated."""
+    from core.data import load_dataset
+
+    need(DEFAULT)
+    ds = load_dataset("mnist5k")
+    pngs = []
+    for label in (0, 1):
+        x = ds.x[int(np.flatnonzero(ds.y.numpy() == label)[0]), 0].numpy()
+        buf = io.BytesIO()
+        Image.fromarray((x * 255).astype(np.uint8)).resize((56, 56)).save(buf, format="PNG")
+        pngs.append(buf.getvalue())
+    at = open_page("interpolation")
+    at.radio(key="ip_mode").set_value("uploads").run()
+    at.file_uploader(key="ip_upFrom").set_value(("zero.png", pngs[0], "image/png"))
+    at.file_uploader(key="ip_upTo").set_value(("one.png", pngs[1], "image/png")).run()
+    assert not at.exception and not at.error
+    row = at.dataframe[0].value.loc["nearest class"].tolist()
+    assert row[0] == "0" and row[-1] == "1"
+
+
 def test_uncertainty_on_a_vae():
     need(DEFAULT)
     at = open_page("uncertainty")
