@@ -1,7 +1,6 @@
 """Distances, uncertainty measures and the Spearman correlation (with bootstrap interval) between them."""
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -222,12 +221,14 @@ def test_resampled_ranks_equal_rankdata_with_ties():
     np.testing.assert_allclose(_resampled_ranks(inverse, len(unique), idx), stats.rankdata(v[idx], axis=1))
 
 
-def test_spearman_bootstrap_is_fast():
+def test_spearman_bootstrap_interval_has_the_expected_width():
+    # speed is measured by bench, never asserted here; this checks the interval itself on a large sample
     rng = np.random.default_rng(0)
     x = rng.normal(size=5000)
-    start = time.perf_counter()
-    spearman_ci(x, x + rng.normal(size=5000), n_boot=1000)
-    assert time.perf_counter() - start < 2.0  # about 0.4 s on 2 CPU cores; slack for a busy machine
+    c = spearman_ci(x, x + rng.normal(size=5000), n_boot=1000)
+    assert c.low < c.rho < c.high
+    # the standard error of rho here is about (1 - rho^2) / sqrt(n) ~ 0.007: a 95% interval ~ 0.03 wide
+    assert 0.015 < c.high - c.low < 0.05, (c.low, c.high)
 
 
 def test_correlation_table_overall_then_per_class():
