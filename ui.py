@@ -285,6 +285,14 @@ def load_map(ckpt: Checkpoint, ds: Dataset, home: Dataset, n: int = 2) -> MapDat
     return md
 
 
+def page(title: str, help_line: str) -> Ctx:
+    """Every page's opening: the shell, its title, one line of help, then the shared context."""
+    require_shell()
+    st.title(title)
+    st.caption(help_line)
+    return load_context()
+
+
 def load_context(n_components: int = 2) -> Ctx:
     """The shared context for a page, or an st.error and a clean stop."""
     names = checkpoint_names()

@@ -13,13 +13,11 @@ from core.data import preprocess_image
 from core.errors import LatentExplorerError
 from core.interpolate import class_centroids, interpolate, nearest_class
 
-ui.require_shell()
-st.title("Interpolation")
-st.caption(
+ctx = ui.page(
+    "Interpolation",
     "A path between two points of latent space, decoded step by step; under the strip, each step's nearest class "
-    "(majority of its 10 nearest encoded images) shows where the path crosses from one class to another."
+    "(majority of its 10 nearest encoded images) shows where the path crosses from one class to another.",
 )
-ctx = ui.load_context()
 enc = ctx.enc
 classes = np.unique(enc.labels).tolist()
 MODES = {"classes": "two class centroids", "points": "two samples", "uploads": "two uploaded images"}

@@ -8,13 +8,11 @@ import streamlit as st
 
 import ui
 
-ui.require_shell()
-st.title("Map")
-st.caption(
+ctx = ui.page(
+    "Map",
     "Each point is one image, placed by UMAP of its latent code. Click a point to see it, its reconstruction and "
-    "its nearest neighbours in latent space; click empty space to decode that map position; box or lasso to summarise."
+    "its nearest neighbours in latent space; click empty space to decode that map position; box or lasso to summarise.",
 )
-ctx = ui.load_context()
 enc, md = ctx.enc, ctx.md
 colour, k = st.session_state.get("map_colour", "class"), int(st.session_state.get("map_k", 10))
 three_d, overlay = st.session_state.get("map_3d", False), st.session_state.get("map_overlay", False)

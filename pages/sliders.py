@@ -7,13 +7,11 @@ import torch
 import ui
 from core.interpolate import class_centroids, dimension_activity
 
-ui.require_shell()
-st.title("Sliders")
-st.caption(
+ctx = ui.page(
+    "Sliders",
     "One slider per latent dimension, most used first (the number is its activity). The image is decoded from the "
-    "latent vector the sliders set; the small map shows where that vector falls among the dataset."
+    "latent vector the sliders set; the small map shows where that vector falls among the dataset.",
 )
-ctx = ui.load_context()
 enc, D, sha = ctx.enc, ctx.ckpt.config.latent_dim, ctx.ckpt.weights_sha256
 act = dimension_activity(enc)
 lo = np.floor(np.minimum(enc.mean.min(0), -3.0))  # every slider spans the data and at least [-3, 3]

@@ -8,13 +8,11 @@ import streamlit as st
 import ui
 from core.uncertainty import MEASURES, binned_means, describe_correlation
 
-ui.require_shell()
-st.title("Uncertainty")
-st.caption(
+ctx = ui.page(
+    "Uncertainty",
     "Each point is one image: how far its latent lies from its class centroid (x) against how uncertain the model "
-    "is about it (y), with the mean per distance bin; Spearman ρ with a bootstrap 95% interval, overall and per class."
+    "is about it (y), with the mean per distance bin; Spearman ρ with a bootstrap 95% interval, overall and per class.",
 )
-ctx = ui.load_context()
 enc = ctx.enc
 measures, unavailable = ui.measure_options(ctx)
 c1, c2 = st.columns([1, 2])
