@@ -132,7 +132,10 @@ def get_checkpoint(name: str) -> Checkpoint:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _dataset(name: str, split_seed: int) -> Dataset:
+def _dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None = None) -> Dataset:
+    """A dataset by name; the user's own images (folder:/npz:) are resized to ``shape`` (C, H, W) if given."""
+    if shape is not None and name.startswith(("folder:", "npz:")):
+        return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed, image_size=shape[1], channels=shape[0])
     return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed)
 
 
@@ -306,7 +309,7 @@ def load_context(n_components: int = 2) -> Ctx:
     try:
         ckpt = get_checkpoint(name)
         home = _dataset(ckpt.dataset, ckpt.split_seed)
-        ds = home if data == ckpt.dataset else _dataset(data, ckpt.split_seed)
+        ds = home if data == ckpt.dataset else _dataset(data, ckpt.split_seed, tuple(ckpt.config.image_shape))
         if tuple(ds.image_shape) != tuple(ckpt.config.image_shape):
             st.error(
                 f"Dataset {data!r} has images of shape {tuple(ds.image_shape)}, but checkpoint {name} expects "

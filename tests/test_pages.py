@@ -135,6 +135,20 @@ def test_impossible_dataset_is_one_clean_error(data, message):
     assert not [c for c in at.get("plotly_chart") if c.key != "plotly_preload_chart"]  # no map drawn
 
 
+def test_own_npz_of_another_size_is_resized_to_the_model(tmp_path, monkeypatch):
+    import core.explorer
+
+    monkeypatch.setattr(core.explorer, "USER_CACHE", tmp_path / "cache")  # keep latents out of the home folder
+    need(DEFAULT)
+    rgb = np.random.default_rng(0).integers(0, 256, size=(12, 56, 56, 3), dtype=np.uint8)
+    np.savez(tmp_path / "mine.npz", x=rgb, y=np.arange(12) % 2)
+    at = open_page("map", data=f"npz:{tmp_path / 'mine.npz'}")
+    assert not at.exception and not at.error
+    data = chart_data(at, "map_chart")
+    assert sum(n_points(t) for t in data[:-1]) == 12  # 56x56 RGB -> 28x28 grey, encoded, placed on the map
+    assert list((tmp_path / "cache").rglob("latents-*.npz"))
+
+
 def test_no_checkpoint_folder_says_how_to_train(monkeypatch, tmp_path):
     monkeypatch.setattr(ui, "CKPT_ROOT", tmp_path)
     at = open_page("map")
