@@ -141,7 +141,12 @@ def _dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None = No
 
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _map(path: str, sha: str, data: str, n: int, _ckpt: Checkpoint, _ds: Dataset) -> MapData:
-    return map_dataset(_ckpt, _ds, n_components=n)
+    md = map_dataset(_ckpt, _ds, n_components=n)
+    # shared by every session (cache_resource): make an accidental in-place edit fail loudly instead
+    for a in (md.xy, md.projector.embedding_, md.projector.latents_, *vars(md.enc).values()):
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+    return md
 
 
 # ------------------------------------------------------------------------------ shared state
