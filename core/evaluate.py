@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from core.anomaly import heldout_auroc
-from core.checkpoints import Checkpoint, load_checkpoint
+from core.checkpoints import Checkpoint, load_checkpoint, resolve_device
 from core.clustering import kmeans_scores, knn_accuracy
 from core.errors import LatentExplorerError
 from core.explorer import checkpoint_projection, home_dataset
@@ -54,11 +54,11 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
     return float((clf.predict(z_back) == majority).mean())
 
 
-def evaluate(path: str, seed: int = 0) -> dict:
+def evaluate(path: str, seed: int = 0, device: str = "auto") -> dict:
     """All metrics of one checkpoint as a JSON-ready dict (None where a metric is undefined)."""
     t = {}
     t0 = time.perf_counter()
-    ckpt = load_checkpoint(path)
+    ckpt = load_checkpoint(path, resolve_device(device))
     ds = home_dataset(ckpt)
     t["load_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -157,10 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, help="checkpoint folder")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="(default auto)")
     p.add_argument("--with-3d", action="store_true", help="also build and cache the 3-D map")
     a = p.parse_args(argv)
     try:
-        r = evaluate(a.checkpoint, a.seed)
+        r = evaluate(a.checkpoint, a.seed, a.device)
         if a.with_3d:  # the app's 3-D view reads this cache; build it now rather than in front of a user
             checkpoint_projection(load_checkpoint(a.checkpoint), 3, progress=lambda m: print(m, file=sys.stderr))
     except LatentExplorerError as e:
