@@ -27,7 +27,7 @@ from PIL import Image
 
 from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint, read_config
 from core.data import DEFAULT_ROOT, Dataset, load_dataset
-from core.errors import ConfigError, LatentExplorerError
+from core.errors import LatentExplorerError
 from core.explorer import MapData, map_dataset, pending_work
 from core.projection import Projector
 
@@ -269,10 +269,6 @@ class Ctx:
     def model(self):
         return self.ckpt.model
 
-    @property
-    def is_vae(self) -> bool:
-        return self.ckpt.config.kind == "vae"
-
     def latent(self) -> np.ndarray | None:
         """The current point's latent vector (a sample's posterior mean), or None."""
         if self.point is None:
@@ -283,7 +279,7 @@ class Ctx:
 def load_map(ckpt: Checkpoint, ds: Dataset, home: Dataset, n: int = 2) -> MapData:
     """The dataset on the checkpoint's map; a missing disk cache (encoding, UMAP fit) runs inside st.status."""
     args = (str(ckpt.path), ckpt.weights_sha256, f"{ds.name}:{len(ds)}", n, ckpt, ds)
-    steps = pending_work(ckpt, ds, n)
+    steps = pending_work(ckpt, ds, n, home=home)
     if not steps:
         return _map(*args)
     with st.status(f"Building the {n}-D map of {ds.name} for {ckpt.name}…", expanded=True) as s:
@@ -362,18 +358,10 @@ def measure_label(name: str) -> str:
 
 def measure_options(ctx: Ctx) -> tuple[list[str], dict[str, str]]:
     """(measures this model has, {measure: why it is not available}) from core's own explanation."""
-    from core.uncertainty import MEASURES, compute_measure
+    from core.uncertainty import MEASURES, unavailable_reason
 
-    ok, why = [], {}
-    for name, m in MEASURES.items():
-        if m.needs_vae and not ctx.is_vae:
-            try:
-                compute_measure(name, ctx.enc, ctx.model)
-            except ConfigError as e:
-                why[name] = str(e)
-                continue
-        ok.append(name)
-    return ok, why
+    reasons = {name: unavailable_reason(name, ctx.ckpt.config.kind) for name in MEASURES}
+    return [n for n, why in reasons.items() if why is None], {n: why for n, why in reasons.items() if why}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -428,9 +416,11 @@ def decode_means(ctx: Ctx, z: np.ndarray, batch: int = 2048) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def image_and_recon(ctx: Ctx, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+def image_and_recon(ctx: Ctx, index: int) -> tuple[list[torch.Tensor], list[str]]:
+    """A sample's image and its reconstruction, with their captions (index and class first)."""
     x = ctx.ds.x[index : index + 1]
-    return x[0], ctx.model.reconstruct(x.to(ctx.model.device))[0].cpu()
+    images = [x[0], ctx.model.reconstruct(x.to(ctx.model.device))[0].cpu()]
+    return images, [f"#{index} · class {class_name(ctx, int(ctx.enc.labels[index]))}", "reconstruction"]
 
 
 def scale_for(h: int) -> int:
@@ -441,8 +431,12 @@ def to_pil(img, scale: int | None = None) -> Image.Image:
     """An image (C, H, W) in [0, 1] (tensor or array) -> PIL, upscaled with nearest neighbour."""
     a = np.asarray(torch.as_tensor(img).detach().float().cpu().clamp(0, 1).numpy() * 255 + 0.5, dtype=np.uint8)
     a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
-    pil = Image.fromarray(a)
-    s = scale_for(a.shape[0]) if scale is None else scale
+    return _upscale(Image.fromarray(a), scale)
+
+
+def _upscale(pil: Image.Image, scale: int | None) -> Image.Image:
+    """Enlarge with nearest neighbour (``scale_for`` by default), so pixels stay sharp."""
+    s = scale_for(pil.height) if scale is None else scale
     return pil.resize((pil.width * s, pil.height * s), Image.NEAREST) if s > 1 else pil
 
 
@@ -467,9 +461,7 @@ def heat(a, scale: int | None = None) -> Image.Image:
     """A (H, W) non-negative map (e.g. per-pixel std) as a Viridis heatmap image, scaled to its maximum."""
     a = np.asarray(torch.as_tensor(a).float().cpu().numpy())
     idx = np.clip(a / max(float(a.max()), 1e-8) * 255, 0, 255).astype(np.uint8)
-    pil = Image.fromarray(_viridis()[idx])
-    s = scale_for(a.shape[0]) if scale is None else scale
-    return pil.resize((pil.width * s, pil.height * s), Image.NEAREST)
+    return _upscale(Image.fromarray(_viridis()[idx]), scale)
 
 
 def png_bytes(pil: Image.Image) -> bytes:
@@ -618,11 +610,16 @@ def _overlay(key: str, n: int, _ctx: Ctx) -> list[dict]:
     cx, cy = np.meshgrid(lo[0] + step[0] * (np.arange(n) + 0.5), lo[1] + step[1] * (np.arange(n) + 0.5))
     centres = np.stack([cx.ravel(), cy.ravel()], 1)
     images = decode_means(_ctx, _ctx.md.projector.from_map(centres))
-    out = []
-    for (x, y), img in zip(centres, images, strict=True):
-        src = "data:image/png;base64," + base64.b64encode(png_bytes(to_pil(img, 1))).decode()
-        out.append({"source": src, "x": float(x - step[0] / 2), "y": float(y + step[1] / 2)})
-    return [{**o, "sizex": float(step[0]), "sizey": float(step[1])} for o in out]
+    size = {"sizex": float(step[0]), "sizey": float(step[1])}
+    return [
+        {
+            "source": "data:image/png;base64," + base64.b64encode(png_bytes(to_pil(img, 1))).decode(),
+            "x": float(x - step[0] / 2),
+            "y": float(y + step[1] / 2),
+            **size,
+        }
+        for (x, y), img in zip(centres, images, strict=True)
+    ]
 
 
 def decoded_overlay(ctx: Ctx, n: int = 10) -> list[dict]:
@@ -640,11 +637,16 @@ def show_images(images: list, captions: list[str], cols: int | None = None) -> N
         columns[i % len(columns)].image(pil, caption=cap, width=pil.width, output_format="PNG")
 
 
+def picked_indices(selection) -> list[int]:
+    """Sample indices of the selected points (customdata holds the index; the click grid has none)."""
+    return [int(np.ravel(p["customdata"])[0]) for p in selection.points if "customdata" in p]
+
+
 def on_map_select(key: str, projector: Projector, ctx_key: str) -> None:
     """Map chart callback: a clicked point (or empty space, via the grid) becomes the current point;
     a box or lasso becomes the selected region. Runs before the page, so the page draws the new state."""
     sel = st.session_state[key].selection
-    picked = [int(np.ravel(p["customdata"])[0]) for p in sel.points if "customdata" in p]  # the grid has none
+    picked = picked_indices(sel)
     if sel.box or sel.lasso:
         st.session_state["map_region"] = (ctx_key, picked)  # indices mean something for this dataset only
     elif picked:

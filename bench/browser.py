@@ -107,11 +107,35 @@ def chromium():
             browser.close()
 
 
-def _ready_js(selector: str) -> str:
-    return f"() => !!document.querySelector('{selector}')"
-
-
 MAP_READY = ".st-key-map_chart .js-plotly-plot .main-svg"  # the default page's map, drawn
+# True once an st.image captioned `decoded` shows another picture than `old` (a new image is a new media URL)
+DECODED_CHANGED = """(old) => [...document.querySelectorAll('[data-testid="stImage"]')]
+    .some(f => f.innerText.includes('decoded') && f.querySelector('img').src !== old)"""
+
+
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Until Streamlit has finished the current run: no element is marked stale."""
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=timeout, polling=100)
+
+
+def image_src(page, caption: str) -> str:
+    """The src of the st.image whose caption starts with `caption`."""
+    fig = page.locator('[data-testid="stImage"]', has=page.get_by_text(caption, exact=False)).first
+    fig.wait_for()
+    return fig.locator("img").first.get_attribute("src")
+
+
+def drag_first_slider(page, to_x: float, steps: int = 8, release: bool = True) -> None:
+    """Drag the first st.slider's thumb to page x ``to_x`` (Streamlit sends the value on release)."""
+    # Streamlit 1.67's slider is react-aria: a hidden <input type=range> inside the thumb element
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first.locator("xpath=../..")
+    box = thumb.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(to_x, y, steps=steps)
+    if release:
+        page.mouse.up()
 
 
 def page_ready_seconds(browser, runs: int = 3) -> list[float]:
@@ -121,7 +145,7 @@ def page_ready_seconds(browser, runs: int = 3) -> list[float]:
         with streamlit_server(timeout=60) as (base, _, t0):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(base + "/")
-            page.wait_for_function(_ready_js(MAP_READY), timeout=120_000, polling=50)
+            page.wait_for_function(f"() => !!document.querySelector('{MAP_READY}')", timeout=120_000, polling=50)
             out.append(time.perf_counter() - t0)
             page.close()
     return out
@@ -131,35 +155,22 @@ def slider_round_trips(browser, n: int = 15) -> list[float]:
     """Milliseconds from releasing a latent slider to the new decoded image in the page."""
     with streamlit_server(timeout=60) as (base, _, _):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
         page.goto(base + "/sliders")
-        page.locator('[data-testid="stImage"]:has-text("decoded")').first.wait_for(timeout=120_000)
+        old = image_src(page, "decoded")
         time.sleep(1.0)
-        thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first.locator("xpath=../..")
         track = page.locator('[data-testid="stSlider"]').first.bounding_box()
         times = []
         for i in range(n + 2):
-            old = page.evaluate(
-                """() => [...document.querySelectorAll('[data-testid="stImage"]')]
-                .find(f => f.innerText.includes('decoded')).querySelector('img').src"""
-            )
-            box = thumb.bounding_box()
-            y = box["y"] + box["height"] / 2
             target = track["x"] + track["width"] * (0.2 + 0.6 * ((i * 7) % 10) / 10)
-            page.mouse.move(box["x"] + box["width"] / 2, y)
-            page.mouse.down()
-            page.mouse.move(target, y, steps=3)
+            drag_first_slider(page, target, steps=3, release=False)
             t0 = time.perf_counter()
             page.mouse.up()
-            page.wait_for_function(
-                """(old) => [...document.querySelectorAll('[data-testid="stImage"]')]
-                .some(f => f.innerText.includes('decoded') && f.querySelector('img').src !== old)""",
-                arg=old,
-                timeout=30_000,
-                polling="raf",
-            )
+            page.wait_for_function(DECODED_CHANGED, arg=old, timeout=30_000, polling="raf")
             if i >= 2:  # the first two warm the path up
                 times.append((time.perf_counter() - t0) * 1000)
             time.sleep(0.3)
+            old = image_src(page, "decoded")
         page.close()
     return times
 

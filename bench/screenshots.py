@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench.browser import ROOT, chromium, streamlit_server
+from bench.browser import ROOT, chromium, streamlit_server, wait_idle
 
 OUT = ROOT / "docs"
 SHOTS = [  # (file, path and query, what to wait for)
@@ -23,7 +23,7 @@ def main() -> int:
             page = browser.new_page(viewport={"width": 1400, "height": 1500})
             page.goto(base + url)
             page.locator(ready).first.wait_for(timeout=120_000)
-            page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
+            wait_idle(page)
             time.sleep(1.5)  # let Plotly finish drawing
             page.screenshot(path=str(OUT / name))
             page.close()

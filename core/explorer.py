@@ -66,28 +66,45 @@ def map_dataset(
             f"checkpoint {ckpt.name} expects {tuple(ckpt.config.image_shape)}"
         )
     proj = checkpoint_projection(ckpt, n_components, progress, root, **params)
-    home = dataset.name == ckpt.dataset and len(dataset) == len(proj.embedding_)
-    enc = load_or_encode(
-        ckpt, dataset, cache_dir=None if home else USER_CACHE / ckpt.name, progress=progress is not None
-    )
+    home = _is_home(ckpt, dataset) and len(dataset) == len(proj.embedding_)
+    enc = load_or_encode(ckpt, dataset, cache_dir=_latents_dir(ckpt, home), progress=progress is not None)
     xy = proj.embedding_ if home else proj.to_map(enc.mean)
     return MapData(dataset, enc, xy, proj, home)
 
 
+def _is_home(ckpt: Checkpoint, dataset: Dataset) -> bool:
+    """Is this the dataset the checkpoint's map was fitted on (so its map positions are known)?"""
+    return dataset.name == ckpt.dataset
+
+
+def _latents_dir(ckpt: Checkpoint, home: bool) -> Path | None:
+    """Where a dataset's latents are cached: the checkpoint folder for its home set, else the user cache."""
+    return None if home else USER_CACHE / ckpt.name
+
+
 def pending_work(
-    ckpt: Checkpoint, dataset: Dataset, n_components: int = 2, root: str = DEFAULT_ROOT, **params
+    ckpt: Checkpoint,
+    dataset: Dataset,
+    n_components: int = 2,
+    root: str = DEFAULT_ROOT,
+    home: Dataset | None = None,
+    **params,
 ) -> list[str]:
-    """The slow steps ``map_dataset`` would run now because their disk cache is missing ([] = fast)."""
+    """The slow steps ``map_dataset`` would run now because their disk cache is missing ([] = fast).
+
+    Pass ``home`` (the checkpoint's own dataset) when you have it, so it is not read again.
+    """
     from core.latents import cache_path
     from core.projection import projection_file
 
-    home = dataset if dataset.name == ckpt.dataset else home_dataset(ckpt, root)
+    is_home = _is_home(ckpt, dataset)
+    home = dataset if is_home else (home or home_dataset(ckpt, root))
     proj = Projector(**{**DEFAULT_MAP, **params, "n_components": n_components})
     steps = []
     if not cache_path(ckpt, home).is_file():
         steps.append(f"encoding the {len(home):,} images of {home.name}")
     if not (ckpt.path / "cache" / projection_file(proj, cache_key(ckpt.weights_sha256, home))).is_file():
         steps.append(f"fitting a {n_components}-D {proj.method.upper()} map (about 40-100 s, once per checkpoint)")
-    if dataset.name != ckpt.dataset and not cache_path(ckpt, dataset, USER_CACHE / ckpt.name).is_file():
+    if not is_home and not cache_path(ckpt, dataset, _latents_dir(ckpt, is_home)).is_file():
         steps.append(f"encoding the {len(dataset):,} images of {dataset.name}")
     return steps

@@ -167,6 +167,16 @@ def decoder_variance(model: Autoencoder, x: torch.Tensor | np.ndarray, batch_siz
     return torch.cat(out).double().cpu().numpy() if out else np.zeros(0)
 
 
+def unavailable_reason(name: str, kind: str) -> str | None:
+    """Why the named measure is undefined for a model of this kind (ae | dae | vae), or None if it is defined."""
+    m = MEASURES[name]
+    if not m.needs_vae or kind == "vae":
+        return None
+    short = m.label.split(" (")[0]  # without units, to start a sentence
+    article = "a" if kind == "dae" else "an"
+    return f"{short} is undefined for {article} {kind.upper()}: {m.why_vae}"
+
+
 def compute_measure(
     name: str,
     enc: EncodedSet,
@@ -181,13 +191,12 @@ def compute_measure(
     if name not in MEASURES:
         raise ConfigError(f"measure must be one of {list(MEASURES)}, got {name!r}")
     m = MEASURES[name]
-    short = m.label.split(" (")[0]  # without units, to start a sentence
-    is_vae = model.cfg.kind == "vae" if model is not None else enc.logvar is not None
-    if m.needs_vae and not is_vae:
-        kind = model.cfg.kind.upper() if model is not None else "AE"
-        article = "a" if kind == "DAE" else "an"
-        raise ConfigError(f"{short} is undefined for {article} {kind}: {m.why_vae}")
+    kind = model.cfg.kind if model is not None else ("vae" if enc.logvar is not None else "ae")
+    why = unavailable_reason(name, kind)
+    if why:
+        raise ConfigError(why)
     if m.needs_model and (model is None or x is None):
+        short = m.label.split(" (")[0]
         raise ConfigError(f"{short} needs the model and the images (model= and x=), got none")
     if name == "posterior_std":
         return posterior_std_mean(enc)

@@ -63,8 +63,7 @@ with left:
         st.info("Click a point (or empty space) on the map to make it the current point.")
     else:
         if isinstance(ctx.point, int):
-            shown = list(ui.image_and_recon(ctx, ctx.point))
-            caps = [f"#{ctx.point} · class {ui.class_name(ctx, int(enc.labels[ctx.point]))}", "reconstruction"]
+            shown, caps = ui.image_and_recon(ctx, ctx.point)
         else:
             shown, caps = [ui.decode(ctx, here).mean[0]], ["decoded from this map position"]
         ui.show_images(shown, caps, cols=4)

@@ -80,14 +80,10 @@ with left:
         column_config={**num, "p": st.column_config.NumberColumn(format="%.1e")},
     )
 with right:
-    picked = [int(np.ravel(p["customdata"])[0]) for p in sel.points if "customdata" in p]
+    picked = ui.picked_indices(sel)
     if picked:
         i = picked[0]
-        ui.show_images(
-            list(ui.image_and_recon(ctx, i)),
-            [f"#{i} · class {ui.class_name(ctx, int(enc.labels[i]))}", "reconstruction"],
-            cols=2,
-        )
+        ui.show_images(*ui.image_and_recon(ctx, i), cols=2)
         st.caption(f"distance {d[i]:.3g} · {unc_label} {u[i]:.3g}")
     else:
         st.info("Click a point on the plot to see its image and reconstruction.")

@@ -13,7 +13,16 @@ import time
 import numpy as np
 import pytest
 
-from bench.browser import chromium, chromium_path, streamlit_server
+from bench.browser import (
+    DECODED_CHANGED,
+    MAP_READY,
+    chromium,
+    chromium_path,
+    drag_first_slider,
+    image_src,
+    streamlit_server,
+    wait_idle,
+)
 from conftest import ROOT
 
 pytestmark = pytest.mark.browser
@@ -58,27 +67,15 @@ PAGES = {
 }
 
 
-def wait_idle(page) -> None:
-    """Until Streamlit has finished the current run: no element is marked stale."""
-    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=TIMEOUT, polling=100)
-
-
 def open_page(page, base: str, path: str, query: str = "") -> None:
     title, ready = PAGES[path]
     page.goto(f"{base}/{path}{query}")
     page.get_by_role("heading", name=title).first.wait_for()
     page.locator(ready).first.wait_for()
     if not path:
-        page.locator(".st-key-map_chart .js-plotly-plot .main-svg").first.wait_for()
-    wait_idle(page)
+        page.locator(MAP_READY).first.wait_for()
+    wait_idle(page, TIMEOUT)
     page.wait_for_timeout(300)  # let the layout settle before pixel positions are read
-
-
-def image_src(page, caption: str) -> str:
-    """The src of the st.image whose caption starts with `caption` (a new image gets a new media URL)."""
-    fig = page.locator('[data-testid="stImage"]', has=page.get_by_text(caption, exact=False)).first
-    fig.wait_for()
-    return fig.locator("img").first.get_attribute("src")
 
 
 def plot_point_pixels(page, chart_key: str, x: float, y: float) -> tuple[float, float]:
@@ -104,19 +101,9 @@ def test_every_page_opens(server, page):
 def test_slider_changes_the_decoded_image(server, page):
     open_page(page, server, "sliders")
     before = image_src(page, "decoded")
-    # Streamlit 1.67's slider is react-aria: a hidden <input type=range> inside the thumb element
     thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first.locator("xpath=../..")
-    box = thumb.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 120, box["y"] + box["height"] / 2, steps=8)
-    page.mouse.up()
-    page.wait_for_function(
-        """(old) => [...document.querySelectorAll('[data-testid="stImage"]')]
-            .some(f => f.innerText.includes('decoded') && f.querySelector('img').src !== old)""",
-        arg=before,
-        timeout=TIMEOUT,
-    )
+    drag_first_slider(page, thumb.bounding_box()["x"] + 120)
+    page.wait_for_function(DECODED_CHANGED, arg=before, timeout=TIMEOUT)
     assert image_src(page, "decoded") != before
     page.screenshot(path=str(SHOTS / "sliders-moved.png"), full_page=True)
 
@@ -131,7 +118,7 @@ def test_clicking_a_map_point_makes_it_current(server, page):
     px, py = plot_point_pixels(page, "map_chart", float(emb[idx, 0]), float(emb[idx, 1]))
     page.mouse.click(px, py)
     page.wait_for_url("**point=*", timeout=TIMEOUT)
-    wait_idle(page)
+    wait_idle(page, TIMEOUT)
     point = page.url.split("point=")[1].split("&")[0]
     # the clicked point, or a neighbour under the cursor: an index within a marker's width of the target
     clicked = int(point)
@@ -157,7 +144,7 @@ def test_clicking_empty_map_space_decodes_it(server, page):
     page.mouse.click(px, py)
     page.wait_for_url("**point=*%2C*", timeout=TIMEOUT)  # a latent vector, not a sample index
     page.get_by_text("decoded from this map position").first.wait_for()
-    wait_idle(page)
+    wait_idle(page, TIMEOUT)
     z = np.array([float(v) for v in page.url.split("point=")[1].split("&")[0].replace("%2C", ",").split(",")])
     assert z.shape == (16,) and np.isfinite(z).all()
     # the current-point marker is drawn where the user clicked, not where the decoded latent maps back to
@@ -172,7 +159,7 @@ def test_interpolation_strip(server, page):
     before = image_src(page, "lerp in 10 steps")
     page.get_by_text("slerp", exact=True).click()  # a new path: the strip is decoded again
     page.locator('[data-testid="stImage"]:has-text("slerp in 10 steps")').first.wait_for()
-    wait_idle(page)
+    wait_idle(page, TIMEOUT)
     assert image_src(page, "slerp in 10 steps") != before
     page.get_by_text("Strip as PNG").first.wait_for()
     page.get_by_text("GIF").first.wait_for()
@@ -193,7 +180,7 @@ def test_70k_map_pans_and_selects(server, page, tmp_path):
     page.goto(f"{server}/?ckpt=mnist5k-vae16&data=npz:{path}")
     page.locator(".st-key-map_chart .js-plotly-plot").wait_for(timeout=180_000)
     page.locator(".st-key-map_colour").wait_for(timeout=60_000)
-    wait_idle(page)
+    wait_idle(page, TIMEOUT)
     page.wait_for_timeout(300)
     n = page.evaluate(
         "() => document.querySelector('.st-key-map_chart .js-plotly-plot')._fullData"
