@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = bench_model(a.checkpoint, a.repeat) + bench_projection(a.checkpoint, a.repeat, a.quick)
     rows += bench_startup(a.checkpoint)
     if a.browser:
-        from bench.browser import bench_browser
+        from tests.browser import bench_browser
 
         rows += bench_browser()
     for r in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench.browser import ROOT, chromium, streamlit_server, wait_idle
+from tests.browser import ROOT, chromium, streamlit_server, wait_idle
 
 OUT = ROOT / "docs"
 SHOTS = [  # (file, path and query, what to wait for)

@@ -15,7 +15,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from core.errors import ConfigError
-from core.latents import EncodedSet
+from core.latents import EncodedSet, encode_dataset
 from core.models import Autoencoder
 
 SCORES = ("recon_error", "neg_elbo")
@@ -91,7 +91,7 @@ def score_image(
     score: str = "recon_error",
     seed: int = 0,
 ) -> ImageScore:
-    """Score one (C, H, W) image as core.latents.encode_dataset does, and place it among reference scores."""
+    """Score one (C, H, W) image with core.latents.encode_dataset, and place it among reference scores."""
     _check_score(score)
     if score == "neg_elbo" and model.cfg.kind != "vae":
         raise ConfigError(NO_ELBO)
@@ -102,16 +102,9 @@ def score_image(
     reference = reference[np.isfinite(reference)]
     if len(reference) == 0:
         raise ConfigError("reference_scores must hold at least one finite score, got none")
-    model.eval()
-    xb = x1.unsqueeze(0).to(model.device)
-    q = model.encode(xb)
-    recon = model.decode(q.mean).mean
-    if score == "recon_error":
-        value = (recon - xb).pow(2).mean()
-    else:  # one posterior sample, fixed seed: the same estimator encode_dataset stores
-        g = torch.Generator(device=model.device).manual_seed(seed)
-        value = (model.decode(q.sample(g)).nll(xb) + q.kl())[0]
-    value = float(value)
+    enc = encode_dataset(model, x1.unsqueeze(0), np.zeros(1, np.int64), seed=seed)  # the one scorer
+    value = float(enc.recon_error[0] if score == "recon_error" else enc.neg_elbo[0])
+    recon = model.decode(torch.from_numpy(enc.mean).to(model.device)).mean
     return ImageScore(
         score=value,
         percentile=float(stats.percentileofscore(reference, value, kind="weak")),

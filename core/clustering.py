@@ -1,6 +1,8 @@
-"""How well latent codes group by class: k-means agreement with labels and k-nearest-neighbour accuracy.
+"""k-means and k-nearest neighbours, the one home of both, and how well codes group by class.
 
-Used to compare representations (AE, DAE, VAE latents, or raw pixels) on the same images.
+Used to compare representations (AE, DAE, VAE latents, or raw pixels) on the same images, and
+by the rest of core: a k-NN vote (interpolation's nearest class, the map inverse's check),
+distances to k-means centres (uncertainty without labels) and to the k nearest references.
 """
 
 from __future__ import annotations
@@ -42,10 +44,37 @@ def _check_k(k: int, n: int) -> int:
     return int(k)
 
 
-def kmeans_labels(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """(N,) k-means cluster id per row of X (best of 10 starts), e.g. for colouring a map."""
+def kmeans(X: np.ndarray, k: int, seed: int = 0) -> KMeans:
+    """k-means fitted on the rows of X (best of 10 starts)."""
     X = _features(X)
-    return KMeans(n_clusters=_check_k(k, len(X)), n_init=10, random_state=seed).fit_predict(X)
+    return KMeans(n_clusters=_check_k(k, len(X)), n_init=10, random_state=seed).fit(X)
+
+
+def kmeans_labels(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """(N,) k-means cluster id per row of X, e.g. for colouring a map."""
+    return kmeans(X, k, seed).labels_
+
+
+def knn_vote(queries: np.ndarray, X: np.ndarray, labels: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """(majority label, its share of the k votes) among each query's k nearest rows of X (k clipped to N)."""
+    X, labels = _features(X), np.asarray(labels)
+    if not (isinstance(k, (int, np.integer)) and k >= 1):
+        raise ConfigError(f"k must be an integer >= 1, got {k!r}")
+    queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+    if queries.shape[1] != X.shape[1]:
+        raise ConfigError(f"queries must have {X.shape[1]} dimensions like X, got {queries.shape[1]}")
+    knn = KNeighborsClassifier(n_neighbors=min(int(k), len(X))).fit(X, labels)
+    proba = knn.predict_proba(queries)
+    return knn.classes_[proba.argmax(axis=1)], proba.max(axis=1)
+
+
+def knn_distance(queries: np.ndarray, X: np.ndarray, k: int = 5) -> np.ndarray:
+    """(M,) mean Euclidean distance from each query to its k nearest rows of X."""
+    from sklearn.neighbors import NearestNeighbors
+
+    X = _features(X)
+    nn = NearestNeighbors(n_neighbors=_check_k(k, len(X))).fit(X)
+    return nn.kneighbors(_features(queries, "queries"))[0].mean(axis=1)
 
 
 def cluster_accuracy(labels: np.ndarray, assignments: np.ndarray) -> float:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.cache import content_key, file_sha256, file_stamp, folder_listing
 from core.errors import DatasetError
 
 BUILTIN = ("mnist5k", "digits")
@@ -44,6 +45,7 @@ TORCHVISION = {  # name -> (torchvision class name, files expected under root, c
 IMAGE_FORMATS = ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"]
 NPZ_MAX_BYTES = 2 * 1024**3  # uncompressed size cap: an .npz is a zip, and zips can be bombs
 DEFAULT_ROOT = os.environ.get("LATENT_EXPLORER_DATA", "data")
+DATA_VERSION = 1  # bump when a loader changes what it returns: every key derived from a dataset changes
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Dataset:
     train_idx: np.ndarray  # indices into x
     test_idx: np.ndarray
     split_seed: int = 0
+    key: str = ""  # content key of the images, labels and split (core.cache): what derived caches hash
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -77,6 +80,10 @@ class Dataset:
     @property
     def y_test(self) -> torch.Tensor:
         return self.y[self.test_idx]
+
+    def __post_init__(self) -> None:
+        if not self.key:  # built by hand, not by load_dataset: key it by its arrays
+            self.key = content_key("dataset-arrays", DATA_VERSION, x=self.x, y=self.y, test=self.test_idx)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -123,6 +130,7 @@ def load_dataset(
         x, y, classes = _npz(Path(name[len("npz:") :]))
     else:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
+    source = source_fingerprint(name, root)  # after reading: a download has just created the files
     if image_size is not None and x.shape[-1] != image_size:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True).clamp(0, 1)
     if channels is not None and x.shape[1] != channels:
@@ -131,7 +139,67 @@ def load_dataset(
         train_idx, test_idx = official_split
     else:
         train_idx, test_idx = stratified_split(y.numpy(), test_fraction, split_seed)
-    return Dataset(name, x.contiguous(), y, classes, train_idx, test_idx, split_seed)
+    key = dataset_key(name, root, image_size, channels, split_seed, test_fraction, source=source)
+    return Dataset(name, x.contiguous(), y, classes, train_idx, test_idx, split_seed, key)
+
+
+def dataset_key(
+    name: str,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    image_size: int | None = None,
+    channels: int | None = None,
+    split_seed: int = 0,
+    test_fraction: float = 0.1,
+    source: object = None,
+) -> str:
+    """The content key ``load_dataset`` gives a dataset with these arguments, without loading it."""
+    source = source_fingerprint(name, root) if source is None else source
+    return content_key(
+        "dataset",
+        DATA_VERSION,
+        source=source,
+        image_size=image_size,
+        channels=channels,
+        split_seed=split_seed,
+        test_fraction=test_fraction,
+    )
+
+
+def _source_path(name: str, root: str | os.PathLike) -> Path | None:
+    """The file or folder a dataset is read from (None for the built-in sets)."""
+    if name.startswith("folder:"):
+        return Path(name[len("folder:") :])
+    if name.startswith("npz:"):
+        return Path(name[len("npz:") :])
+    if name in TORCHVISION:
+        return Path(root) / TORCHVISION[name][1].split("/")[0]
+    return None
+
+
+def source_fingerprint(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> object:
+    """What a dataset's content is keyed by: an npz file's SHA-256, a folder's file listing, a built-in's name."""
+    path = _source_path(name, root)
+    try:
+        if path is None:
+            return [name, DATA_VERSION]
+        if path.is_file():
+            return ["sha256", file_sha256(path)]
+        return ["listing", folder_listing(path)] if path.is_dir() else ["missing", name]
+    except OSError:
+        return ["unreadable", name]
+
+
+def source_stamp(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> object:
+    """A cheap "changed since" value of a dataset's source (size and mtime, no hashing): for in-memory caches."""
+    path = _source_path(name, root)
+    try:
+        if path is None:
+            return name
+        if path.is_file():
+            return list(file_stamp(path))
+        return folder_listing(path) if path.is_dir() else None
+    except OSError:
+        return None
 
 
 # ----------------------------------------------------------------------------------------

@@ -15,3 +15,9 @@ class DatasetError(LatentExplorerError):
 
 class CheckpointError(LatentExplorerError):
     """A checkpoint folder is missing, corrupt or does not match its config."""
+
+
+def check(ok: bool, name: str, rule: str, value) -> None:
+    """Raise ConfigError("NAME must be RULE, got VALUE") unless ok: the one wording of every parameter check."""
+    if not ok:
+        raise ConfigError(f"{name} must be {rule}, got {value!r}")

@@ -12,19 +12,81 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from core.anomaly import heldout_auroc
-from core.checkpoints import Checkpoint, load_checkpoint, resolve_device
-from core.clustering import kmeans_scores, knn_accuracy
+from core.cache import atomic_write_bytes, content_key
+from core.checkpoints import DEVICES, Checkpoint, load_checkpoint, resolve_device
+from core.clustering import kmeans_scores, knn_accuracy, knn_distance, knn_vote
+from core.data import dataset_key
 from core.errors import LatentExplorerError
 from core.explorer import checkpoint_projection, home_dataset
-from core.latents import EncodedSet, load_or_encode
-from core.projection import Projector
-from core.uncertainty import compute_measure, distance_to_centroid, spearman_ci
+from core.latents import EncodedSet, SetMetrics, load_or_encode, summarize
+from core.projection import OutOfSample, Projector
+from core.train import seen_test_mask
+from core.uncertainty import Correlation, compute_measure, distance_to_centroid, spearman_ci
+
+EVALUATION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Every headline figure of one checkpoint on its dataset's fixed test split (None where undefined)."""
+
+    checkpoint: str
+    kind: str
+    likelihood: str
+    latent_dim: int
+    dataset: str
+    n_train: int
+    n_test: int
+    excluded_class: int | None
+    test: SetMetrics  # encode_dataset's scores over the test images of the classes trained on
+    train_seconds: float | None
+    knn_acc_latent: float  # 5-NN test accuracy on latent means ...
+    knn_acc_pixel: float  # ... and on raw pixels, same split
+    kmeans_nmi_latent: float
+    kmeans_nmi_pixel: float
+    kmeans_acc_latent: float
+    kmeans_acc_pixel: float
+    spearman_measure: str  # the headline measure of spearman: posterior std (VAE) or reconstruction error
+    spearman: dict[str, Correlation]  # measure -> Spearman rho of euclidean distance to the class centroid
+    heldout_auroc: dict[str, float] | None  # score -> AUROC at finding the excluded class among the test split
+    to_map_heldout_offset: OutOfSample
+    from_map_class_agreement: float
+    timings_s: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Evaluation:
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        d["test"] = SetMetrics.from_dict(d["test"])
+        d["spearman"] = {m: Correlation(**c) for m, c in d["spearman"].items()}
+        d["to_map_heldout_offset"] = OutOfSample(**d["to_map_heldout_offset"])
+        return cls(**d)
+
+
+def evaluation_path(ckpt: Checkpoint, seed: int = 0) -> Path:
+    """Where core.evaluate stores a checkpoint's Evaluation: beside its caches, under its content key."""
+    data = dataset_key(ckpt.dataset, split_seed=ckpt.split_seed)
+    key = content_key("evaluation", EVALUATION_VERSION, weights=ckpt.weights_sha256, dataset=data, seed=seed)
+    return ckpt.path / "cache" / f"evaluation-{key}.json"
+
+
+def load_evaluation(ckpt: Checkpoint, seed: int = 0) -> Evaluation | None:
+    """The stored Evaluation of this very checkpoint and dataset, or None (never run, or stale)."""
+    path = evaluation_path(ckpt, seed)
+    try:
+        return Evaluation.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @torch.no_grad()
@@ -34,8 +96,6 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
     A point is "inside a cluster" when its 10 nearest mapped points lie closer than the median
     10-NN radius of the map. Its decoded image is re-encoded and classified by 10-NN in latent space.
     """
-    from sklearn.neighbors import KNeighborsClassifier
-
     rng = np.random.default_rng(seed)
     emb, labels = proj.embedding_, enc.labels
     d10, _ = proj._mtree.query(emb, k=11)  # radius of each mapped point's 10 neighbours (itself excluded)
@@ -50,12 +110,12 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
     model = ckpt.model
     x = model.decode(torch.from_numpy(z).to(model.device)).mean
     z_back = model.encode(x).mean.cpu().numpy()
-    clf = KNeighborsClassifier(n_neighbors=10).fit(enc.mean, labels)
-    return float((clf.predict(z_back) == majority).mean())
+    predicted, _ = knn_vote(z_back, enc.mean, labels, k=10)
+    return float((predicted == majority).mean())
 
 
-def evaluate(path: str, seed: int = 0, device: str = "auto") -> dict:
-    """All metrics of one checkpoint as a JSON-ready dict (None where a metric is undefined)."""
+def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) -> Evaluation:
+    """All figures of one checkpoint; stored beside it (``evaluation_path``) so pages read them, not recompute."""
     t = {}
     t0 = time.perf_counter()
     ckpt = load_checkpoint(path, resolve_device(device))
@@ -67,72 +127,65 @@ def evaluate(path: str, seed: int = 0, device: str = "auto") -> dict:
     tr, te = ~enc.is_test, enc.is_test
     vae = ckpt.config.kind == "vae"
     pixels = ds.x.flatten(1).numpy()
-    out: dict = {
-        "checkpoint": ckpt.name,
-        "kind": ckpt.config.kind,
-        "likelihood": ckpt.config.likelihood,
-        "latent_dim": ckpt.config.latent_dim,
-        "dataset": ds.name,
-        "n_train": int(tr.sum()),
-        "n_test": int(te.sum()),
-        "excluded_class": ckpt.excluded_class,
-    }
     ex = ckpt.excluded_class
-    seen = te if ex is None else te & (enc.labels != ex)  # test images of classes the model was trained on
-    out["test_neg_elbo"] = float(enc.neg_elbo[seen].mean()) if vae else None
-    out["test_recon_error"] = float(enc.recon_error[seen].mean())
-    out["train_seconds"] = ckpt.info.get("train_seconds")
     # classification and clustering: latent space against pixel space, same split
     t0 = time.perf_counter()
-    out["knn_acc_latent"] = knn_accuracy(enc.mean[tr], enc.labels[tr], enc.mean[te], enc.labels[te], k=5)
+    knn_lat = knn_accuracy(enc.mean[tr], enc.labels[tr], enc.mean[te], enc.labels[te], k=5)
     t["knn_latent_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out["knn_acc_pixel"] = knn_accuracy(pixels[tr], enc.labels[tr], pixels[te], enc.labels[te], k=5)
+    knn_pix = knn_accuracy(pixels[tr], enc.labels[tr], pixels[te], enc.labels[te], k=5)
     t["knn_pixel_s"] = time.perf_counter() - t0
     k_lat, k_pix = kmeans_scores(enc.mean, enc.labels, seed=seed), kmeans_scores(pixels, enc.labels, seed=seed)
-    out["kmeans_nmi_latent"], out["kmeans_nmi_pixel"] = k_lat.nmi, k_pix.nmi
-    out["kmeans_acc_latent"], out["kmeans_acc_pixel"] = k_lat.accuracy, k_pix.accuracy
     t["kmeans_latent_s"], t["kmeans_pixel_s"] = k_lat.seconds, k_pix.seconds
     # uncertainty against distance to the class centre
     dist = distance_to_centroid(enc.mean, enc.labels, "euclidean")
     measures = ["posterior_std", "recon_error", "neg_elbo"] if vae else ["recon_error"]
     if ckpt.config.likelihood == "gaussian":
         measures.append("decoder_variance")
-    sp = {}
-    for m in measures:
-        c = spearman_ci(dist, compute_measure(m, enc, ckpt.model, ds.x), n_boot=1000, seed=seed)
-        sp[m] = {"rho": c.rho, "low": c.low, "high": c.high, "n": c.n}
-    out["spearman_distance_uncertainty"] = {
-        "distance": "euclidean to class centroid",
-        "measure": measures[0],
-        **sp[measures[0]],
-    }
-    out["spearman_by_measure"] = sp
+    sp = {m: spearman_ci(dist, compute_measure(m, enc, ckpt.model, ds.x), n_boot=1000, seed=seed) for m in measures}
     # anomaly detection: a held-out class among the test split
+    auroc = None
     if ex is not None:
         auroc = {"recon_error": heldout_auroc(enc.recon_error, enc.labels, ex, mask=te)}
         if vae:
             auroc["neg_elbo"] = heldout_auroc(enc.neg_elbo, enc.labels, ex, mask=te)
-        from sklearn.neighbors import NearestNeighbors
-
-        train_seen = tr & (enc.labels != ex)
-        nn = NearestNeighbors(n_neighbors=5).fit(pixels[train_seen])
-        knn_dist = nn.kneighbors(pixels[te])[0].mean(1)
-        full = np.zeros(len(enc))
-        full[te] = knn_dist
-        auroc["pixel_5nn_baseline"] = heldout_auroc(full, enc.labels, ex, mask=te)
-        out["heldout_auroc"] = auroc
-    else:
-        out["heldout_auroc"] = None
+        baseline = np.zeros(len(enc))
+        baseline[te] = knn_distance(pixels[te], pixels[tr & (enc.labels != ex)], k=5)
+        auroc["pixel_5nn_baseline"] = heldout_auroc(baseline, enc.labels, ex, mask=te)
     # the map: out-of-sample accuracy of the fast maps
     t0 = time.perf_counter()
     proj = checkpoint_projection(ckpt, 2, progress=lambda m: print(m, file=sys.stderr))
     t["projection_s"] = time.perf_counter() - t0
-    oos = proj.out_of_sample()
-    out["to_map_heldout_offset"] = asdict(oos)
-    out["from_map_class_agreement"] = from_map_agreement(proj, ckpt, enc, seed=seed)
-    out["timings_s"] = {k: round(v, 4) for k, v in t.items()}
-    return out
+    result = Evaluation(
+        checkpoint=ckpt.name,
+        kind=ckpt.config.kind,
+        likelihood=ckpt.config.likelihood,
+        latent_dim=ckpt.config.latent_dim,
+        dataset=ds.name,
+        n_train=int(tr.sum()),
+        n_test=int(te.sum()),
+        excluded_class=ex,
+        test=summarize(enc, seen_test_mask(enc, ex)),
+        train_seconds=ckpt.info.get("train_seconds"),
+        knn_acc_latent=knn_lat,
+        knn_acc_pixel=knn_pix,
+        kmeans_nmi_latent=k_lat.nmi,
+        kmeans_nmi_pixel=k_pix.nmi,
+        kmeans_acc_latent=k_lat.accuracy,
+        kmeans_acc_pixel=k_pix.accuracy,
+        spearman_measure=measures[0],
+        spearman=sp,
+        heldout_auroc=auroc,
+        to_map_heldout_offset=proj.out_of_sample(),
+        from_map_class_agreement=from_map_agreement(proj, ckpt, enc, seed=seed),
+        timings_s={k: round(v, 4) for k, v in t.items()},
+    )
+    if save:
+        try:
+            atomic_write_bytes(evaluation_path(ckpt, seed), (json.dumps(result.to_dict(), indent=2) + "\n").encode())
+        except OSError:  # a read-only checkpoint folder: the figures are printed all the same
+            pass
+    return result
 
 
 def _table(r: dict, indent: str = "") -> str:
@@ -157,11 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, help="checkpoint folder")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="(default auto)")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="(default auto)")
     p.add_argument("--with-3d", action="store_true", help="also build and cache the 3-D map")
     a = p.parse_args(argv)
     try:
-        r = evaluate(a.checkpoint, a.seed, a.device)
+        r = evaluate(a.checkpoint, a.seed, a.device).to_dict()
         if a.with_3d:  # the app's 3-D view reads this cache; build it now rather than in front of a user
             checkpoint_projection(load_checkpoint(a.checkpoint), 3, progress=lambda m: print(m, file=sys.stderr))
     except LatentExplorerError as e:

@@ -7,20 +7,18 @@ same map with ``to_map``, so switching datasets never pays for a UMAP fit.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from core import cache
 from core.checkpoints import Checkpoint
 from core.data import DEFAULT_ROOT, Dataset, load_dataset
 from core.errors import DatasetError
-from core.latents import EncodedSet, cache_key, load_or_encode
-from core.projection import Projector, load_or_fit
+from core.latents import EncodedSet, cache_path, load_or_encode
+from core.projection import Projector, load_or_fit, projection_file
 
-# Latents of datasets other than a checkpoint's own go here, not into the (versioned) checkpoint folder.
-USER_CACHE = Path(os.environ.get("LATENT_EXPLORER_CACHE", Path.home() / ".cache" / "latent-explorer"))
 DEFAULT_MAP = {"method": "umap", "n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean"}
 
 
@@ -48,7 +46,6 @@ def checkpoint_projection(
     opts = {**DEFAULT_MAP, **params, "n_components": n_components}
     return load_or_fit(
         enc.mean,
-        cache_key(ckpt.weights_sha256, ds),
         ckpt.path / "cache",
         fit_mask=~enc.is_test,
         progress=progress,
@@ -79,7 +76,7 @@ def _is_home(ckpt: Checkpoint, dataset: Dataset) -> bool:
 
 def _latents_dir(ckpt: Checkpoint, home: bool) -> Path | None:
     """Where a dataset's latents are cached: the checkpoint folder for its home set, else the user cache."""
-    return None if home else USER_CACHE / ckpt.name
+    return None if home else cache.USER_CACHE / ckpt.name
 
 
 def pending_work(
@@ -94,17 +91,21 @@ def pending_work(
 
     Pass ``home`` (the checkpoint's own dataset) when you have it, so it is not read again.
     """
-    from core.latents import cache_path
-    from core.projection import projection_file
-
     is_home = _is_home(ckpt, dataset)
     home = dataset if is_home else (home or home_dataset(ckpt, root))
     proj = Projector(**{**DEFAULT_MAP, **params, "n_components": n_components})
-    steps = []
-    if not cache_path(ckpt, home).is_file():
-        steps.append(f"encoding the {len(home):,} images of {home.name}")
-    if not (ckpt.path / "cache" / projection_file(proj, cache_key(ckpt.weights_sha256, home))).is_file():
-        steps.append(f"fitting a {n_components}-D {proj.method.upper()} map (about 40-100 s, once per checkpoint)")
+    fit = f"fitting a {n_components}-D {proj.method.upper()} map (about 40-100 s, once per checkpoint)"
+    steps, home_latents = [], cache_path(ckpt, home)
+    if not home_latents.is_file():
+        steps += [f"encoding the {len(home):,} images of {home.name}", fit]
+    else:
+        try:
+            enc = EncodedSet.from_npz(home_latents)  # the map is keyed by these latents' bytes
+            cached = (ckpt.path / "cache" / projection_file(proj, enc.mean, ~enc.is_test)).is_file()
+        except Exception:  # an unreadable cache is rebuilt by map_dataset
+            cached = False
+        if not cached:
+            steps.append(fit)
     if not is_home and not cache_path(ckpt, dataset, _latents_dir(ckpt, is_home)).is_file():
         steps.append(f"encoding the {len(dataset):,} images of {dataset.name}")
     return steps

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.neighbors import KNeighborsClassifier
 
+from core.clustering import knn_vote
 from core.errors import ConfigError
 from core.latents import EncodedSet
 
@@ -162,11 +162,5 @@ def dimension_activity(enc: EncodedSet) -> Activity:
 def nearest_class(z: np.ndarray, mean: np.ndarray, labels: np.ndarray, k: int = 10) -> NearestClass:
     """Majority label of the k nearest encoded points to each z (M, D) or (D,), by Euclidean distance."""
     mean, labels = _latents(mean, labels)
-    if not (isinstance(k, (int, np.integer)) and k >= 1):
-        raise ConfigError(f"k must be an integer >= 1, got {k!r}")
-    z = np.atleast_2d(np.asarray(z, dtype=np.float64))
-    if z.shape[1] != mean.shape[1]:
-        raise ConfigError(f"z must have {mean.shape[1]} dimensions like mean, got {z.shape[1]}")
-    knn = KNeighborsClassifier(n_neighbors=min(int(k), len(mean))).fit(mean, labels)
-    proba = knn.predict_proba(z)
-    return NearestClass(label=knn.classes_[proba.argmax(axis=1)], fraction=proba.max(axis=1))
+    label, fraction = knn_vote(z, mean, labels, k)
+    return NearestClass(label=label, fraction=fraction)

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.errors import ConfigError
+from core.errors import ConfigError, check
 
 KINDS = ("ae", "dae", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -55,28 +55,28 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
-        _check(self.kind in KINDS, "kind", f"one of {KINDS}", self.kind)
-        _check(self.likelihood in LIKELIHOODS, "likelihood", f"one of {LIKELIHOODS}", self.likelihood)
-        _check(self.noise in NOISES, "noise", f"one of {NOISES}", self.noise)
-        _check(len(self.image_shape) == 3, "image_shape", "(C, H, W)", self.image_shape)
+        check(self.kind in KINDS, "kind", f"one of {KINDS}", self.kind)
+        check(self.likelihood in LIKELIHOODS, "likelihood", f"one of {LIKELIHOODS}", self.likelihood)
+        check(self.noise in NOISES, "noise", f"one of {NOISES}", self.noise)
+        check(len(self.image_shape) == 3, "image_shape", "(C, H, W)", self.image_shape)
         c, h, w = self.image_shape
-        _check(c in (1, 3), "image_shape", "1 or 3 channels", c)
-        _check(
+        check(c in (1, 3), "image_shape", "1 or 3 channels", c)
+        check(
             h == w and (h in CONV_SIZES or 4 <= h <= 16),
             "image_shape",
             f"square, {CONV_SIZES} (conv) or 4..16 px (MLP)",
             self.image_shape,
         )
-        _check(2 <= self.latent_dim <= 128, "latent_dim", "2 <= latent_dim <= 128", self.latent_dim)
-        _check(self.width >= 1 and self.hidden >= 1, "width/hidden", ">= 1", (self.width, self.hidden))
-        _check(
+        check(2 <= self.latent_dim <= 128, "latent_dim", "2 <= latent_dim <= 128", self.latent_dim)
+        check(self.width >= 1 and self.hidden >= 1, "width/hidden", ">= 1", (self.width, self.hidden))
+        check(
             0.0 <= self.noise_level <= 1.0 or self.noise == "gaussian",
             "noise_level",
             "a fraction in [0, 1] for masking",
             self.noise_level,
         )
-        _check(self.noise_level >= 0, "noise_level", ">= 0", self.noise_level)
-        _check(self.beta >= 0, "beta", ">= 0", self.beta)
+        check(self.noise_level >= 0, "noise_level", ">= 0", self.noise_level)
+        check(self.beta >= 0, "beta", ">= 0", self.beta)
 
     @property
     def is_conv(self) -> bool:
@@ -94,11 +94,6 @@ class ModelConfig:
         if unknown:
             raise ConfigError(f"unknown model config keys {sorted(unknown)}; allowed: {sorted(allowed)}")
         return cls(**d)
-
-
-def _check(ok: bool, name: str, rule: str, value) -> None:
-    if not ok:
-        raise ConfigError(f"{name} must be {rule}, got {value!r}")
 
 
 # ----------------------------------------------------------------------------------------
@@ -337,20 +332,17 @@ class DenoisingAutoencoder(Autoencoder):
     """DAE: the encoder sees a corrupted image, the loss asks for the clean one."""
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        if not self.training:
-            return x
-        if self.cfg.noise == "gaussian":
-            noise = torch.randn(x.shape, generator=generator, device=x.device)
-            return (x + self.cfg.noise_level * noise).clamp(0, 1)
-        keep = torch.rand(x.shape, generator=generator, device=x.device) >= self.cfg.noise_level
-        return x * keep
+        return corrupt(x, self.cfg.noise, self.cfg.noise_level, generator) if self.training else x
 
 
-def add_noise(x: torch.Tensor, noise: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Corrupt images the way a DAE is trained to undo (for showing denoising)."""
+def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Corrupt images as a DAE learns to undo: Gaussian noise of std ``level`` (clipped to [0, 1]),
+    or masking, which sets a ``level`` fraction of the pixels to 0. Runs on x's device."""
+    check(noise in NOISES, "noise", f"one of {NOISES}", noise)
     if noise == "gaussian":
-        return (x + level * torch.randn(x.shape, generator=generator)).clamp(0, 1)
-    return x * (torch.rand(x.shape, generator=generator) >= level)
+        return (x + level * torch.randn(x.shape, generator=generator, device=x.device)).clamp(0, 1)
+    keep = torch.rand(x.shape, generator=generator, device=x.device) >= level
+    return x * keep
 
 
 class VariationalAutoencoder(Autoencoder):

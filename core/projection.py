@@ -11,7 +11,6 @@ PCA needs neither: both directions are exact linear maps.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -22,12 +21,12 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from core.checkpoints import atomic_write_bytes
+from core.cache import atomic_write_bytes, content_key
 from core.errors import ConfigError
 
 METHODS = ("umap", "pca")
 METRICS = ("euclidean", "cosine", "manhattan", "correlation")
-PROJECTION_VERSION = 1
+PROJECTION_VERSION = 2  # 2: keyed by the latents' bytes (core.cache), not by the latents' cache key
 
 
 @dataclass(frozen=True)
@@ -254,20 +253,21 @@ def _weighted_knn(tree: cKDTree, queries: np.ndarray, values: np.ndarray, k: int
     return np.einsum("mk,mkd->md", w, values[idx]).astype(np.float32)
 
 
-def projection_key(latents_key: str, params: dict) -> str:
-    return hashlib.sha256(
-        json.dumps({"v": PROJECTION_VERSION, "latents": latents_key, **params}, sort_keys=True).encode()
-    ).hexdigest()[:16]
+def projection_key(Z: np.ndarray, fit_mask: np.ndarray | None, params: dict) -> str:
+    """Content key of a projection: the latents' bytes, which rows were fitted, and every parameter."""
+    mask = np.ones(len(Z), bool) if fit_mask is None else np.asarray(fit_mask, bool)
+    return content_key(
+        "projection", PROJECTION_VERSION, latents=np.asarray(Z, np.float32), fit_mask=mask, params=params
+    )
 
 
-def projection_file(proj: Projector, latents_key: str) -> str:
-    """The cache file name of a projection: method, dimensions and a key of its inputs and parameters."""
-    return f"projection-{proj.method}{proj.n_components}-{projection_key(latents_key, proj.get_params())}.npz"
+def projection_file(proj: Projector, Z: np.ndarray, fit_mask: np.ndarray | None = None) -> str:
+    """The cache file name of a projection: method, dimensions and its content key."""
+    return f"projection-{proj.method}{proj.n_components}-{projection_key(Z, fit_mask, proj.get_params())}.npz"
 
 
 def load_or_fit(
     Z: np.ndarray,
-    latents_key: str,
     cache_dir: str | os.PathLike,
     fit_mask: np.ndarray | None = None,
     progress=None,
@@ -276,7 +276,7 @@ def load_or_fit(
     """A Projector from the disk cache, or fitted now and cached atomically; a bad cache file is refit."""
     proj = Projector(**params)
     proj._validate_parameters()
-    path = Path(cache_dir) / projection_file(proj, latents_key)
+    path = Path(cache_dir) / projection_file(proj, Z, fit_mask)
     if path.is_file():
         try:
             p = Projector.load(path)

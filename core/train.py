@@ -13,33 +13,32 @@ import argparse
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.checkpoints import load_checkpoint, read_config, resolve_device, save_checkpoint
+from core.checkpoints import DEVICES, load_checkpoint, read_config, resolve_device, save_checkpoint
 from core.data import DEFAULT_ROOT, Dataset, load_dataset
-from core.errors import CheckpointError, ConfigError, LatentExplorerError
-from core.models import Autoencoder, ModelConfig, build_model
+from core.errors import CheckpointError, ConfigError, LatentExplorerError, check
+from core.latents import EncodedSet, SetMetrics, encode_dataset, summarize
+from core.models import KINDS, LIKELIHOODS, NOISES, Autoencoder, ModelConfig, build_model
+
+MODEL_FLAGS = tuple(f.name for f in fields(ModelConfig) if f.name not in ("image_shape", "schema_version"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Every training setting; saved in the checkpoint's config.json."""
+    """Every training setting, checked on construction; the model's own settings live in ``model``.
+
+    ``image_shape`` of ``model`` is a placeholder: training takes it from the dataset.
+    """
 
     dataset: str = "mnist5k"
-    out: str = "checkpoints/mnist5k-vae16"
-    kind: str = "vae"
-    likelihood: str = "bernoulli"
-    latent_dim: int = 16
-    width: int = 32
-    hidden: int = 256
-    beta: float = 1.0
-    noise: str = "gaussian"
-    noise_level: float = 0.3
+    out: str = ""  # "" = a new folder under checkpoints/ named after the run: never a shipped checkpoint
+    model: ModelConfig = field(default_factory=ModelConfig)
     epochs: int = 30
     batch_size: int = 128
     lr: float = 1e-3
@@ -53,18 +52,38 @@ class TrainConfig:
     image_size: int | None = None
     channels: int | None = None
 
-    def model_config(self, image_shape: tuple[int, int, int]) -> ModelConfig:
-        return ModelConfig(
-            kind=self.kind,
-            likelihood=self.likelihood,
-            image_shape=image_shape,
-            latent_dim=self.latent_dim,
-            width=self.width,
-            hidden=self.hidden,
-            noise=self.noise,
-            noise_level=self.noise_level,
-            beta=self.beta,
-        )
+    def __post_init__(self) -> None:
+        check(bool(self.dataset), "dataset", "a dataset name", self.dataset)
+        check(self.epochs >= 1, "epochs", ">= 1", self.epochs)
+        check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        check(self.lr > 0, "lr", "> 0", self.lr)
+        ex = self.exclude_class
+        check(ex is None or ex >= 0, "exclude_class", "a label >= 0", ex)
+        check(self.device in DEVICES, "device", f"one of {DEVICES}", self.device)
+        check(self.image_size is None or 4 <= self.image_size <= 64, "image_size", "4..64", self.image_size)
+        check(self.channels in (None, 1, 3), "channels", "1 or 3", self.channels)
+        if not self.out:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            run = f"{self.dataset.split(':')[0]}-{self.model.kind}{self.model.latent_dim}-{stamp}"
+            object.__setattr__(self, "out", str(Path("checkpoints") / run))
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
+
+    def to_dict(self) -> dict:
+        """One flat dict (as saved under "training" in config.json): the model's settings beside the rest."""
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
+        return {**own, **{k: getattr(self.model, k) for k in MODEL_FLAGS}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        own = {f.name for f in fields(cls)} - {"model"}
+        unknown = set(d) - own - set(MODEL_FLAGS)
+        if unknown:
+            raise ConfigError(f"unknown training settings {sorted(unknown)}")
+        model = ModelConfig(**{k: v for k, v in d.items() if k in MODEL_FLAGS})
+        return cls(model=model, **{k: v for k, v in d.items() if k in own})
 
 
 @dataclass(frozen=True)
@@ -73,31 +92,33 @@ class TrainResult:
     epochs_run: int
     train_seconds: float
     history: list[dict]  # per epoch: train_loss, val_loss
-    metrics: dict
+    metrics: SetMetrics  # on the test images of the classes it was trained on (core.latents.summarize)
+
+
+def set_metrics(model: Autoencoder, ds: Dataset, exclude_class: int | None = None) -> SetMetrics:
+    """The headline metrics: encode_dataset's scores averaged over the test images of the classes trained on.
+
+    The whole dataset is scored so each image gets the same posterior sample as in the app and core.evaluate.
+    """
+    enc = encode_dataset(model, ds.x, ds.y, ds.test_idx)
+    return summarize(enc, seen_test_mask(enc, exclude_class))
+
+
+def seen_test_mask(enc: EncodedSet, exclude_class: int | None) -> np.ndarray:
+    """Test rows of the classes the model was trained on (an excluded class is an anomaly, not a test image)."""
+    return enc.is_test if exclude_class is None else enc.is_test & (enc.labels != exclude_class)
 
 
 @torch.no_grad()
-def evaluate_model(model: Autoencoder, x: torch.Tensor, batch_size: int = 500, seed: int = 0) -> dict:
-    """Mean test metrics: loss terms (nats/image), negative ELBO (VAE only) and pixel MSE of reconstructions."""
+def validation_loss(model: Autoencoder, x: torch.Tensor, seed: int, batch_size: int = 500) -> float:
+    """The training loss (recon + beta * KL, one posterior sample) averaged over x, for the learning curve."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    total = recon = kl = mse = 0.0
+    total = 0.0
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].to(model.device)
-        parts = model.loss(xb, generator=g if model.device.type == "cpu" else None)
-        total += parts.total.sum().item()
-        recon += parts.recon.sum().item()
-        kl += parts.kl.sum().item()
-        mse += (model.reconstruct(xb) - xb).pow(2).flatten(1).mean(1).sum().item()
-    n = len(x)
-    vae = model.cfg.kind == "vae"
-    return {
-        "loss": total / n,
-        "recon_nll": recon / n,
-        "kl": kl / n if vae else None,
-        "neg_elbo": (recon + kl) / n if vae else None,
-        "recon_mse": mse / n,
-    }
+        total += model.loss(xb, generator=g if model.device.type == "cpu" else None).total.sum().item()
+    return total / max(len(x), 1)
 
 
 def _train_indices(ds: Dataset, exclude_class: int | None) -> np.ndarray:
@@ -132,10 +153,6 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
     """Train as configured, saving ``cfg.out`` atomically after each epoch; returns the final metrics."""
     # settings
     device = resolve_device(cfg.device)
-    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
-        raise ConfigError(
-            f"epochs and batch_size must be >= 1 and lr > 0, got {cfg.epochs}, {cfg.batch_size}, {cfg.lr}"
-        )
     # data
     ds = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size, cfg.channels, cfg.split_seed)
     tr_idx = _train_indices(ds, cfg.exclude_class)
@@ -144,7 +161,7 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
     x_val = ds.x[te]  # validation = the test split (minus an excluded class); nothing is selected on it
     # model
     torch.manual_seed(cfg.seed)
-    mcfg = cfg.model_config(ds.image_shape)
+    mcfg = replace(cfg.model, image_shape=ds.image_shape)
     model = build_model(mcfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start_epoch, history, elapsed = 0, [], 0.0
@@ -163,7 +180,7 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
         start_epoch, history, elapsed = prog.get("epoch", 0), prog.get("history", []), prog.get("seconds", 0.0)
     if command is None:
         command = "python -m core.train " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    info = {"dataset": cfg.dataset, "split_seed": cfg.split_seed, "training": asdict(cfg), "command": command}
+    info = {"dataset": cfg.dataset, "split_seed": cfg.split_seed, "training": cfg.to_dict(), "command": command}
     # loop
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -186,12 +203,12 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
             opt.step()
             tot, n = tot + loss.item() * len(xb), n + len(xb)
             bar.set_postfix(loss=f"{tot / n:.2f}")
-        val = evaluate_model(model, x_val, seed=cfg.seed)
+        val = validation_loss(model, x_val, seed=cfg.seed)
         elapsed += time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "train_loss": tot / n, "val_loss": val["loss"]})
+        history.append({"epoch": epoch + 1, "train_loss": tot / n, "val_loss": val})
         if progress:
             print(
-                f"epoch {epoch + 1}/{cfg.epochs}  train {tot / n:.2f}  val {val['loss']:.2f}  ({elapsed:.0f} s)",
+                f"epoch {epoch + 1}/{cfg.epochs}  train {tot / n:.2f}  val {val:.2f}  ({elapsed:.0f} s)",
                 file=sys.stderr,
             )
         _set_latent_stats(model, x_train)
@@ -201,16 +218,13 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
             {**info, "progress": {"epoch": epoch + 1, "history": history, "seconds": elapsed}},
             extra_tensors=_optimizer_tensors(opt),
         )
-    # save: final metrics on the full test split (an excluded class included, for anomaly scores)
-    metrics = {
-        "test": evaluate_model(model, ds.x_test, seed=cfg.seed),
-        "val": evaluate_model(model, x_val, seed=cfg.seed),
-    }
+    # save: the same test metrics core.evaluate and the app show (core.latents is their one scorer)
+    metrics = set_metrics(model, ds, cfg.exclude_class)
     final = {
         **info,
         "progress": {"epoch": cfg.epochs, "history": history, "seconds": elapsed},
         "train_seconds": round(elapsed, 1),
-        "metrics": metrics,
+        "metrics": {"test": metrics.to_dict()},
     }
     save_checkpoint(out, model, final, extra_tensors=_optimizer_tensors(opt))
     return TrainResult(out, cfg.epochs - start_epoch, elapsed, history, metrics)
@@ -226,24 +240,31 @@ def _set_latent_stats(model: Autoencoder, x: torch.Tensor) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    """The CLI: one flag per TrainConfig field and per ModelConfig setting; bad values exit with one line."""
     p = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.split("\n")[0])
-    d = TrainConfig()
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool",):
-            p.add_argument(flag, action="store_true", help=f"(default {f.default})")
-        else:
-            typ = {"int": int, "float": float, "int | None": int}.get(f.type, str)
-            choices = {
-                "kind": ["ae", "dae", "vae"],
-                "likelihood": ["bernoulli", "gaussian"],
-                "noise": ["gaussian", "mask"],
-                "device": ["auto", "cpu", "cuda", "mps"],
-            }.get(f.name)
-            p.add_argument(
-                flag, type=typ, default=getattr(d, f.name), choices=choices, help=f"(default {getattr(d, f.name)})"
-            )
-    return TrainConfig(**vars(p.parse_args(argv)))
+    choices = {"kind": KINDS, "likelihood": LIKELIHOODS, "noise": NOISES, "device": DEVICES}
+    defaults = TrainConfig(out="-").to_dict()
+    types = {f.name: f.type for f in (*fields(TrainConfig), *fields(ModelConfig))}
+    for name, default in defaults.items():
+        flag = "--" + name.replace("_", "-")
+        if types[name] == "bool":
+            p.add_argument(flag, action="store_true", help=f"(default {default})")
+            continue
+        typ = {"int": int, "float": float, "int | None": int}.get(types[name], str)
+        shown = "a new folder checkpoints/DATASET-KINDDIM-TIME" if name == "out" else default
+        p.add_argument(
+            flag,
+            type=typ,
+            default=None if name == "out" else default,
+            choices=choices.get(name),
+            help=f"(default {shown})",
+        )
+    args = vars(p.parse_args(argv))
+    args["out"] = args["out"] or ""
+    try:
+        return TrainConfig.from_dict(args)
+    except ConfigError as e:
+        p.exit(2, f"error: {e}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,9 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: the last finished epoch is saved in {cfg.out}; continue with --resume", file=sys.stderr)
         return 130
-    m = res.metrics["test"]
-    elbo = f"  neg ELBO {m['neg_elbo']:.2f} nats" if m["neg_elbo"] is not None else ""
-    print(f"saved {res.path}  ({res.train_seconds:.0f} s)  test recon MSE {m['recon_mse']:.4f}{elbo}")
+    m = res.metrics
+    elbo = f"  neg ELBO {m.neg_elbo:.2f} nats" if m.neg_elbo is not None else ""
+    print(f"saved {res.path}  ({res.train_seconds:.0f} s)  test recon MSE {m.recon_mse:.4f}{elbo}")
     return 0
 
 

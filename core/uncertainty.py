@@ -66,13 +66,10 @@ def class_covariance(mean: np.ndarray) -> np.ndarray:
 
 def distance_to_kmeans(mean: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """(N,) Euclidean distance of each latent mean to its nearest k-means centre (for unlabelled data)."""
-    mean = _check_latents(mean)
-    if not (isinstance(k, (int, np.integer)) and 1 <= k <= len(mean)):
-        raise ConfigError(f"k must be an integer between 1 and the number of samples {len(mean)}, got {k!r}")
-    from sklearn.cluster import KMeans  # imported here: sklearn costs 0.35 s, and most callers never cluster
+    from core.clustering import kmeans  # imported here: sklearn costs 0.35 s, and most callers never cluster
 
-    km = KMeans(n_clusters=int(k), n_init=10, random_state=seed).fit(mean)
-    return km.transform(mean).min(axis=1)
+    mean = _check_latents(mean)
+    return kmeans(mean, k, seed).transform(mean).min(axis=1)
 
 
 # ----------------------------------------------------------------------------------------

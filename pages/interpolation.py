@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
-import ui
 from core.data import preprocess_image
 from core.errors import LatentExplorerError
 from core.interpolate import class_centroids, interpolate, nearest_class
+from ui import figures, images, loaders
+from ui.shell import page
 
-ctx = ui.page(
+ctx = page(
     "Interpolation",
     "A path between two points of latent space, decoded step by step; under the strip, each step's nearest class "
     "(majority of its 10 nearest encoded images) shows where the path crosses from one class to another.",
@@ -29,9 +29,9 @@ steps = c3.slider("Steps", 2, 32, 10, key="ip_steps")
 a = b = None
 if mode == "classes":
     k1, k2 = st.columns(2)
-    ca = k1.selectbox("From class", classes, 0, key="ip_ca", format_func=lambda c: ui.class_name(ctx, c))
+    ca = k1.selectbox("From class", classes, 0, key="ip_ca", format_func=lambda c: ctx.class_name(c))
     cb = k2.selectbox(
-        "To class", classes, min(1, len(classes) - 1), key="ip_cb", format_func=lambda c: ui.class_name(ctx, c)
+        "To class", classes, min(1, len(classes) - 1), key="ip_cb", format_func=lambda c: ctx.class_name(c)
     )
     cent = class_centroids(enc.mean, enc.labels)
     a, b = (cent.centroids[cent.classes.tolist().index(c)] for c in (ca, cb))
@@ -52,20 +52,19 @@ else:
         st.info("Upload two images (PNG, JPEG, …); each is resized and converted to the model's input shape.")
         st.stop()
     try:
-        x = torch.stack([preprocess_image(io.BytesIO(f.getvalue()), ctx.ckpt.config.image_shape) for f in files])
+        x = [preprocess_image(io.BytesIO(f.getvalue()), ctx.ckpt.config.image_shape) for f in files]
     except LatentExplorerError as e:
         st.error(str(e))
         st.stop()
-    with torch.inference_mode():
-        a, b = ctx.model.encode(x.to(ctx.model.device)).mean.cpu().numpy()
+    a, b = loaders.encode_means(ctx, x)
 
 path = interpolate(a, b, steps, method)
-images = ui.decode_means(ctx, path)
+decoded = loaders.decode_means(ctx, path)
 near = nearest_class(path, enc.mean, enc.labels, k=10)
-strip = ui.grid(images, nrow=steps)
+strip = images.grid(decoded, nrow=steps)
 st.image(strip, caption=f"{method} in {steps} steps", width="stretch" if steps > 8 else "content", output_format="PNG")
 table = pd.DataFrame(
-    [[ui.class_name(ctx, int(c)) for c in near.label], [f"{f:.0%}" for f in near.fraction]],
+    [[ctx.class_name(int(c)) for c in near.label], [f"{f:.0%}" for f in near.fraction]],
     index=["nearest class", "share of 10 neighbours"],
     columns=[str(i + 1) for i in range(steps)],
 )
@@ -73,7 +72,7 @@ st.dataframe(table, key="ip_table")
 
 left, right = st.columns([3, 2])
 with left:
-    fig = ui.background_map(ctx, height=380)
+    fig = figures.background_map(ctx, height=380)
     pxy = ctx.md.projector.to_map(path.astype(np.float32))
     fig.add_trace(
         go.Scattergl(
@@ -90,7 +89,9 @@ with left:
     st.plotly_chart(fig, key="ip_map")
     st.caption("The path on the map, dark (start) to yellow (end); each step placed by its nearest encoded images.")
 with right:
-    frames = [ui.to_pil(img) for img in images]
-    st.download_button("Strip as PNG", ui.png_bytes(strip), "interpolation.png", "image/png", key="ip_png")
-    st.download_button("Animated GIF (ping-pong)", ui.gif_bytes(frames), "interpolation.gif", "image/gif", key="ip_gif")
-    ui.csv_download(ctx)
+    frames = [images.to_pil(img) for img in decoded]
+    st.download_button("Strip as PNG", images.png_bytes(strip), "interpolation.png", "image/png", key="ip_png")
+    st.download_button(
+        "Animated GIF (ping-pong)", images.gif_bytes(frames), "interpolation.gif", "image/gif", key="ip_gif"
+    )
+    images.csv_download(ctx)

@@ -2,12 +2,12 @@
 
 import numpy as np
 import streamlit as st
-import torch
 
-import ui
 from core.interpolate import class_centroids, dimension_activity
+from ui import figures, images, loaders, state
+from ui.shell import page
 
-ctx = ui.page(
+ctx = page(
     "Sliders",
     "One slider per latent dimension, most used first (the number is its activity). The image is decoded from the "
     "latent vector the sliders set; the small map shows where that vector falls among the dataset.",
@@ -26,8 +26,7 @@ def start_vector(mode: str) -> np.ndarray:
         c = class_centroids(enc.mean, enc.labels)
         return c.centroids[int(np.flatnonzero(c.classes == st.session_state.get("sl_class", c.classes[0]))[0])]
     if mode == "prior":
-        g = torch.Generator().manual_seed(int(st.session_state.get("sl_seed", 0)))
-        return ctx.model.prior_sample_z(1, g)[0].cpu().numpy().astype(np.float64)
+        return loaders.prior_latent(ctx, int(st.session_state.get("sl_seed", 0)))
     return np.zeros(D)
 
 
@@ -38,8 +37,8 @@ def load(z: np.ndarray, as_point: bool = False, sliders: bool = True) -> None:
     for d in range(D) if sliders else []:
         st.session_state[f"z{d}"] = round(float(z[d]), 2)
     if as_point:  # the vector becomes the current point (and goes into the URL)
-        ui.set_point(z)
-    st.session_state["sl_key"] = (sha, st.session_state.get(ui.POINT) if as_point else ui.point_text(ctx.point))
+        state.set_point(z)
+    st.session_state["sl_key"] = (sha, st.session_state.get(state.POINT) if as_point else state.point_text(ctx.point))
 
 
 def dirty() -> None:
@@ -59,7 +58,7 @@ if mode == "centroid":
         np.unique(enc.labels).tolist(),
         key="sl_class",
         on_change=dirty,
-        format_func=lambda c: ui.class_name(ctx, c),
+        format_func=lambda c: ctx.class_name(c),
     )
 c3, c4, c5, _ = st.columns([1, 1, 1, 3], vertical_alignment="center")
 show_all = c3.toggle("Show all", key="sl_all", help=f"Show all {D} dimensions, not just the 8 most active.")
@@ -68,7 +67,7 @@ c5.button("Random", key="sl_random", on_click=random, help="A new sample from th
 if mode == "point" and ctx.latent() is None:
     st.info("No current point yet (click one on the Map page): starting from zero.")
 key = st.session_state.get("sl_key")
-stale = key is None or key[0] != sha or (mode == "point" and key[1] != ui.point_text(ctx.point))
+stale = key is None or key[0] != sha or (mode == "point" and key[1] != state.point_text(ctx.point))
 user = st.session_state.pop("sl_dirty", False)
 if user or len(st.session_state.get("sl_z", [])) != D or stale:
     load(start_vector(mode), as_point=user and mode != "point")  # a start the user picked becomes the point
@@ -94,24 +93,27 @@ def panel() -> None:
                 z[d] = v
     if z.tolist() != st.session_state["sl_z"]:  # a moved slider: its vector becomes the current point
         load(z, as_point=True, sliders=False)
-    dist = ui.decode(ctx, z)
-    sample = dist.sample(torch.Generator().manual_seed(0))[0]
+    dist, sample = loaders.sample_image(ctx, z)
     with right:
         if ctx.ckpt.config.likelihood == "gaussian":
             std = dist.std[0].mean(0)
-            ui.show_images(
-                [dist.mean[0], sample, ui.heat(std)],
+            images.show_images(
+                [dist.mean[0], sample, images.heat(std)],
                 ["decoded", "one sample", f"per-pixel std (max {float(std.max()):.2f})"],
             )
         else:
-            ui.show_images([dist.mean[0], sample], ["decoded", "one sample (Bernoulli)"], cols=3)
-        fig = ui.background_map(ctx, height=360)
-        fig.add_trace(ui.marker(ctx.md.projector.to_map(z)[0], "this latent"))
+            images.show_images([dist.mean[0], sample], ["decoded", "one sample (Bernoulli)"], cols=3)
+        fig = figures.background_map(ctx, height=360)
+        fig.add_trace(figures.marker(ctx.md.projector.to_map(z)[0], "this latent"))
         st.plotly_chart(fig, key="sl_map")
         st.download_button(
-            "PNG of the decoded image", ui.png_bytes(ui.to_pil(dist.mean[0])), "decoded.png", "image/png", key="sl_png"
+            "PNG of the decoded image",
+            images.png_bytes(images.to_pil(dist.mean[0])),
+            "decoded.png",
+            "image/png",
+            key="sl_png",
         )
 
 
 panel()
-ui.csv_download(ctx)
+images.csv_download(ctx)

@@ -5,16 +5,17 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import ui
 from core.uncertainty import MEASURES, binned_means, describe_correlation
+from ui import figures, images, loaders, state
+from ui.shell import page
 
-ctx = ui.page(
+ctx = page(
     "Uncertainty",
     "Each point is one image: how far its latent lies from its class centroid (x) against how uncertain the model "
     "is about it (y), with the mean per distance bin; Spearman ρ with a bootstrap 95% interval, overall and per class.",
 )
 enc = ctx.enc
-measures, unavailable = ui.measure_options(ctx)
+measures, unavailable = loaders.measure_options(ctx)
 c1, c2 = st.columns([1, 2])
 metric = c1.radio(
     "Distance",
@@ -33,10 +34,10 @@ if unavailable:
         f"VAE-only measures are not offered for this {kind}:\n" + "".join(f"\n- {w}." for w in unavailable.values())
     )
 
-d, u = ui.distances(ctx, metric), ui.measure_values(ctx, measure)
+d, u = loaders.distances(ctx, metric), loaders.measure_values(ctx, measure)
 dist_label, unc_label = f"{metric.capitalize()} distance to the class centroid", MEASURES[measure].label
 index = np.arange(len(enc))
-fig = go.Figure(ui.group_traces(np.stack([d, u], 1), enc.labels, ctx.ds.classes, index, opacity=0.5, size=4))
+fig = go.Figure(figures.group_traces(np.stack([d, u], 1), enc.labels, ctx.ds.classes, index, opacity=0.5, size=4))
 bins = binned_means(d, u, bins=12)
 fig.add_trace(
     go.Scatter(x=bins.centers, y=bins.high, mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
@@ -66,7 +67,7 @@ fig.update_layout(
     legend={"itemsizing": "constant", "traceorder": "normal"},
 )
 sel = st.plotly_chart(fig, key="un_chart", on_select="rerun", selection_mode="points").selection
-table = ui.correlations(ctx, metric, measure, d, u)
+table = loaders.correlations(ctx, metric, measure, d, u)
 st.markdown(describe_correlation(table[0].correlation, unc_label, dist_label))
 left, right = st.columns([3, 2])
 with left:
@@ -80,10 +81,10 @@ with left:
         column_config={**num, "p": st.column_config.NumberColumn(format="%.1e")},
     )
 with right:
-    picked = ui.picked_indices(sel)
+    picked = state.picked_indices(sel)
     if picked:
         i = picked[0]
-        ui.show_images(*ui.image_and_recon(ctx, i), cols=2)
+        images.show_images(*loaders.image_and_recon(ctx, i), cols=2)
         st.caption(f"distance {d[i]:.3g} · {unc_label} {u[i]:.3g}")
     else:
         st.info("Click a point on the plot to see its image and reconstruction.")
@@ -94,9 +95,7 @@ for title, idx, name in (
     ("16 most typical", order[:16], "typical"),
 ):
     st.subheader(title)
-    img = ui.grid(ctx.ds.x[idx], nrow=16, scale=2)
-    st.image(
-        img, caption=", ".join(f"#{i} ({ui.class_name(ctx, int(enc.labels[i]))})" for i in idx), output_format="PNG"
-    )
-    st.download_button(f"PNG of the {title}", ui.png_bytes(img), f"{name}.png", "image/png", key=f"un_png_{name}")
-ui.csv_download(ctx)
+    img = images.grid(ctx.ds.x[idx], nrow=16, scale=2)
+    st.image(img, caption=", ".join(f"#{i} ({ctx.class_name(int(enc.labels[i]))})" for i in idx), output_format="PNG")
+    st.download_button(f"PNG of the {title}", images.png_bytes(img), f"{name}.png", "image/png", key=f"un_png_{name}")
+images.csv_download(ctx)

@@ -1,52 +1,16 @@
-"""Shared, seeded fixtures: tiny real files for the loaders and tiny models."""
+"""Shared, seeded fixtures: tiny real files for the loaders, the digits set and tiny models of every kind."""
 
 from __future__ import annotations
 
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-SEED = 0
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = [  # the checkpoints the repo ships: every page and promise is tested on them
-    "mnist5k-vae16",
-    "mnist5k-ae16",
-    "mnist5k-dae16",
-    "mnist5k-vae2",
-    "mnist5k-vae16-no9",
-    "mnist5k-vae16-gaussian",
-]
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
-    """Write an IDX file (the MNIST format) for uint8 arrays of 1 or 3 dimensions."""
-    code = {1: 0x0801, 3: 0x0803}[array.ndim]
-    data = (
-        struct.pack(">I", code) + b"".join(struct.pack(">I", s) for s in array.shape) + array.astype(np.uint8).tobytes()
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if compress:
-        with gzip.open(str(path) + ".gz", "wb") as f:
-            f.write(data)
-    else:
-        path.write_bytes(data)
-
-
-def make_mnist_root(root: Path, folder: str = "MNIST", n_train: int = 60, n_test: int = 20, seed: int = SEED) -> Path:
-    """A data root holding real IDX files as torchvision's MNIST-style classes expect them."""
-    rng = np.random.default_rng(seed)
-    raw = root / folder / "raw"
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        labels = np.arange(n) % 10
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        images[:, 0, 0] = labels * 20  # a label-dependent pixel, to check order survives loading
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
-    return root
+from core.data import Dataset, load_dataset
+from core.models import Autoencoder, ModelConfig, build_model
+from support import SEED, make_mnist_root
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +22,21 @@ def _seed():
 @pytest.fixture
 def mnist_root(tmp_path: Path) -> Path:
     return make_mnist_root(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def digits() -> Dataset:
+    """scikit-learn's 1,797 8x8 digits through the real loader (read-only: shared by every test)."""
+    return load_dataset("digits")
+
+
+@pytest.fixture
+def tiny_model():
+    """A factory of small untrained models on 8x8 images: tiny_model("vae", likelihood="gaussian", latent_dim=3)."""
+
+    def make(kind: str = "vae", **overrides) -> Autoencoder:
+        cfg = {"kind": kind, "image_shape": (1, 8, 8), "latent_dim": 4, "width": 4, "hidden": 16, **overrides}
+        torch.manual_seed(SEED)
+        return build_model(ModelConfig(**cfg)).eval()
+
+    return make

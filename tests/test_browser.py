@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from bench.browser import (
+from browser import (
     DECODED_CHANGED,
     MAP_READY,
     chromium,
@@ -23,7 +23,7 @@ from bench.browser import (
     streamlit_server,
     wait_idle,
 )
-from conftest import ROOT
+from support import ROOT
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "test-artifacts" / "screenshots"

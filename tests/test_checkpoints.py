@@ -10,12 +10,11 @@ from safetensors.torch import save_file
 
 from core.checkpoints import CONFIG, WEIGHTS, list_checkpoints, load_checkpoint, save_checkpoint
 from core.errors import CheckpointError
-from core.models import ModelConfig, build_model
 
 
 @pytest.fixture
-def saved(tmp_path):
-    model = build_model(ModelConfig(kind="vae", image_shape=(1, 28, 28), latent_dim=3, width=4, hidden=16)).eval()
+def saved(tmp_path, tiny_model):
+    model = tiny_model("vae", image_shape=(1, 28, 28), latent_dim=3)
     path = tmp_path / "ck"
     digest = save_checkpoint(path, model, {"dataset": "mnist5k", "split_seed": 0, "metrics": {"a": 1}})
     return path, model, digest

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import make_mnist_root
 from core.data import load_dataset, preprocess_image, stratified_split
 from core.errors import DatasetError
+from support import make_mnist_root
 
 
 def test_mnist5k_shape_labels_and_stratified_split():

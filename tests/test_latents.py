@@ -7,20 +7,16 @@ import torch
 
 from core.checkpoints import load_checkpoint, save_checkpoint
 from core.data import load_dataset
-from core.latents import EncodedSet, cache_path, encode_dataset, load_or_encode
-from core.models import ModelConfig, build_model
+from core.latents import EncodedSet, cache_path, encode_dataset, load_or_encode, summarize
 
 
-def _ckpt(tmp_path, kind="vae", seed=0):
-    torch.manual_seed(seed)
-    model = build_model(ModelConfig(kind=kind, image_shape=(1, 8, 8), latent_dim=3, width=4, hidden=16))
-    save_checkpoint(tmp_path / "ck", model, {"dataset": "digits"})
+def _ckpt(tmp_path, tiny_model, kind="vae"):
+    save_checkpoint(tmp_path / "ck", tiny_model(kind, latent_dim=3), {"dataset": "digits"})
     return load_checkpoint(tmp_path / "ck")
 
 
-def test_encode_dataset_columns_match_the_model(tmp_path):
-    ck = _ckpt(tmp_path)
-    ds = load_dataset("digits")
+def test_encode_dataset_columns_match_the_model(tmp_path, tiny_model, digits):
+    ck, ds = _ckpt(tmp_path, tiny_model), digits
     enc = encode_dataset(ck.model, ds.x, ds.y, ds.test_idx, batch_size=300)
     n = len(ds)
     assert enc.mean.shape == (n, 3) and enc.logvar.shape == (n, 3) and enc.neg_elbo.shape == (n,)
@@ -33,16 +29,27 @@ def test_encode_dataset_columns_match_the_model(tmp_path):
     assert (enc.kl > 0).all() and np.isfinite(enc.neg_elbo).all()
 
 
-def test_ae_has_no_posterior_variance(tmp_path):
-    ck = _ckpt(tmp_path, kind="ae")
-    ds = load_dataset("digits")
+def test_neg_elbo_estimate_is_the_same_whatever_the_batching(tmp_path, tiny_model, digits):
+    """One posterior sample per image, noise drawn per row: batch size and subset order cannot change a score."""
+    ck, ds = _ckpt(tmp_path, tiny_model), digits
+    a = encode_dataset(ck.model, ds.x[:300], ds.y[:300], batch_size=7)
+    b = encode_dataset(ck.model, ds.x[:300], ds.y[:300], batch_size=256)
+    np.testing.assert_allclose(a.neg_elbo, b.neg_elbo, rtol=1e-5)
+    other = encode_dataset(ck.model, ds.x[:300], ds.y[:300], seed=1)
+    assert not np.allclose(other.neg_elbo, a.neg_elbo)  # the seed is the estimator's only randomness
+    m = summarize(a, np.arange(300) < 100)
+    assert m.n == 100 and m.neg_elbo == np.float64(a.neg_elbo[:100]).mean()
+    assert m.recon_mse == np.float64(a.recon_error[:100]).mean()
+
+
+def test_ae_has_no_posterior_variance(tmp_path, tiny_model, digits):
+    ck, ds = _ckpt(tmp_path, tiny_model, kind="ae"), digits
     enc = encode_dataset(ck.model, ds.x[:50], ds.y[:50])
     assert enc.logvar is None and enc.neg_elbo is None and enc.std is None
 
 
-def test_cache_round_trip_and_invalidation(tmp_path):
-    ck = _ckpt(tmp_path)
-    ds = load_dataset("digits")
+def test_cache_round_trip_and_invalidation(tmp_path, tiny_model, digits):
+    ck, ds = _ckpt(tmp_path, tiny_model), digits
     first = load_or_encode(ck, ds)
     path = cache_path(ck, ds)
     assert path.is_file()
@@ -60,12 +67,27 @@ def test_cache_round_trip_and_invalidation(tmp_path):
     assert path.is_file()  # the old cache survives the re-save, unused
 
 
-def test_corrupt_cache_is_rebuilt(tmp_path):
-    ck = _ckpt(tmp_path)
-    ds = load_dataset("digits")
+def test_corrupt_cache_is_rebuilt(tmp_path, tiny_model, digits):
+    ck, ds = _ckpt(tmp_path, tiny_model), digits
     good = load_or_encode(ck, ds)
     path = cache_path(ck, ds)
     path.write_bytes(b"PK\x03\x04 not really a zip")
     rebuilt = load_or_encode(ck, ds)
     assert np.array_equal(rebuilt.mean, good.mean)
     assert EncodedSet.from_npz(path).mean.shape == good.mean.shape  # rewritten
+
+
+def test_rewritten_npz_under_the_same_name_gets_new_latents(tmp_path, tiny_model):
+    """The key hashes the file's bytes, not its name, size or labels: new pixels, new latents."""
+    ck = _ckpt(tmp_path, tiny_model)
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y=np.arange(40) % 4)
+    first = load_or_encode(ck, load_dataset(f"npz:{path}"), cache_dir=tmp_path / "cache")
+    np.savez(path, x=rng.integers(0, 256, (40, 8, 8), dtype=np.uint8), y=np.arange(40) % 4)  # same name, count, labels
+    ds = load_dataset(f"npz:{path}")
+    second = load_or_encode(ck, ds, cache_dir=tmp_path / "cache")
+    fresh = encode_dataset(ck.model, ds.x, ds.y)
+    assert not np.allclose(first.mean, second.mean)
+    np.testing.assert_allclose(second.mean, fresh.mean, atol=1e-6)
+    assert len(list((tmp_path / "cache").glob("latents-*.npz"))) == 2

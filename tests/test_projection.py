@@ -63,15 +63,17 @@ def test_bad_parameters():
 
 def test_save_load_and_cache(tmp_path):
     Z, _ = blobs()
-    a = load_or_fit(Z, "key", tmp_path, method="pca", n_components=3)
+    a = load_or_fit(Z, tmp_path, method="pca", n_components=3)
     files = list(tmp_path.glob("projection-pca3-*.npz"))
     assert len(files) == 1
-    b = load_or_fit(Z, "key", tmp_path, method="pca", n_components=3)
+    b = load_or_fit(Z, tmp_path, method="pca", n_components=3)
     assert np.array_equal(a.embedding_, b.embedding_) and b.n_components == 3
     assert np.allclose(a.from_map(a.embedding_[:3]), b.from_map(b.embedding_[:3]))
     files[0].write_bytes(b"garbage")
-    c = load_or_fit(Z, "key", tmp_path, method="pca", n_components=3)  # refit, no crash
+    c = load_or_fit(Z, tmp_path, method="pca", n_components=3)  # refit, no crash
     assert np.allclose(c.embedding_, a.embedding_, atol=1e-4)
+    load_or_fit(Z + 1, tmp_path, method="pca", n_components=3)  # other latents: another file, never the old map
+    assert len(list(tmp_path.glob("projection-pca3-*.npz"))) == 2
 
 
 @pytest.mark.slow

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from core.checkpoints import load_checkpoint
-from core.train import TrainConfig, main, parse_args, train
+from core.data import load_dataset
+from core.errors import ConfigError
+from core.train import TrainConfig, _train_indices, main, parse_args, train
+from support import ROOT
 
 FAST = dict(dataset="digits", latent_dim=3, width=4, hidden=16, batch_size=256)
+
+
+def cfg(**settings) -> TrainConfig:
+    return TrainConfig.from_dict(FAST | settings)
 
 
 def _weights(path):
@@ -49,26 +57,30 @@ def test_cli_trains_and_saves(tmp_path, capsys):
 
 
 def test_deterministic_under_seed(tmp_path):
-    a = train(TrainConfig(**FAST, kind="dae", epochs=2, out=str(tmp_path / "a")), progress=False)
-    b = train(TrainConfig(**FAST, kind="dae", epochs=2, out=str(tmp_path / "b")), progress=False)
+    a = train(cfg(kind="dae", epochs=2, out=str(tmp_path / "a")), progress=False)
+    b = train(cfg(kind="dae", epochs=2, out=str(tmp_path / "b")), progress=False)
     wa, wb = _weights(a.path), _weights(b.path)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    c = train(TrainConfig(**FAST, kind="dae", epochs=2, seed=1, out=str(tmp_path / "c")), progress=False)
+    c = train(cfg(kind="dae", epochs=2, seed=1, out=str(tmp_path / "c")), progress=False)
     assert not torch.equal(wa["decoder.net.0.weight"], _weights(c.path)["decoder.net.0.weight"])
 
 
 def test_resume_continues_exactly(tmp_path):
-    straight = train(TrainConfig(**FAST, kind="vae", epochs=3, out=str(tmp_path / "s")), progress=False)
-    train(TrainConfig(**FAST, kind="vae", epochs=1, out=str(tmp_path / "r")), progress=False)  # "killed" after 1
-    resumed = train(TrainConfig(**FAST, kind="vae", epochs=3, resume=True, out=str(tmp_path / "r")), progress=False)
+    straight = train(cfg(kind="vae", epochs=3, out=str(tmp_path / "s")), progress=False)
+    train(cfg(kind="vae", epochs=1, out=str(tmp_path / "r")), progress=False)  # "killed" after 1
+    resumed = train(cfg(kind="vae", epochs=3, resume=True, out=str(tmp_path / "r")), progress=False)
     assert resumed.epochs_run == 2
     ws, wr = _weights(straight.path), _weights(resumed.path)
     assert all(torch.allclose(ws[k], wr[k], atol=1e-6) for k in ws)
 
 
 def test_exclude_class(tmp_path):
-    res = train(TrainConfig(**FAST, kind="ae", epochs=1, exclude_class=3, out=str(tmp_path / "x")), progress=False)
+    ds = load_dataset("digits")
+    idx = _train_indices(ds, 3)
+    assert (ds.y[idx] != 3).all() and len(idx) == int((ds.y[ds.train_idx] != 3).sum())  # no 3 is trained on
+    res = train(cfg(kind="ae", epochs=1, exclude_class=3, out=str(tmp_path / "x")), progress=False)
     assert load_checkpoint(res.path).excluded_class == 3
+    assert res.metrics.n == int((ds.y[ds.test_idx] != 3).sum())  # metrics on the classes it has seen
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -80,6 +92,38 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "n").exists()
 
 
-def test_parse_args_defaults():
-    cfg = parse_args(["--kind", "ae", "--exclude-class", "9"])
-    assert cfg.kind == "ae" and cfg.exclude_class == 9 and cfg.latent_dim == 16 and cfg.resume is False
+def test_parse_args_defaults_never_overwrite_a_shipped_checkpoint():
+    c = parse_args(["--kind", "ae", "--exclude-class", "9"])
+    assert c.model.kind == "ae" and c.exclude_class == 9 and c.model.latent_dim == 16 and c.resume is False
+    assert c.out.startswith("checkpoints/mnist5k-ae16-") and not (ROOT / c.out).exists()
+
+
+def test_config_round_trips_through_a_dict():
+    c = cfg(kind="dae", noise="mask", noise_level=0.25, epochs=3, out="x")
+    assert TrainConfig.from_dict(c.to_dict()) == c
+    assert c.to_dict()["noise_level"] == 0.25 and c.model.noise == "mask"
+
+
+@pytest.mark.parametrize(
+    "settings, match",
+    [
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"exclude_class": -1}, "exclude_class must be a label"),
+        ({"device": "tpu"}, "device must be one of"),
+        ({"channels": 2}, "channels must be 1 or 3"),
+        ({"kind": "gan"}, "kind must be one of"),
+        ({"latent_dim": 1}, "latent_dim must be"),
+        ({"colour": "red"}, "unknown training settings"),
+    ],
+)
+def test_bad_settings_are_refused_on_construction(settings, match):
+    with pytest.raises(ConfigError, match=match):
+        cfg(**settings)
+
+
+def test_cli_bad_value_is_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--epochs", "0"])
+    assert e.value.code == 2 and capsys.readouterr().err.strip() == "error: epochs must be >= 1, got 0"

@@ -10,7 +10,6 @@ from scipy.spatial.distance import mahalanobis
 
 from core.errors import ConfigError
 from core.latents import EncodedSet, encode_dataset
-from core.models import ModelConfig, build_model
 from core.uncertainty import (
     MEASURES,
     Correlation,
@@ -30,17 +29,12 @@ from core.uncertainty import (
 )
 
 
-def _model(kind="vae", likelihood="bernoulli"):
-    torch.manual_seed(0)
-    return build_model(ModelConfig(kind=kind, likelihood=likelihood, image_shape=(1, 8, 8), latent_dim=4))
-
-
 def _images(n=12):
     return torch.rand((n, 1, 8, 8), generator=torch.Generator().manual_seed(1))
 
 
-def _encoded(kind="vae"):
-    model, x = _model(kind), _images()
+def _encoded(tiny_model, kind="vae"):
+    model, x = tiny_model(kind), _images()
     return model, x, encode_dataset(model, x, np.arange(len(x)) % 3)
 
 
@@ -118,44 +112,44 @@ def test_posterior_std_and_entropy_known_values():
 
 
 @pytest.mark.parametrize("name", ["posterior_std", "posterior_entropy", "neg_elbo", "mc_pixel_variance"])
-def test_vae_only_measures_raise_on_ae(name):
-    model, x, enc = _encoded("ae")
+def test_vae_only_measures_raise_on_ae(name, tiny_model):
+    model, x, enc = _encoded(tiny_model, "ae")
     assert MEASURES[name].needs_vae
     with pytest.raises(ConfigError, match="undefined for an AE"):
         compute_measure(name, enc, model, x)
 
 
-def test_posterior_std_message_on_ae_and_dae():
-    _, _, enc = _encoded("ae")
+def test_posterior_std_message_on_ae_and_dae(tiny_model):
+    _, _, enc = _encoded(tiny_model, "ae")
     with pytest.raises(
         ConfigError,
         match="posterior std is undefined for an AE: its encoder outputs a single point, not a distribution",
     ):
         compute_measure("posterior_std", enc)
-    dae = _model("dae")
+    dae = tiny_model("dae")
     with pytest.raises(ConfigError, match="undefined for a DAE"):
         compute_measure("posterior_std", enc, dae, _images())
     with pytest.raises(ConfigError, match="undefined for a DAE"):
         mc_pixel_variance(dae, _images())
 
 
-def test_every_measure_on_a_vae_gives_one_value_per_image():
-    model, x, enc = _encoded("vae")
+def test_every_measure_on_a_vae_gives_one_value_per_image(tiny_model):
+    model, x, enc = _encoded(tiny_model, "vae")
     for name in MEASURES:
         values = compute_measure(name, enc, model, x)
         assert values.shape == (len(x),) and np.isfinite(values).all(), name
 
 
-def test_model_measures_need_model_and_unknown_name_raises():
-    _, _, enc = _encoded("vae")
+def test_model_measures_need_model_and_unknown_name_raises(tiny_model):
+    _, _, enc = _encoded(tiny_model, "vae")
     with pytest.raises(ConfigError, match="needs the model"):
         compute_measure("decoder_variance", enc)
     with pytest.raises(ConfigError, match="measure must be one of"):
         compute_measure("entropy", enc)
 
 
-def test_mc_pixel_variance_positive_and_reproducible():
-    model, x = _model("vae"), _images(7)
+def test_mc_pixel_variance_positive_and_reproducible(tiny_model):
+    model, x = tiny_model("vae"), _images(7)
     v = mc_pixel_variance(model, x, n_samples=4, seed=3, batch_size=3)
     assert v.shape == (7,) and (v > 0).all()
     np.testing.assert_allclose(v, mc_pixel_variance(model, x, n_samples=4, seed=3, batch_size=3))
@@ -163,15 +157,15 @@ def test_mc_pixel_variance_positive_and_reproducible():
         mc_pixel_variance(model, x, n_samples=1)
 
 
-def test_decoder_variance_bernoulli_is_p_one_minus_p_and_gaussian_is_exp_logvar():
+def test_decoder_variance_bernoulli_is_p_one_minus_p_and_gaussian_is_exp_logvar(tiny_model):
     x = _images(5)
-    model = _model("ae")
+    model = tiny_model("ae")
     with torch.no_grad():
         p = model.decode(model.encode(x).mean).mean
     np.testing.assert_allclose(
         decoder_variance(model, x, batch_size=2), (p * (1 - p)).flatten(1).mean(1).numpy(), rtol=1e-5
     )
-    gauss = _model("vae", "gaussian")
+    gauss = tiny_model("vae", likelihood="gaussian")
     with torch.no_grad():
         logvar = gauss.decode(gauss.encode(x).mean).logvar
     np.testing.assert_allclose(decoder_variance(gauss, x), logvar.exp().flatten(1).mean(1).numpy(), rtol=1e-5)

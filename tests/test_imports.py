@@ -1,0 +1,47 @@
+"""Which module may import what: core never imports streamlit; the map and the cache never import torch;
+the default page never imports umap-learn. Each check runs in a fresh interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from support import ROOT
+
+
+def run(code: str) -> None:
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=180)
+
+
+def test_core_never_imports_streamlit():
+    run(
+        "import importlib, pkgutil, sys, core\n"
+        "for m in pkgutil.iter_modules(core.__path__): importlib.import_module('core.' + m.name)\n"
+        "assert 'streamlit' not in sys.modules, 'core imported streamlit'\n"
+    )
+
+
+def test_projection_and_cache_never_import_torch():
+    run("import sys, core.projection, core.cache\nassert 'torch' not in sys.modules, 'torch was imported'\n")
+
+
+def test_shell_and_state_import_nothing_heavy():
+    """The shell sends its first chart before torch loads: its own imports must stay light."""
+    run("import sys, ui.shell, ui.state\nheavy = {'torch', 'umap', 'sklearn'} & set(sys.modules)\nassert not heavy\n")
+
+
+def test_pages_never_import_torch():
+    """Pages call ui and core for every computation: none of them names torch."""
+    for page in sorted((ROOT / "pages").glob("*.py")):
+        text = page.read_text()
+        assert "import torch" not in text and "from torch" not in text, page.name
+
+
+def test_default_page_needs_no_umap():
+    """The first page on the default checkpoint reads caches only: umap-learn is never imported."""
+    run(
+        "import sys\nfrom streamlit.testing.v1 import AppTest\n"
+        "at = AppTest.from_file('app.py', default_timeout=60).run()\n"
+        "assert not at.exception, at.exception\nassert [t.value for t in at.title][0] == 'Map'\n"
+        "assert 'umap' not in sys.modules, 'the default page imported umap'\n"
+    )

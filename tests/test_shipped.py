@@ -1,0 +1,95 @@
+"""The README's claims on the shipped checkpoints, measured: caches, one neg ELBO, latents beat pixels, the map."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from core.checkpoints import list_checkpoints, load_checkpoint
+from core.clustering import kmeans_scores, knn_accuracy
+from core.evaluate import from_map_agreement, load_evaluation
+from core.explorer import checkpoint_projection, home_dataset
+from core.latents import cache_path, load_or_encode
+from support import ROOT, SHIPPED
+
+
+def readme_row(name: str) -> list[str]:
+    """The cells of a checkpoint's row in the README's table of shipped checkpoints."""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith(f"| `{name}` |"):
+            return [c.strip() for c in line.strip("|").split("|")]
+    raise AssertionError(f"{name} has no row in the README's table")
+
+
+def test_every_shipped_checkpoint_loads_with_its_caches():
+    names = [p.name for p in list_checkpoints(ROOT / "checkpoints")]
+    assert set(SHIPPED) <= set(names)
+    for name in SHIPPED:
+        ck = load_checkpoint(ROOT / "checkpoints" / name)
+        assert ck.config.image_shape == (1, 28, 28) and ck.dataset == "mnist5k"
+        assert ck.info["metrics"]["test"]["n"] == (450 if ck.excluded_class is not None else 500)
+        ds = home_dataset(ck)
+        assert cache_path(ck, ds).is_file(), f"{name}: latents cache missing: the app would encode at start"
+        for n in (2, 3):  # cached maps: a fresh server never fits UMAP for a shipped checkpoint
+            proj = checkpoint_projection(
+                ck, n, progress=lambda m, name=name: pytest.fail(f"{name}: would fit UMAP: {m}")
+            )
+            assert proj.embedding_.shape == (5000, n)
+    assert load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16-no9").excluded_class == 9
+    assert load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae2").config.latent_dim == 2
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_one_neg_elbo_and_mse_everywhere(name):
+    """Training's saved metrics, the stored Evaluation, the latents cache and the README: one number each."""
+    ck = load_checkpoint(ROOT / "checkpoints" / name)
+    ev = load_evaluation(ck)
+    assert ev is not None, f"{name}: no stored evaluation; run python -m core.evaluate --checkpoint {ck.path}"
+    saved = ck.info["metrics"]["test"]
+    enc = load_or_encode(ck, home_dataset(ck))
+    mask = enc.is_test if ck.excluded_class is None else enc.is_test & (enc.labels != ck.excluded_class)
+    assert ev.test.recon_mse == pytest.approx(saved["recon_mse"], rel=1e-9)
+    assert ev.test.recon_mse == pytest.approx(float(np.float64(enc.recon_error[mask]).mean()), rel=1e-9)
+    row = readme_row(name)
+    assert row[4] == f"{ev.test.recon_mse:.4f}"
+    if ck.config.kind == "vae":
+        assert ev.test.neg_elbo == pytest.approx(saved["neg_elbo"], rel=1e-9)
+        assert row[3] == f"{ev.test.neg_elbo:.1f}"
+    else:
+        assert ev.test.neg_elbo is None and saved["neg_elbo"] is None and row[3] == "–"
+
+
+def test_readme_heldout_auroc_is_the_stored_one():
+    ev = load_evaluation(load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16-no9"))
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"reconstruction error ([\d.]+), negative ELBO ([\d.]+), pixel 5-NN distance baseline ([\d.]+)", text)
+    assert m, "the README no longer states the held-out-9 AUROCs"
+    got = [float(v) for v in m.groups()]
+    a = ev.heldout_auroc
+    assert got == [round(a["recon_error"], 3), round(a["neg_elbo"], 3), round(a["pixel_5nn_baseline"], 3)]
+
+
+def test_shipped_vae_beats_pixels():
+    """The seed's claim, measured: clustering and classifying in 16-D beats pixel space."""
+    ck = load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16")
+    ds = home_dataset(ck)
+    enc = load_or_encode(ck, ds)
+    tr, te = ~enc.is_test, enc.is_test
+    px = ds.x.flatten(1).numpy()
+    lat = knn_accuracy(enc.mean[tr], enc.labels[tr], enc.mean[te], enc.labels[te])
+    pix = knn_accuracy(px[tr], enc.labels[tr], px[te], enc.labels[te])
+    assert lat >= pix, (lat, pix)
+    sub = np.random.default_rng(0).choice(len(px), 2000, replace=False)  # k-means on pixels is slow: a subset
+    assert kmeans_scores(enc.mean[sub], enc.labels[sub]).nmi > kmeans_scores(px[sub], enc.labels[sub]).nmi
+
+
+def test_shipped_map_is_accurate_both_ways():
+    """to_map lands near UMAP's own transform; from_map decodes to the class that lives there."""
+    ck = load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16")
+    proj = checkpoint_projection(ck, 2)
+    oos = proj.out_of_sample()
+    assert oos.n == 500 and oos.median_fraction < 0.02, oos
+    enc = load_or_encode(ck, home_dataset(ck))
+    assert from_map_agreement(proj, ck, enc, n=300) >= 0.9

@@ -1,0 +1,129 @@
+"""Plotly builders: class- and value-coloured WebGL scatters, the small background map, markers, the click grid."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui import images, loaders
+from ui.state import Ctx
+
+GRID = 81  # invisible click grid on the map: GRID x GRID points over the map's extent
+BACKGROUND = 2000  # points drawn behind small maps
+
+
+def palette(n: int) -> list[str]:
+    from plotly.colors import qualitative
+
+    base = qualitative.Plotly if n <= 10 else qualitative.Alphabet
+    return [base[i % len(base)] for i in range(n)]
+
+
+def downsample(n: int, k: int = BACKGROUND, seed: int = 0) -> np.ndarray:
+    """At most k sorted indices out of n, drawn without replacement (same draw every run)."""
+    if n <= k:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+def _scatter(xy: np.ndarray, **kw):
+    """A WebGL scatter: Scattergl for a 2-D map, Scatter3d for a 3-D one."""
+    if xy.shape[1] == 3:
+        kw["marker"] = {**kw["marker"], "size": 2}
+        return go.Scatter3d(x=xy[:, 0], y=xy[:, 1], z=xy[:, 2], mode="markers", **kw)
+    return go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", **kw)
+
+
+def group_traces(xy, groups, names, index, size: float = 3, opacity: float = 0.8, hover: str = "class ") -> list:
+    """One trace per group (class or cluster) with a discrete colour; customdata = sample index."""
+    out, colours = [], palette(len(names))
+    for g in np.unique(groups):
+        m = groups == g
+        name = str(names[g] if g < len(names) else g)
+        out.append(
+            _scatter(
+                xy[m],
+                name=name,
+                marker={"size": size, "color": colours[int(g) % len(colours)], "opacity": opacity},
+                customdata=index[m].astype(np.int32),
+                hovertemplate=f"{hover}{name}<br>index %{{customdata}}<extra></extra>",
+            )
+        )
+    return out
+
+
+def value_trace(xy, values, labels, index, label: str):
+    """One trace coloured by a number per point, with a colour bar; customdata = (index, label)."""
+    return _scatter(
+        xy,
+        name=label,
+        customdata=np.stack([index, labels], 1).astype(np.int32),
+        hovertemplate="index %{customdata[0]}<br>class %{customdata[1]}<br>value %{marker.color:.4g}<extra></extra>",
+        marker={
+            "size": 3,
+            "color": np.asarray(values, dtype=np.float32),
+            "colorscale": "Viridis",
+            "colorbar": {"title": {"text": label, "side": "right"}},
+        },
+    )
+
+
+def background_map(ctx: Ctx, height: int = 360) -> go.Figure:
+    """A small map: a class-coloured sample of the dataset, for drawing a point or a path on top."""
+    idx = downsample(len(ctx.ds))
+    xy, labels = ctx.md.xy[idx], ctx.enc.labels[idx]
+    fig = go.Figure(group_traces(xy, labels, ctx.ds.classes, idx, size=3, opacity=0.35))
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"itemsizing": "constant"})
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
+    return fig
+
+
+def marker(xy, name: str) -> go.Scattergl:
+    """A big black cross at one map position (the current point, the sliders' latent)."""
+    style = {"size": 16, "symbol": "x", "color": "black", "line": {"width": 1, "color": "white"}}
+    return go.Scattergl(x=[xy[0]], y=[xy[1]], name=name, hoverinfo="skip", marker=style)
+
+
+def click_grid(xy: np.ndarray) -> go.Scattergl:
+    """An invisible GRID x GRID trace over the map: a click on empty space selects one of its points."""
+    lo, hi = xy.min(0), xy.max(0)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], GRID), np.linspace(lo[1], hi[1], GRID))
+    return go.Scattergl(
+        x=gx.ravel().astype(np.float32),
+        y=gy.ravel().astype(np.float32),
+        mode="markers",
+        name="grid",
+        marker={"size": 6, "opacity": 0},
+        hoverinfo="none",
+        showlegend=False,
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _overlay(key: str, n: int, _ctx: Ctx) -> list[dict]:
+    xy = _ctx.md.xy[:, :2]
+    lo, hi = xy.min(0), xy.max(0)
+    step = (hi - lo) / n
+    cx, cy = np.meshgrid(lo[0] + step[0] * (np.arange(n) + 0.5), lo[1] + step[1] * (np.arange(n) + 0.5))
+    centres = np.stack([cx.ravel(), cy.ravel()], 1)
+    decoded = loaders.decode_means(_ctx, _ctx.md.projector.from_map(centres))
+    size = {"sizex": float(step[0]), "sizey": float(step[1])}
+    return [
+        {
+            "source": "data:image/png;base64," + base64.b64encode(images.png_bytes(images.to_pil(img, 1))).decode(),
+            "x": float(x - step[0] / 2),
+            "y": float(y + step[1] / 2),
+            **size,
+        }
+        for (x, y), img in zip(centres, decoded, strict=True)
+    ]
+
+
+def decoded_overlay(ctx: Ctx, n: int = 10) -> list[dict]:
+    """Layout images: the decoded from_map of an n x n grid of cell centres, each filling its cell."""
+    common = {"xref": "x", "yref": "y", "sizing": "stretch", "layer": "below", "opacity": 0.75}
+    return [{**common, **o} for o in _overlay(ctx.key, n, ctx)]

@@ -1,0 +1,107 @@
+"""Images for the pages: tensor -> PIL (sharp upscaling), grids, heat maps, and PNG / GIF / CSV bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from ui.state import Ctx
+
+
+def scale_for(h: int) -> int:
+    return max(1, 112 // h)  # 28 px -> 112 px, 8 px -> 112 px: tiny images shown big, pixels kept sharp
+
+
+def to_pil(img, scale: int | None = None) -> Image.Image:
+    """An image (C, H, W) in [0, 1] (tensor or array) -> PIL, upscaled with nearest neighbour."""
+    a = np.asarray(torch.as_tensor(img).detach().float().cpu().clamp(0, 1).numpy() * 255 + 0.5, dtype=np.uint8)
+    a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+    return _upscale(Image.fromarray(a), scale)
+
+
+def _upscale(pil: Image.Image, scale: int | None) -> Image.Image:
+    """Enlarge with nearest neighbour (``scale_for`` by default), so pixels stay sharp."""
+    s = scale_for(pil.height) if scale is None else scale
+    return pil.resize((pil.width * s, pil.height * s), Image.NEAREST) if s > 1 else pil
+
+
+def grid(images, nrow: int, scale: int | None = None) -> Image.Image:
+    """A grid (torchvision make_grid) of images (B, C, H, W) as one upscaled PIL image."""
+    from torchvision.utils import make_grid  # imported here: torchvision costs ~1 s, off the first page's path
+
+    images = torch.as_tensor(images).float()
+    s = scale_for(images.shape[-2]) if scale is None else scale
+    return to_pil(make_grid(images, nrow=nrow, padding=2, pad_value=0.35), s)
+
+
+@lru_cache(maxsize=1)
+def _viridis() -> np.ndarray:
+    from plotly.colors import sample_colorscale
+
+    rgb = sample_colorscale("Viridis", list(np.linspace(0, 1, 256)))
+    return np.array([[int(float(c)) for c in s[4:-1].split(",")] for s in rgb], dtype=np.uint8)
+
+
+def heat(a, scale: int | None = None) -> Image.Image:
+    """A (H, W) non-negative map (e.g. per-pixel std) as a Viridis heatmap image, scaled to its maximum."""
+    a = np.asarray(torch.as_tensor(a).float().cpu().numpy())
+    idx = np.clip(a / max(float(a.max()), 1e-8) * 255, 0, 255).astype(np.uint8)
+    return _upscale(Image.fromarray(_viridis()[idx]), scale)
+
+
+def png_bytes(pil: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def gif_bytes(frames: list[Image.Image], duration: int = 150) -> bytes:
+    """An animated GIF that plays the frames forward then back (ping-pong), looping forever."""
+    seq = frames + frames[-2:0:-1]
+    buf = io.BytesIO()
+    seq[0].save(buf, format="GIF", save_all=True, append_images=seq[1:], loop=0, duration=duration)
+    return buf.getvalue()
+
+
+def show_images(images: list, captions: list[str], cols: int | None = None) -> None:
+    """Images side by side, each with its caption."""
+    columns = st.columns(cols or len(images))
+    for i, (img, cap) in enumerate(zip(images, captions, strict=True)):
+        pil = img if isinstance(img, Image.Image) else to_pil(img)
+        # natural size and PNG: no blur, no stretch, no JPEG artefacts on tiny images
+        columns[i % len(columns)].image(pil, caption=cap, width=pil.width, output_format="PNG")
+
+
+def csv_download(ctx: Ctx) -> None:
+    """The download button every page ends with: the latents and map coordinates as CSV (built on click)."""
+    st.download_button(
+        "CSV of latents and map coordinates",
+        latents_csv(ctx),
+        f"latents-{ctx.ckpt.name}-{ctx.ds.name.split('/')[-1].replace(':', '-')}.csv",
+        "text/csv",
+        key="csv",
+        on_click="ignore",
+        help="index, label, split, x, y (the 2-D map), z0..zD-1 (latent means)",
+    )
+
+
+def latents_csv(ctx: Ctx) -> Callable[[], bytes]:
+    """A deferred CSV (index, label, split, x, y, z0..zD-1): built only when the download is clicked."""
+
+    def build() -> bytes:
+        import pandas as pd
+
+        enc, xy = ctx.enc, ctx.md.xy
+        df = pd.DataFrame({"index": np.arange(len(enc)), "label": enc.labels})
+        df["split"] = np.where(enc.is_test, "test", "train")
+        df["x"], df["y"] = xy[:, 0], xy[:, 1]
+        z = pd.DataFrame(enc.mean, columns=[f"z{d}" for d in range(enc.latent_dim)])
+        return pd.concat([df, z], axis=1).to_csv(index=False, float_format="%.5f").encode()
+
+    return build

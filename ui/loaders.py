@@ -1,0 +1,248 @@
+"""Every Streamlit cache of the app, and ``load_context``: checkpoints, datasets, maps, measures, decodings.
+
+Models and maps sit in ``st.cache_resource`` (shared by every session: read them, never mutate
+them); derived arrays in ``st.cache_data``. Every cache is keyed by content (core.cache): the
+checkpoint's weights hash and the dataset's content key, so a rewritten file is never served stale.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+import torch
+
+from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint, read_config
+from core.data import DEFAULT_ROOT, Dataset, load_dataset, source_stamp
+from core.errors import LatentExplorerError
+from core.explorer import MapData, map_dataset, pending_work
+from ui import state
+from ui.state import Ctx
+
+ROOT = Path(__file__).resolve().parents[1]
+CKPT_ROOT = Path(os.environ.get("LATENT_EXPLORER_CHECKPOINTS", ROOT / "checkpoints"))
+NO_CKPT = (
+    f"No checkpoint found under {CKPT_ROOT}. Train one first, e.g. "
+    "`python -m core.train --dataset mnist5k --kind vae --latent-dim 16 --epochs 30 --out checkpoints/my-vae16` "
+    "(about a minute on a laptop CPU), or `make checkpoints` for all shipped ones."
+)
+
+# ------------------------------------------------------------------------------ checkpoints
+
+
+def checkpoint_names() -> list[str]:
+    return [p.name for p in list_checkpoints(CKPT_ROOT)]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _config(path: str, mtime: float) -> dict:
+    return read_config(path)
+
+
+def checkpoint_config(name: str) -> dict:
+    """config.json of a checkpoint (cached until the file changes); {} when unreadable."""
+    path = CKPT_ROOT / name / "config.json"
+    try:
+        return _config(str(path.parent), path.stat().st_mtime)
+    except (OSError, LatentExplorerError):
+        return {}
+
+
+def home_of(name: str) -> str:
+    """A checkpoint's own dataset (what it was trained on)."""
+    return checkpoint_config(name).get("dataset", state.DATASETS[0])
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _checkpoint(path: str, weights_sha256: str, mtime_ns: int) -> Checkpoint:
+    return load_checkpoint(path)
+
+
+def get_checkpoint(name: str) -> Checkpoint:
+    """The loaded checkpoint, cached by its path and weights hash (a retrained one reloads)."""
+    path = CKPT_ROOT / name
+    try:
+        mtime = (path / "model.safetensors").stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return _checkpoint(str(path), checkpoint_config(name).get("weights_sha256", ""), mtime)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None, stamp: str) -> Dataset:
+    if shape is not None and name.startswith(("folder:", "npz:")):
+        return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed, image_size=shape[1], channels=shape[0])
+    return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed)
+
+
+def get_dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None = None) -> Dataset:
+    """A dataset by name, reloaded when its file or folder changes; the user's own images resized to ``shape``."""
+    return _dataset(name, split_seed, shape, repr(source_stamp(name, DEFAULT_ROOT)))
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _map(sha: str, data_key: str, n: int, _ckpt: Checkpoint, _ds: Dataset) -> MapData:
+    md = map_dataset(_ckpt, _ds, n_components=n)
+    # shared by every session (cache_resource): make an accidental in-place edit fail loudly instead
+    for a in (md.xy, md.projector.embedding_, md.projector.latents_, *vars(md.enc).values()):
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+    return md
+
+
+def load_map(ckpt: Checkpoint, ds: Dataset, home: Dataset, n: int = 2) -> MapData:
+    """The dataset on the checkpoint's map; a missing disk cache (encoding, UMAP fit) runs inside st.status."""
+    args = (ckpt.weights_sha256, ds.key, n, ckpt, ds)
+    steps = pending_work(ckpt, ds, n, home=home)
+    if not steps:
+        return _map(*args)
+    with st.status(f"Building the {n}-D map of {ds.name} for {ckpt.name}…", expanded=True) as s:
+        st.write("First use, then cached on disk: " + "; ".join(steps) + ".")
+        md = _map(*args)
+        s.update(label=f"{n}-D map ready", state="complete", expanded=False)
+    return md
+
+
+def load_context(n_components: int = 2) -> Ctx:
+    """The shared context for a page, or an st.error and a clean stop."""
+    names = checkpoint_names()
+    if not names:
+        st.error(NO_CKPT)
+        st.stop()
+    name, data = st.session_state.get(state.CKPT, names[0]), state.data_name()
+    if not data:
+        st.info("Enter a dataset as folder:PATH or npz:PATH in the sidebar.")
+        st.stop()
+    try:
+        ckpt = get_checkpoint(name)
+        home = get_dataset(ckpt.dataset, ckpt.split_seed)
+        ds = home if data == ckpt.dataset else get_dataset(data, ckpt.split_seed, tuple(ckpt.config.image_shape))
+        if tuple(ds.image_shape) != tuple(ckpt.config.image_shape):
+            st.error(
+                f"Dataset {data!r} has images of shape {tuple(ds.image_shape)}, but checkpoint {name} expects "
+                f"{tuple(ckpt.config.image_shape)}: pick a dataset of the same shape."
+            )
+            st.stop()
+        md = load_map(ckpt, ds, home, n_components)
+    except LatentExplorerError as e:
+        st.error(str(e))
+        st.stop()
+    point = state.parse_point(st.session_state.get(state.POINT))
+    if isinstance(point, int) and point >= len(ds):
+        point = None
+    if isinstance(point, np.ndarray) and len(point) != ckpt.config.latent_dim:
+        point = None
+    return Ctx(ckpt, ds, home, md, point)
+
+
+# ------------------------------------------------------------------------------ cached arrays
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _measure(key: str, name: str, _ctx: Ctx) -> np.ndarray:
+    from core.uncertainty import compute_measure
+
+    # 8 posterior samples for the Monte-Carlo variance, not the default 16: fast enough for a page
+    return compute_measure(name, _ctx.enc, _ctx.model, _ctx.ds.x, n_samples=8)
+
+
+def measure_values(ctx: Ctx, name: str) -> np.ndarray:
+    """(N,) values of an uncertainty measure (cached); decoding ones behind a spinner."""
+    from core.uncertainty import MEASURES
+
+    if MEASURES[name].needs_model:
+        with st.spinner(f"Computing {MEASURES[name].label} for {len(ctx.ds):,} images…"):
+            return _measure(ctx.key, name, ctx)
+    return _measure(ctx.key, name, ctx)
+
+
+def measure_label(name: str) -> str:
+    from core.uncertainty import MEASURES
+
+    return MEASURES[name].label
+
+
+def measure_options(ctx: Ctx) -> tuple[list[str], dict[str, str]]:
+    """(measures this model has, {measure: why it is not available}) from core's own explanation."""
+    from core.uncertainty import MEASURES, unavailable_reason
+
+    reasons = {name: unavailable_reason(name, ctx.ckpt.config.kind) for name in MEASURES}
+    return [n for n, why in reasons.items() if why is None], {n: why for n, why in reasons.items() if why}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _kmeans(key: str, k: int, _mean: np.ndarray) -> np.ndarray:
+    from core.clustering import kmeans_labels
+
+    return kmeans_labels(_mean, k)
+
+
+def kmeans(ctx: Ctx, k: int) -> np.ndarray:
+    with st.spinner(f"k-means with k={k} on {len(ctx.ds):,} latents…"):
+        return _kmeans(ctx.key, k, ctx.enc.mean)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _distances(key: str, metric: str, _ctx: Ctx) -> np.ndarray:
+    from core.uncertainty import distance_to_centroid
+
+    return distance_to_centroid(_ctx.enc.mean, _ctx.enc.labels, metric)
+
+
+def distances(ctx: Ctx, metric: str) -> np.ndarray:
+    return _distances(ctx.key, metric, ctx)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _correlations(key: str, metric: str, measure: str, _d: np.ndarray, _u: np.ndarray, _ctx: Ctx) -> list:
+    from core.uncertainty import correlation_table
+
+    return correlation_table(_d, _u, _ctx.enc.labels, _ctx.ds.classes, n_boot=500)
+
+
+def correlations(ctx: Ctx, metric: str, measure: str, d: np.ndarray, u: np.ndarray) -> list:
+    """Spearman rho with its bootstrap 95% interval, all samples then per class (cached)."""
+    return _correlations(ctx.key, metric, measure, d, u, ctx)
+
+
+# ------------------------------------------------------------------------------ decoding
+
+
+@torch.inference_mode()
+def decode(ctx: Ctx, z: np.ndarray):
+    """The decoder's PixelDist for latents (M, D)."""
+    return ctx.model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=ctx.model.device))
+
+
+@torch.inference_mode()
+def decode_means(ctx: Ctx, z: np.ndarray, batch: int = 2048) -> torch.Tensor:
+    """Mean images (M, C, H, W) of many latents, decoded in chunks to bound memory."""
+    z = np.atleast_2d(z)
+    return torch.cat([decode(ctx, z[i : i + batch]).mean.cpu() for i in range(0, len(z), batch)])
+
+
+@torch.inference_mode()
+def encode_means(ctx: Ctx, images: list[torch.Tensor]) -> np.ndarray:
+    """Posterior means (M, D) of a list of images (C, H, W), e.g. the user's uploads."""
+    return ctx.model.encode(torch.stack(images).to(ctx.model.device)).mean.cpu().numpy()
+
+
+@torch.inference_mode()
+def image_and_recon(ctx: Ctx, index: int) -> tuple[list[torch.Tensor], list[str]]:
+    """A sample's image and its reconstruction, with their captions (index and class first)."""
+    x = ctx.ds.x[index : index + 1]
+    images = [x[0], ctx.model.reconstruct(x.to(ctx.model.device))[0].cpu()]
+    return images, [f"#{index} · class {ctx.class_name(int(ctx.enc.labels[index]))}", "reconstruction"]
+
+
+def sample_image(ctx: Ctx, z: np.ndarray, seed: int = 0):
+    """(decoded distribution, one image drawn from it with a fixed seed) for a latent."""
+    dist = decode(ctx, z)
+    return dist, dist.sample(torch.Generator().manual_seed(seed))[0]
+
+
+def prior_latent(ctx: Ctx, seed: int) -> np.ndarray:
+    """One latent from the prior (VAE) or from where the training codes lie (AE/DAE)."""
+    return ctx.model.prior_sample_z(1, torch.Generator().manual_seed(seed))[0].cpu().numpy().astype(np.float64)

@@ -1,0 +1,200 @@
+"""The shared state: every session key, the URL that mirrors it, the parsers of every user-supplied value, ``Ctx``.
+
+A copied link reopens the same view: ``?ckpt=mnist5k-vae16&data=mnist5k&point=123`` (a sample
+index) or ``point=0.120,-1.300,...`` (a free latent vector, 3 decimals). Values that come back
+from the URL or the browser are parsed here like any user input: a bad one is dropped, never
+crashed on. Imports no torch: the first page shows before the heavy modules load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import streamlit as st
+
+if TYPE_CHECKING:
+    from core.checkpoints import Checkpoint
+    from core.data import Dataset
+    from core.explorer import MapData
+    from core.projection import Projector
+
+DEFAULT_CKPT = "mnist5k-vae16"
+DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10")
+OTHER = "other (folder:PATH / npz:PATH)"
+# Session keys; the first three are also the query-string keys.
+CKPT, DATA, POINT = "ckpt", "data", "point"
+DATA_CHOICE, DATA_PATH = "data_choice", "data_path"
+POINT_XY = "point_xy"  # (point text, [x, y]): where a free point was clicked on the map
+MAP_REGION = "map_region"  # (view key, [sample indices]) of the last box or lasso selection
+
+
+# ------------------------------------------------------------------------------ parsers
+
+
+def parse_point(text: str | None) -> int | np.ndarray | None:
+    """'123' -> 123; '0.1,-2,3.5' -> latent array; anything else -> None."""
+    if not text:
+        return None
+    try:
+        if "," in text:
+            z = np.array([float(v) for v in text.split(",")], dtype=np.float32)
+            return z if np.isfinite(z).all() else None
+        return int(text) if int(text) >= 0 else None
+    except ValueError:
+        return None
+
+
+def point_text(value: int | np.ndarray | None) -> str | None:
+    """The URL form of a point: an index, or a latent with 3 decimals."""
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return ",".join(f"{v:.3f}" for v in np.asarray(value, dtype=np.float64).ravel())
+
+
+def picked_indices(selection) -> list[int]:
+    """Sample indices of the selected points: customdata holds the index (or [index, label]); the grid has none."""
+    out = []
+    for p in selection.points:
+        value = p.get("customdata")
+        if isinstance(value, dict):  # a 2-column customdata can come back as {"0": index, "1": label}
+            value = [value[k] for k in sorted(value, key=str)]
+        try:
+            out.append(int(np.ravel(np.asarray(value, dtype=np.float64))[0]))
+        except (TypeError, ValueError, IndexError):
+            continue
+    return out
+
+
+# ------------------------------------------------------------------------------ the current point
+
+
+def set_point(value: int | np.ndarray | None) -> None:
+    """Make a sample index or a latent vector the current point, in the session and the URL."""
+    text = point_text(value)
+    st.session_state[POINT] = text
+    if text is None:
+        st.query_params.pop(POINT, None)
+    elif st.query_params.get(POINT) != text:
+        st.query_params[POINT] = text
+
+
+def point_xy(ctx: Ctx) -> np.ndarray:
+    """Where the current point sits on the 2-D map: the clicked position if it came from a click."""
+    text, xy = st.session_state.get(POINT_XY) or (None, None)
+    if isinstance(ctx.point, (int, np.integer)):
+        return ctx.md.xy[ctx.point]
+    if text is not None and text == st.session_state.get(POINT):
+        return np.asarray(xy)
+    return ctx.md.projector.to_map(ctx.latent())[0]
+
+
+def on_map_select(key: str, projector: Projector, view_key: str) -> None:
+    """Map chart callback: a clicked point (or empty space, via the grid) becomes the current point;
+    a box or lasso becomes the selected region. Runs before the page, so the page draws the new state."""
+    sel = st.session_state[key].selection
+    picked = picked_indices(sel)
+    if sel.box or sel.lasso:
+        st.session_state[MAP_REGION] = (view_key, picked)  # indices mean something for this dataset only
+    elif picked:
+        set_point(picked[0])
+    elif sel.points:
+        xy = [float(sel.points[0]["x"]), float(sel.points[0]["y"])]
+        set_point(projector.from_map([xy])[0])
+        # remember where the user clicked: far from the data, to_map(from_map(xy)) lands at the nearest cluster
+        st.session_state[POINT_XY] = (st.session_state[POINT], xy)
+
+
+def map_region(view_key: str) -> list[int]:
+    """The sample indices of the last box or lasso selection on this view, or []."""
+    key, region = st.session_state.get(MAP_REGION) or ("", [])
+    return list(region) if key == view_key else []
+
+
+# ------------------------------------------------------------------------------ checkpoint and dataset
+
+
+def data_name() -> str:
+    """The dataset the user picked: a built-in name, or the folder:/npz: spec they typed."""
+    choice = st.session_state.get(DATA_CHOICE, DATASETS[0])
+    return st.session_state.get(DATA_PATH, "").strip() if choice == OTHER else choice
+
+
+def set_data(name: str) -> None:
+    if name in DATASETS:
+        st.session_state[DATA_CHOICE] = name
+    else:
+        st.session_state[DATA_CHOICE], st.session_state[DATA_PATH] = OTHER, name
+
+
+def init_from_query(names: list[str], home_of) -> None:
+    """First run of a session: take checkpoint, dataset and point from the URL when they are valid.
+
+    ``home_of(name)`` is a checkpoint's own dataset, the default when the URL names none.
+    """
+    qp = st.query_params
+    want = qp.get(CKPT)
+    if want and want not in names:
+        st.session_state["_warning"] = f"checkpoint {want!r} not found; showing another one"
+    ckpt = want if want in names else (DEFAULT_CKPT if DEFAULT_CKPT in names else names[0])
+    st.session_state[CKPT] = ckpt
+    data = qp.get(DATA, "")
+    ok = data in DATASETS or data.startswith(("folder:", "npz:"))
+    set_data(data if ok else home_of(ckpt))
+    st.session_state[POINT] = point_text(parse_point(qp.get(POINT)))
+
+
+def on_checkpoint_change(home_of) -> None:
+    set_data(home_of(st.session_state[CKPT]))
+    if isinstance(parse_point(st.session_state.get(POINT)), np.ndarray):
+        st.session_state[POINT] = None  # a latent of another model means nothing here
+
+
+def sync_url() -> None:
+    """Write the session's shareable settings into the query string (only when they changed)."""
+    want = {CKPT: st.session_state[CKPT], DATA: data_name()}
+    if st.session_state.get(POINT):
+        want[POINT] = st.session_state[POINT]
+    if st.query_params.to_dict() != want:
+        st.query_params.from_dict(want)
+
+
+# ------------------------------------------------------------------------------ what every page works on
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What every page works on: the checkpoint, the dataset seen through it, and the current point."""
+
+    ckpt: Checkpoint
+    ds: Dataset
+    home: Dataset  # the checkpoint's own dataset: the map's reference points (and neighbours) come from it
+    md: MapData
+    point: int | np.ndarray | None
+
+    @property
+    def key(self) -> str:
+        """Content key of everything derived from (weights, dataset): the in-memory caches' key."""
+        from core.cache import content_key
+
+        return content_key("view", 1, weights=self.ckpt.weights_sha256, dataset=self.ds.key)
+
+    @property
+    def enc(self):
+        return self.md.enc
+
+    @property
+    def model(self):
+        return self.ckpt.model
+
+    def latent(self) -> np.ndarray | None:
+        """The current point's latent vector (a sample's posterior mean), or None."""
+        if self.point is None:
+            return None
+        return self.md.enc.mean[self.point] if isinstance(self.point, int) else self.point
+
+    def class_name(self, label: int) -> str:
+        return self.ds.classes[label] if 0 <= label < len(self.ds.classes) else str(label)
