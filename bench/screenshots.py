@@ -6,20 +6,23 @@ import sys
 import time
 
 from tests.browser import ROOT, chromium, streamlit_server, wait_idle
+from ui.shell import PAGES
 
 OUT = ROOT / "docs"
-SHOTS = [  # (file, path and query, what to wait for)
-    ("map.png", "/?ckpt=mnist5k-vae16&point=1234", "text=8 nearest neighbours"),
-    ("sliders.png", "/sliders?ckpt=mnist5k-vae16-gaussian&point=1234", "text=per-pixel std"),
-    ("interpolation.png", "/interpolation?ckpt=mnist5k-vae16", "text=lerp in 10 steps"),
-    ("uncertainty.png", "/uncertainty?ckpt=mnist5k-vae16", "text=most typical"),
-]
+SHOTS = {  # page url -> (query, what to wait for); the pages themselves come from ui.shell.PAGES
+    "map": ("?ckpt=mnist5k-vae16&point=1234", "text=8 nearest neighbours"),
+    "sliders": ("?ckpt=mnist5k-vae16-gaussian&point=1234", "text=per-pixel std"),
+    "interpolation": ("?ckpt=mnist5k-vae16", "text=lerp in 10 steps"),
+    "uncertainty": ("?ckpt=mnist5k-vae16", "text=least uncertain"),
+}
 
 
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     with streamlit_server() as (base, _, _), chromium() as browser:
-        for name, url, ready in SHOTS:
+        for spec in PAGES:
+            query, ready = SHOTS[spec.url]
+            name, url = f"{spec.url}.png", f"/{'' if spec.url == PAGES[0].url else spec.url}{query}"
             page = browser.new_page(viewport={"width": 1400, "height": 1500})
             page.goto(base + url)
             page.locator(ready).first.wait_for(timeout=120_000)

@@ -34,6 +34,35 @@ class ImageScore:
     reconstruction: np.ndarray  # (C, H, W) in [0, 1], decoded from the posterior mean
 
 
+UNUSUAL_PERCENTILE = 99.0  # above this share of the training images, an input is outside what the model knows
+
+
+@dataclass(frozen=True)
+class Typicality:
+    """Where one score falls among the training images' scores."""
+
+    score: float
+    percentile: float  # 0-100: share of reference scores at or below this score
+    unusual: bool  # above UNUSUAL_PERCENTILE: decodings and neighbours of this input may mean little
+
+    def describe(self, what: str = "reconstruction error") -> str:
+        """One plain line for the UI, e.g. 'reconstruction error 0.121: higher than 99.8% of the training images'."""
+        line = f"{what} {self.score:.4g}: higher than {self.percentile:.1f}% of the training images"
+        return line + (
+            " (outside what this model knows: read its decodings and neighbours with care)" if self.unusual else ""
+        )
+
+
+def typicality(score: float, reference: np.ndarray) -> Typicality:
+    """Place a score among reference scores (e.g. the training images' reconstruction errors)."""
+    reference = np.asarray(reference, dtype=np.float64).ravel()
+    reference = reference[np.isfinite(reference)]
+    if len(reference) == 0:
+        raise ConfigError("reference scores must hold at least one finite score, got none")
+    pct = float(stats.percentileofscore(reference, float(score), kind="weak"))
+    return Typicality(float(score), pct, pct > UNUSUAL_PERCENTILE)
+
+
 def _check_score(score: str) -> None:
     if score not in SCORES:
         raise ConfigError(f"score must be one of {SCORES}, got {score!r}")
@@ -99,14 +128,13 @@ def score_image(
     if tuple(x1.shape) != tuple(model.cfg.image_shape):
         raise ConfigError(f"x1 must be one image of shape {tuple(model.cfg.image_shape)}, got {tuple(x1.shape)}")
     reference = np.asarray(reference_scores, dtype=np.float64).ravel()
-    reference = reference[np.isfinite(reference)]
-    if len(reference) == 0:
+    if not np.isfinite(reference).any():
         raise ConfigError("reference_scores must hold at least one finite score, got none")
     enc = encode_dataset(model, x1.unsqueeze(0), np.zeros(1, np.int64), seed=seed)  # the one scorer
     value = float(enc.recon_error[0] if score == "recon_error" else enc.neg_elbo[0])
     recon = model.decode(torch.from_numpy(enc.mean).to(model.device)).mean
     return ImageScore(
         score=value,
-        percentile=float(stats.percentileofscore(reference, value, kind="weak")),
+        percentile=typicality(value, reference).percentile,
         reconstruction=recon[0].cpu().numpy(),
     )

@@ -42,6 +42,16 @@ TORCHVISION = {  # name -> (torchvision class name, files expected under root, c
         ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
     ),
 }
+SHAPES = {  # (C, H, W) of every named dataset, known without loading it
+    "mnist5k": (1, 28, 28),
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+    "kmnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+}
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
 IMAGE_FORMATS = ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"]
 NPZ_MAX_BYTES = 2 * 1024**3  # uncompressed size cap: an .npz is a zip, and zips can be bombs
 DEFAULT_ROOT = os.environ.get("LATENT_EXPLORER_DATA", "data")
@@ -248,6 +258,121 @@ def _torchvision(name: str, root: Path, download: bool):
     x = torch.cat(xs).float() / 255.0
     split = (np.arange(n_train), np.arange(n_train, n_train + len(ys[1])))
     return x, torch.cat(ys), classes, split
+
+
+# ----------------------------------------------------------------------------------------
+# Which named datasets a model can use, and fetching the torchvision ones
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The named datasets for a model's image shape: ready, fitting but not downloaded, and unfit (with why)."""
+
+    ready: list[str]
+    downloadable: list[str]
+    unfit: dict[str, str]
+
+
+def is_present(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> bool:
+    """Are a named dataset's files on disk (built-in sets always are)?"""
+    if name in BUILTIN:
+        return True
+    folder = Path(root) / TORCHVISION[name][1].split("/")[0]
+    if name == "cifar10":
+        return all((folder / f).is_file() for f in CIFAR_FILES)
+    return all((folder / "raw" / f).is_file() for f in IDX_FILES)
+
+
+def dataset_offer(image_shape: tuple[int, int, int], root: str | os.PathLike = DEFAULT_ROOT) -> Offer:
+    """What to offer for a model of this input shape (folder: and npz: sets are resized, so always fit)."""
+    ready, downloadable, unfit = [], [], {}
+    for name, shape in SHAPES.items():
+        if tuple(shape) != tuple(image_shape):
+            c, h, w = shape
+            unfit[name] = f"{'RGB' if c == 3 else 'grey'} {h}×{w} images"
+        elif is_present(name, root):
+            ready.append(name)
+        else:
+            downloadable.append(name)
+    return Offer(ready, downloadable, unfit)
+
+
+def _sources(name: str, root: Path, mirrors: list[str] | None) -> tuple[list[str], list[tuple[str, str]], Path]:
+    """(base URLs to try, [(file name, md5)], folder the files go to) for a torchvision set."""
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, TORCHVISION[name][0])
+    env = os.environ.get("LATENT_EXPLORER_MIRRORS")  # e.g. an offline mirror: replaces the public ones
+    if name == "cifar10":
+        base, file = cls.url.rsplit("/", 1)
+        return mirrors or (env.split() if env else [base + "/"]), [(file, cls.tgz_md5)], root
+    return mirrors or (env.split() if env else list(cls.mirrors)), list(cls.resources), root / cls.__name__ / "raw"
+
+
+def download(
+    name: str,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    progress=None,
+    mirrors: list[str] | None = None,
+    resources: list[tuple[str, str]] | None = None,
+    timeout: float = 30.0,
+) -> None:
+    """Fetch a torchvision set's files into root, checking each file's MD5; ``progress(done, total, file)`` bytes.
+
+    Raises DatasetError in one line when no mirror answers (no network) or a file is damaged; a
+    partly fetched file is never left where the loader would read it.
+    """
+    import hashlib
+    import tempfile
+    import urllib.request
+
+    if name not in TORCHVISION:
+        raise DatasetError(f"only {', '.join(TORCHVISION)} can be downloaded, not {name!r}")
+    urls, files, dest = _sources(name, Path(root), mirrors)
+    files = resources or files
+    dest.mkdir(parents=True, exist_ok=True)
+    total = done = 0
+    for file, md5 in files:
+        errors = []
+        for base in urls:
+            try:
+                with urllib.request.urlopen(base + file, timeout=timeout) as r, tempfile.TemporaryFile() as tmp:
+                    total += int(r.headers.get("Content-Length") or 0)
+                    h = hashlib.md5()
+                    while chunk := r.read(1 << 16):
+                        tmp.write(chunk)
+                        h.update(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, total, file)
+                    if h.hexdigest() != md5:
+                        raise DatasetError(f"{file} from {base} is damaged (MD5 {h.hexdigest()}, expected {md5})")
+                    tmp.seek(0)
+                    _unpack(tmp, file, dest)
+                break
+            except OSError as e:  # no network, refused, not found, timeout
+                errors.append(f"{base}: {getattr(e, 'reason', e)}")
+        else:
+            raise DatasetError(
+                f"could not download {name} ({file}): {'; '.join(errors)}. Check the network, or put the files "
+                f"under {Path(root) / TORCHVISION[name][1]}"
+            )
+
+
+def _unpack(tmp, file: str, dest: Path) -> None:
+    """A .gz becomes the file without .gz; a .tar.gz is extracted (data files only, no links or paths out)."""
+    import shutil
+    import tarfile
+
+    if file.endswith(".tar.gz"):
+        with tarfile.open(fileobj=tmp, mode="r:gz") as tar:
+            tar.extractall(dest, filter="data")
+        return
+    out = dest / (file[: -len(".gz")] if file.endswith(".gz") else file)
+    part = out.with_name(out.name + ".part")
+    with open(part, "wb") as f:
+        shutil.copyfileobj(gzip.GzipFile(fileobj=tmp) if file.endswith(".gz") else tmp, f)
+    os.replace(part, out)  # the loader sees the whole file or none
 
 
 def open_image(source, channels: int = 1, size: int | None = None):

@@ -4,7 +4,9 @@ umap-learn's own out-of-sample calls are far too slow for a live app on a laptop
 ``transform`` takes 1-50 s, ``inverse_transform`` ~3 s a call), so once fitted the map is
 answered by nearest neighbours instead:
 - ``to_map(z)``: a fitted point maps by lookup; a new one to the distance-weighted mean of the
-  map positions of its k nearest latents (a KD-tree in latent space);
+  map positions of those of its k nearest latents that lie together on the map (the group
+  holding most of the weight), never to the empty space between two clusters its neighbours
+  come from; ``placement(z)`` also says how much of the weight agreed (``confidence``);
 - ``from_map(xy)``: the distance-weighted mean latent of the k nearest map points.
 PCA needs neither: both directions are exact linear maps.
 """
@@ -27,6 +29,17 @@ from core.errors import ConfigError
 METHODS = ("umap", "pca")
 METRICS = ("euclidean", "cosine", "manhattan", "correlation")
 PROJECTION_VERSION = 2  # 2: keyed by the latents' bytes (core.cache), not by the latents' cache key
+
+
+AGREE_RADIUS = 0.05  # neighbours closer than this fraction of the map's diagonal count as one place
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where latents land on the map, and the share of their neighbours' weight that agrees (1 = all)."""
+
+    xy: np.ndarray  # (M, n_components)
+    confidence: np.ndarray  # (M,) in (0, 1]; fitted rows and PCA are exact: 1
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,7 @@ class Projector:
         self._ztree = cKDTree(self.latents_)
         self._mtree = cKDTree(self.embedding_)
         self._row_index = {self.latents_[i].tobytes(): i for i in range(len(self.latents_))}
+        self._radius = AGREE_RADIUS * float(np.linalg.norm(self.embedding_.max(0) - self.embedding_.min(0)))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "embedding_"):
@@ -157,19 +171,24 @@ class Projector:
     # ------------------------------------------------------------------------------ maps
     def to_map(self, z: np.ndarray) -> np.ndarray:
         """Latents (M, D) -> map coordinates (M, n_components); fitted rows by lookup."""
+        return self.placement(z).xy
+
+    def placement(self, z: np.ndarray) -> Placement:
+        """Latents (M, D) -> map coordinates and their confidence (see the module docstring)."""
         self._check_fitted()
         z = np.atleast_2d(np.asarray(z, dtype=np.float32))
         if z.shape[1] != self.latents_.shape[1]:
             raise ConfigError(f"latents must have {self.latents_.shape[1]} dimensions, got {z.shape[1]}")
+        conf = np.ones(len(z), np.float32)
         if self.method == "pca":
-            return ((z - self.pca_mean_) @ self.pca_components_.T).astype(np.float32)
+            return Placement(((z - self.pca_mean_) @ self.pca_components_.T).astype(np.float32), conf)
         out = np.empty((len(z), self.n_components), np.float32)
         hits = np.array([self._row_index.get(np.ascontiguousarray(r).tobytes(), -1) for r in z])
         known = hits >= 0
         out[known] = self.embedding_[hits[known]]
         if (~known).any():
-            out[~known] = _weighted_knn(self._ztree, z[~known], self.embedding_, self.k)
-        return out
+            out[~known], conf[~known] = _agreeing_knn(self._ztree, z[~known], self.embedding_, self.k, self._radius)
+        return Placement(out, conf)
 
     def from_map(self, xy: np.ndarray) -> np.ndarray:
         """Map coordinates (M, n_components) -> latents (M, D)."""
@@ -251,6 +270,28 @@ def _weighted_knn(tree: cKDTree, queries: np.ndarray, values: np.ndarray, k: int
     w = 1.0 / (d + 1e-6)
     w /= w.sum(1, keepdims=True)
     return np.einsum("mk,mkd->md", w, values[idx]).astype(np.float32)
+
+
+def _agreeing_knn(
+    tree: cKDTree, queries: np.ndarray, positions: np.ndarray, k: int, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: the inverse-distance-weighted mean map position of the neighbours that lie together.
+
+    Among the k nearest latents' map positions, the one with the most weight within ``radius`` of it
+    picks the group; the group's weight share is the confidence. Neighbours from two clusters thus
+    place the query in the heavier cluster (confidence < 1) instead of the gap between them.
+    """
+    d, idx = tree.query(queries, k=k)
+    d, idx = d.reshape(len(queries), k), idx.reshape(len(queries), k)
+    w = 1.0 / (d + 1e-6)
+    w /= w.sum(1, keepdims=True)
+    p = positions[idx]  # (M, k, n_components)
+    near = np.linalg.norm(p[:, :, None] - p[:, None, :], axis=-1) <= radius  # (M, k, k)
+    support = np.einsum("mij,mj->mi", near, w)
+    best = support.argmax(1)
+    group = near[np.arange(len(p)), best] * w  # (M, k) weights of the chosen group
+    xy = np.einsum("mk,mkd->md", group / group.sum(1, keepdims=True), p)
+    return xy.astype(np.float32), support[np.arange(len(p)), best].astype(np.float32)
 
 
 def projection_key(Z: np.ndarray, fit_mask: np.ndarray | None, params: dict) -> str:

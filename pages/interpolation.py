@@ -4,13 +4,12 @@ import io
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.data import preprocess_image
 from core.errors import LatentExplorerError
 from core.interpolate import class_centroids, interpolate, nearest_class
-from ui import figures, images, loaders
+from ui import figures, images, loaders, settings
 from ui.shell import page
 
 ctx = page(
@@ -21,32 +20,41 @@ ctx = page(
 enc = ctx.enc
 classes = np.unique(enc.labels).tolist()
 MODES = {"classes": "two class centroids", "points": "two samples", "uploads": "two uploaded images"}
+start = ctx.point if isinstance(ctx.point, int) else 0
+other = int(np.flatnonzero(enc.labels != enc.labels[start])[0]) if len(classes) > 1 else min(1, len(enc) - 1)
+index = settings.bounded_int(0, len(enc) - 1)
+settings.restore(
+    settings.Setting("ip_mode", "classes", tuple(MODES)),
+    settings.Setting("ip_method", "lerp", ("lerp", "slerp")),
+    settings.Setting("ip_steps", 10, parse=settings.bounded_int(2, 32)),
+    settings.Setting("ip_ca", classes[0], tuple(classes), int),
+    settings.Setting("ip_cb", classes[min(1, len(classes) - 1)], tuple(classes), int),
+    settings.Setting("ip_ia", start, parse=index),
+    settings.Setting("ip_ib", other, parse=index),
+)
 c1, c2, c3 = st.columns([2, 1, 2])
 mode = c1.radio("Endpoints", list(MODES), format_func=MODES.get, key="ip_mode", horizontal=True)
 method = c2.radio("Path", ["lerp", "slerp"], key="ip_method", horizontal=True, help="slerp: great circle, norm lerped.")
-steps = c3.slider("Steps", 2, 32, 10, key="ip_steps")
+steps = c3.slider("Steps", 2, 32, key="ip_steps")
 
 a = b = None
 if mode == "classes":
     k1, k2 = st.columns(2)
-    ca = k1.selectbox("From class", classes, 0, key="ip_ca", format_func=lambda c: ctx.class_name(c))
-    cb = k2.selectbox(
-        "To class", classes, min(1, len(classes) - 1), key="ip_cb", format_func=lambda c: ctx.class_name(c)
-    )
+    ca = k1.selectbox("From class", classes, key="ip_ca", format_func=ctx.class_name)
+    cb = k2.selectbox("To class", classes, key="ip_cb", format_func=ctx.class_name)
     cent = class_centroids(enc.mean, enc.labels)
     a, b = (cent.centroids[cent.classes.tolist().index(c)] for c in (ca, cb))
 elif mode == "points":
-    start = ctx.point if isinstance(ctx.point, int) else 0
-    other = int(np.flatnonzero(enc.labels != enc.labels[start])[0]) if len(classes) > 1 else min(1, len(enc) - 1)
     k1, k2 = st.columns(2)
-    ia = int(k1.number_input("From sample", 0, len(enc) - 1, start, key="ip_ia", help="Default: the current point."))
-    ib = int(k2.number_input("To sample", 0, len(enc) - 1, other, key="ip_ib"))
+    ia = int(k1.number_input("From sample", 0, len(enc) - 1, key="ip_ia", help="Default: the current point."))
+    ib = int(k2.number_input("To sample", 0, len(enc) - 1, key="ip_ib"))
     a, b = enc.mean[ia], enc.mean[ib]
 else:
     k1, k2 = st.columns(2)
+    cols = (k1, k2)
     files = [
         k.file_uploader(f"{n} image", key=f"ip_up{n}", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif"])
-        for k, n in ((k1, "From"), (k2, "To"))
+        for k, n in zip(cols, ("From", "To"), strict=True)
     ]
     if not all(files):
         st.info("Upload two images (PNG, JPEG, …); each is resized and converted to the model's input shape.")
@@ -57,6 +65,12 @@ else:
         st.error(str(e))
         st.stop()
     a, b = loaders.encode_means(ctx, x)
+    recon = loaders.decode_means(ctx, np.stack([a, b]))
+    for col, name, img, rec in zip(cols, ("From", "To"), x, recon, strict=True):
+        with col:  # what the model sees (resized, grey) and how it rebuilds it, with how usual that is
+            images.show_images([img, rec], [f"{name}: as the model sees it", "its reconstruction"], cols=2)
+            typical = loaders.typicality(ctx, float((rec - img).pow(2).mean()))
+            (st.warning if typical.unusual else st.caption)(typical.describe())
 
 path = interpolate(a, b, steps, method)
 decoded = loaders.decode_means(ctx, path)
@@ -73,21 +87,13 @@ st.dataframe(table, key="ip_table")
 left, right = st.columns([3, 2])
 with left:
     fig = figures.background_map(ctx, height=380)
-    pxy = ctx.md.projector.to_map(path.astype(np.float32))
-    fig.add_trace(
-        go.Scattergl(
-            x=pxy[:, 0],
-            y=pxy[:, 1],
-            mode="lines+markers",
-            name="path",
-            marker={"size": 9, "color": np.arange(steps), "colorscale": "Viridis", "line": {"width": 1}},
-            line={"color": "black", "width": 2},
-            text=[str(i + 1) for i in range(steps)],
-            hovertemplate="step %{text}<extra></extra>",
-        )
-    )
+    placed = ctx.md.projector.placement(path.astype(np.float32))
+    fig.add_trace(figures.path_trace(placed, steps))
     st.plotly_chart(fig, key="ip_map")
-    st.caption("The path on the map, dark (start) to yellow (end); each step placed by its nearest encoded images.")
+    st.caption(
+        "The path on the map, dark (start) to yellow (end). Each step sits where most of its 10 nearest encoded "
+        "images lie; a hollow marker means they disagree (under 60% in one place): the map cannot show that step well."
+    )
 with right:
     frames = [images.to_pil(img) for img in decoded]
     st.download_button("Strip as PNG", images.png_bytes(strip), "interpolation.png", "image/png", key="ip_png")

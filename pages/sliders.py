@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core.interpolate import class_centroids, dimension_activity
-from ui import figures, images, loaders, state
+from ui import figures, images, loaders, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -14,9 +14,23 @@ ctx = page(
 )
 enc, D, sha = ctx.enc, ctx.ckpt.config.latent_dim, ctx.ckpt.weights_sha256
 act = dimension_activity(enc)
-lo = np.floor(np.minimum(enc.mean.min(0), -3.0))  # every slider spans the data and at least [-3, 3]
-hi = np.ceil(np.maximum(enc.mean.max(0), 3.0))
+# one range for every slider, spanning all the data and at least [-3, 3]: 0 sits at the same x on each
+lo = np.full(D, np.floor(min(float(enc.mean.min()), -3.0)))
+hi = np.full(D, np.ceil(max(float(enc.mean.max()), 3.0)))
 START = {"point": "current point", "centroid": "class centroid", "prior": "prior sample", "zero": "zero"}
+vae = ctx.ckpt.config.kind == "vae"
+ACTIVITY = (
+    "mean KL divergence of this dimension's posterior from the prior, in nats: 0 = the encoder ignores it"
+    if vae
+    else "variance of this dimension's codes over the dataset: near 0 = the encoder barely uses it"
+)
+classes = np.unique(enc.labels).tolist()
+settings.restore(
+    settings.Setting("sl_start", "point", tuple(START)),
+    settings.Setting("sl_class", classes[0], tuple(classes), int),
+    settings.Setting("sl_seed", 0, parse=settings.bounded_int(0, 10**9)),
+    settings.Setting("sl_all", False, (False, True), settings.flag),
+)
 
 
 def start_vector(mode: str) -> np.ndarray:
@@ -24,9 +38,9 @@ def start_vector(mode: str) -> np.ndarray:
         return np.asarray(ctx.latent(), np.float64)
     if mode == "centroid":
         c = class_centroids(enc.mean, enc.labels)
-        return c.centroids[int(np.flatnonzero(c.classes == st.session_state.get("sl_class", c.classes[0]))[0])]
+        return c.centroids[int(np.flatnonzero(c.classes == st.session_state["sl_class"])[0])]
     if mode == "prior":
-        return loaders.prior_latent(ctx, int(st.session_state.get("sl_seed", 0)))
+        return loaders.prior_latent(ctx, int(st.session_state["sl_seed"]))
     return np.zeros(D)
 
 
@@ -46,31 +60,37 @@ def dirty() -> None:
 
 
 def random() -> None:
-    st.session_state["sl_seed"] = int(st.session_state.get("sl_seed", 0)) + 1
+    st.session_state["sl_seed"] = int(st.session_state["sl_seed"]) + 1
     st.session_state["sl_start"], st.session_state["sl_dirty"] = "prior", True
 
 
 c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
 mode = c1.radio("Start from", list(START), format_func=START.get, key="sl_start", horizontal=True, on_change=dirty)
 if mode == "centroid":
-    c2.selectbox(
-        "Class",
-        np.unique(enc.labels).tolist(),
-        key="sl_class",
-        on_change=dirty,
-        format_func=lambda c: ctx.class_name(c),
-    )
+    c2.selectbox("Class", classes, key="sl_class", on_change=dirty, format_func=ctx.class_name)
 c3, c4, c5, _ = st.columns([1, 1, 1, 3], vertical_alignment="center")
 show_all = c3.toggle("Show all", key="sl_all", help=f"Show all {D} dimensions, not just the 8 most active.")
 c4.button("Reset", key="sl_reset", on_click=dirty, help="Back to the start vector.")
-c5.button("Random", key="sl_random", on_click=random, help="A new sample from the prior.")
+c5.button(
+    "Random",
+    key="sl_random",
+    on_click=random,
+    help="A new sample from the prior N(0, I)."
+    if vae
+    else "An AE has no prior: a sample from a Gaussian fitted to the training codes (mean and std per dimension).",
+)
 if mode == "point" and ctx.latent() is None:
     st.info("No current point yet (click one on the Map page): starting from zero.")
+elif mode != "point":
+    st.caption(
+        f"Starting from the {START[mode]}: the current point (shared with the other pages) stays as it is "
+        "until you move a slider."
+    )
 key = st.session_state.get("sl_key")
 stale = key is None or key[0] != sha or (mode == "point" and key[1] != state.point_text(ctx.point))
 user = st.session_state.pop("sl_dirty", False)
 if user or len(st.session_state.get("sl_z", [])) != D or stale:
-    load(start_vector(mode), as_point=user and mode != "point")  # a start the user picked becomes the point
+    load(start_vector(mode))  # a start vector never replaces the current point by itself: only a moved slider does
 shown = act.order if show_all else act.order[: min(8, D)]
 
 
@@ -78,6 +98,7 @@ shown = act.order if show_all else act.order[: min(8, D)]
 def panel() -> None:
     z = np.array(st.session_state["sl_z"])
     left, right = st.columns([1, 1])
+    st.html("<style>.st-key-sl_view {position: sticky; top: 3.5rem; z-index: 2}</style>")  # images stay in view
     with left:
         for d in shown:
             st.session_state.setdefault(f"z{d}", round(float(z[d]), 2))
@@ -87,22 +108,26 @@ def panel() -> None:
                 float(hi[d]),
                 step=0.01,
                 key=f"z{d}",
-                help=f"Activity of this dimension: {act.kind}.",
+                help=f"The number after the name is this dimension's activity: {ACTIVITY}.",
             )
             if abs(v - round(float(z[d]), 2)) > 1e-9:  # moved by the user (untouched ones keep their exact value)
                 z[d] = v
     if z.tolist() != st.session_state["sl_z"]:  # a moved slider: its vector becomes the current point
         load(z, as_point=True, sliders=False)
     dist, sample = loaders.sample_image(ctx, z)
-    with right:
+    with right, st.container(key="sl_view"):
         if ctx.ckpt.config.likelihood == "gaussian":
             std = dist.std[0].mean(0)
             images.show_images(
-                [dist.mean[0], sample, images.heat(std)],
-                ["decoded", "one sample", f"per-pixel std (max {float(std.max()):.2f})"],
+                [dist.mean[0], sample, images.heat(std, vmax=images.STD_MAX)],
+                [
+                    "decoded",
+                    "one sample",
+                    f"per-pixel std: 0 dark … {images.STD_MAX} yellow (here up to {float(std.max()):.2f})",
+                ],
             )
         else:
-            images.show_images([dist.mean[0], sample], ["decoded", "one sample (Bernoulli)"], cols=3)
+            images.show_images([dist.mean[0], sample], ["decoded", "one sample (each pixel on or off)"], cols=3)
         fig = figures.background_map(ctx, height=360)
         fig.add_trace(figures.marker(ctx.md.projector.to_map(z)[0], "this latent"))
         st.plotly_chart(fig, key="sl_map")

@@ -1,12 +1,14 @@
 """Uncertainty: is the model less sure about samples that lie far from their class centre in latent space?"""
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.uncertainty import MEASURES, binned_means, describe_correlation
-from ui import figures, images, loaders, state
+from ui import figures, images, loaders, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -16,6 +18,10 @@ ctx = page(
 )
 enc = ctx.enc
 measures, unavailable = loaders.measure_options(ctx)
+settings.restore(
+    settings.Setting("un_metric", "euclidean", ("euclidean", "mahalanobis")),
+    settings.Setting("un_measure", "posterior_std" if "posterior_std" in measures else "recon_error", tuple(measures)),
+)
 c1, c2 = st.columns([1, 2])
 metric = c1.radio(
     "Distance",
@@ -24,10 +30,7 @@ metric = c1.radio(
     horizontal=True,
     help="Mahalanobis: under each class's own covariance.",
 )
-default = "posterior_std" if "posterior_std" in measures else "recon_error"
-measure = c2.selectbox(
-    "Uncertainty measure", measures, measures.index(default), key="un_measure", format_func=lambda m: MEASURES[m].label
-)
+measure = c2.selectbox("Uncertainty measure", measures, key="un_measure", format_func=lambda m: MEASURES[m].label)
 if unavailable:
     kind = ctx.ckpt.config.kind.upper()
     st.info(
@@ -64,35 +67,39 @@ fig.update_layout(
     margin={"l": 0, "r": 0, "t": 10, "b": 0},
     xaxis_title=dist_label,
     yaxis_title=unc_label,
-    legend={"itemsizing": "constant", "traceorder": "normal"},
+    legend={**figures.LEGEND, "traceorder": "normal"},
 )
-sel = st.plotly_chart(fig, key="un_chart", on_select="rerun", selection_mode="points").selection
+chart, side = st.columns([3, 1], gap="medium")  # the clicked image beside the plot, in view
+with chart:
+    st.plotly_chart(fig, key="un_chart", on_select=partial(state.on_pick, "un_chart"), selection_mode="points")
+with side:
+    if isinstance(ctx.point, int):  # a click sets the current point, shared with the Map
+        i = ctx.point
+        images.show_images(*loaders.image_and_recon(ctx, i), cols=2)
+        st.caption(f"distance {d[i]:.3g} · {unc_label} {u[i]:.3g} · the current point, shared with the other pages")
+    else:
+        st.info("Click a point on the plot to see its image and reconstruction; it becomes the current point.")
+if measure == "neg_elbo" and ctx.ckpt.config.likelihood == "gaussian":
+    st.caption(
+        "A Gaussian decoder's likelihood is a density over continuous pixel values and can exceed 1, so its "
+        "negative ELBO can be negative: only differences between images mean something here."
+    )
 table = loaders.correlations(ctx, metric, measure, d, u)
 st.markdown(describe_correlation(table[0].correlation, unc_label, dist_label))
-left, right = st.columns([3, 2])
-with left:
-    rows = [[r.label, r.rho, r.low, r.high, r.n, r.p_value] for r in table]
-    num = {c: st.column_config.NumberColumn(format="%.3f") for c in ("Spearman ρ", "95% low", "95% high")}
-    st.dataframe(
-        pd.DataFrame(rows, columns=["class", "Spearman ρ", "95% low", "95% high", "n", "p"]),
-        hide_index=True,
-        key="un_table",
-        height=35 * (len(rows) + 1) + 3,
-        column_config={**num, "p": st.column_config.NumberColumn(format="%.1e")},
-    )
-with right:
-    picked = state.picked_indices(sel)
-    if picked:
-        i = picked[0]
-        images.show_images(*loaders.image_and_recon(ctx, i), cols=2)
-        st.caption(f"distance {d[i]:.3g} · {unc_label} {u[i]:.3g}")
-    else:
-        st.info("Click a point on the plot to see its image and reconstruction.")
+rows = [[r.label, r.rho, r.low, r.high, r.n, r.p_value] for r in table]
+num = {c: st.column_config.NumberColumn(format="%.3f") for c in ("Spearman ρ", "95% low", "95% high")}
+st.dataframe(
+    pd.DataFrame(rows, columns=["class", "Spearman ρ", "95% low", "95% high", "n", "p"]),
+    hide_index=True,
+    key="un_table",
+    height=35 * (len(rows) + 1) + 3,
+    column_config={**num, "p": st.column_config.NumberColumn(format="%.1e")},
+)
 
 order = np.argsort(u, kind="stable")
 for title, idx, name in (
     ("16 most uncertain", order[::-1][:16].copy(), "uncertain"),
-    ("16 most typical", order[:16], "typical"),
+    ("16 least uncertain", order[:16], "least-uncertain"),
 ):
     st.subheader(title)
     img = images.grid(ctx.ds.x[idx], nrow=16, scale=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data import load_dataset, preprocess_image, stratified_split
+from core.data import dataset_offer, download, is_present, load_dataset, preprocess_image, stratified_split
 from core.errors import DatasetError
 from support import make_mnist_root
 
@@ -136,3 +137,56 @@ def test_preprocess_image_png_and_refuses_non_images():
     assert x.shape == (1, 28, 28) and float(x.min()) == 1.0
     with pytest.raises(DatasetError, match="not a readable image"):
         preprocess_image(io.BytesIO(b"GIF89a-not-really"), (1, 28, 28))
+
+
+def test_offer_only_what_is_present_and_fits(mnist_root):
+    offer = dataset_offer((1, 28, 28), mnist_root)
+    assert offer.ready == ["mnist5k", "mnist"]  # mnist's files are under this root
+    assert offer.downloadable == ["fashion-mnist", "kmnist"]
+    assert set(offer.unfit) == {"digits", "cifar10"} and offer.unfit["digits"] == "grey 8×8 images"
+    assert dataset_offer((1, 8, 8), mnist_root).ready == ["digits"]
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A real HTTP server on localhost serving gzipped IDX files, as the MNIST mirrors do."""
+    import hashlib
+    import http.server
+    import threading
+    from functools import partial
+
+    files = tmp_path / "mirror"
+    make_mnist_root(tmp_path / "src")
+    resources = []
+    for name in sorted((tmp_path / "src" / "MNIST" / "raw").iterdir()):
+        files.mkdir(exist_ok=True)
+        gz = files / (name.name + ".gz")
+        gz.write_bytes(gzip.compress(name.read_bytes()))
+        resources.append((gz.name, hashlib.md5(gz.read_bytes()).hexdigest()))
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(files))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/", resources
+    server.shutdown()
+
+
+def test_download_checks_md5_reports_progress_and_loads(tmp_path, mirror):
+    url, resources = mirror
+    seen = []
+    download(
+        "mnist", tmp_path / "data", progress=lambda d, t, f: seen.append((d, t, f)), mirrors=[url], resources=resources
+    )
+    ds = load_dataset("mnist", root=tmp_path / "data")
+    assert len(ds) == 80 and ds.x.shape[1:] == (1, 28, 28)
+    assert seen[-1][0] == seen[-1][1] > 0 and {f for *_, f in seen} == {r[0] for r in resources}
+    bad = [(resources[0][0], "0" * 32)]
+    with pytest.raises(DatasetError, match="damaged"):
+        download("mnist", tmp_path / "other", mirrors=[url], resources=bad)
+    assert not is_present("mnist", tmp_path / "other")
+
+
+def test_download_without_network_is_one_line(tmp_path):
+    with pytest.raises(DatasetError, match=r"could not download kmnist .*Check the network") as e:
+        download("kmnist", tmp_path, mirrors=["http://127.0.0.1:9/"], timeout=2)
+    assert "\n" not in str(e.value)

@@ -38,9 +38,9 @@ def open_page(page: str, ckpt: str | None = None, **query) -> AppTest:
     if ckpt:
         at.query_params["ckpt"] = ckpt
     at.query_params.update(query)
+    if page != "map":  # opened on its own URL, as a copied link would: the page's settings are read first
+        at.switch_page(f"pages/{page}.py")
     at.run()
-    if page != "map":
-        at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -83,20 +83,63 @@ def n_points(trace: dict) -> int:
 # ------------------------------------------------------------------------------ shell and state
 
 
+def card_text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.sidebar.markdown)
+
+
 def test_sidebar_and_query_params():
     need(DEFAULT)
     at = open_page("map")
     assert at.query_params == {"ckpt": DEFAULT, "data": "mnist5k"}
     picker = at.sidebar.selectbox(key=state.CKPT)
-    assert picker.value == DEFAULT and DEFAULT in picker.options[picker.index]
-    assert "VAE" in picker.options[picker.index] and "MSE" in picker.options[picker.index]
-    # the sidebar's neg ELBO is core.evaluate's, to the shown digit
+    assert picker.value == DEFAULT and picker.options[picker.index] == DEFAULT  # the whole name, nothing cut
+    assert at.sidebar.selectbox(key=state.DATA_CHOICE).value == "mnist5k"
+    # the card's test figures are core.evaluate's, to the shown digit
     from core.checkpoints import load_checkpoint
     from core.evaluate import load_evaluation
 
     ev = load_evaluation(load_checkpoint(loaders.CKPT_ROOT / DEFAULT))
-    assert f"neg ELBO {ev.test.neg_elbo:.1f}" in picker.options[picker.index]
-    assert at.sidebar.selectbox(key=state.DATA_CHOICE).value == "mnist5k"
+    card = card_text(at)
+    assert "**Variational autoencoder (VAE)**, 16-D latent" in card and "Bernoulli decoder" in card
+    assert f"recon MSE {ev.test.recon_mse:.4f} · neg ELBO {ev.test.neg_elbo:.1f} nats" in card
+    assert f"latent {ev.knn_acc_latent:.3f}" in card
+
+
+@pytest.mark.parametrize(
+    "ckpt, says",
+    [
+        ("mnist5k-vae16-no9", "trained without class 9"),
+        ("mnist5k-vae16-gaussian", "Gaussian decoder (mean and std)"),
+        ("mnist5k-dae16", "trained to remove gaussian noise (level 0.3)"),
+        ("mnist5k-ae16", "**Autoencoder (AE)**, 16-D latent"),
+    ],
+)
+def test_checkpoint_card_says_what_the_model_is(ckpt, says):
+    need(ckpt)
+    at = open_page("map", ckpt=ckpt)
+    assert says in card_text(at)
+    assert any("python -m core.train" in c.value for c in at.sidebar.code)  # its training command
+
+
+def test_sidebar_offers_only_datasets_that_fit():
+    need(DEFAULT)
+    at = open_page("map")
+    options = at.sidebar.selectbox(key=state.DATA_CHOICE).options
+    assert "digits" not in options and "cifar10" not in options and options[0] == "mnist5k"
+    notes = " ".join(c.value for c in at.sidebar.caption)
+    assert "Not offered: digits (grey 8×8 images), cifar10 (RGB 32×32 images)" in notes
+
+
+def test_download_without_network_says_so_in_one_line(monkeypatch, tmp_path):
+    need(DEFAULT)
+    monkeypatch.setenv("LATENT_EXPLORER_MIRRORS", "http://127.0.0.1:9/")  # nothing listens there: as offline
+    monkeypatch.setattr("ui.sidebar.DEFAULT_ROOT", str(tmp_path))
+    at = open_page("map")
+    at.sidebar.button(key="dl_go").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert len(errors) == 1 and errors[0].startswith("could not download mnist") and "\n" not in errors[0]
+    assert at.title[0].value == "Map" and at.sidebar.selectbox(key=state.CKPT).value == DEFAULT  # nothing lost
 
 
 def test_unknown_checkpoint_in_url_falls_back_with_a_warning():
@@ -279,3 +322,108 @@ def test_every_page_on_every_checkpoint(ckpt, page):
     assert [t.value for t in at.title][0] == {p.url: p.title for p in PAGES}[page]
     assert not at.error, [e.value for e in at.error]
     assert at.query_params["ckpt"] == ckpt
+
+
+# ------------------------------------------------------------------------------ state kept and shared
+
+
+def test_page_settings_survive_a_page_switch_and_live_in_the_url():
+    need(DEFAULT)
+    at = open_page("map")
+    at.selectbox(key="map_colour").set_value("neg_elbo").run()
+    at.toggle(key="map_3d").set_value(True).run()
+    assert at.query_params["map_colour"] == "neg_elbo" and at.query_params["map_3d"] == "1"
+    at.switch_page("pages/interpolation.py").run()
+    at.radio(key="ip_method").set_value("slerp").run()
+    at.slider(key="ip_steps").set_value(7).run()
+    assert at.query_params["ip_method"] == "slerp" and at.query_params["ip_steps"] == "7"
+    assert "map_colour" not in at.query_params  # the URL holds the settings of the page it opens
+    at.switch_page("pages/map.py").run()
+    assert at.selectbox(key="map_colour").value == "neg_elbo" and at.toggle(key="map_3d").value is True
+    at.switch_page("pages/interpolation.py").run()
+    assert at.radio(key="ip_method").value == "slerp" and at.slider(key="ip_steps").value == 7
+    assert any(im.captions == ["slerp in 7 steps"] for im in at.image)
+
+
+@pytest.mark.parametrize(
+    "page, query, widget, value",
+    [
+        ("uncertainty", {"un_metric": "mahalanobis", "un_measure": "neg_elbo"}, ("radio", "un_metric"), "mahalanobis"),
+        ("sliders", {"sl_start": "centroid", "sl_class": "7"}, ("selectbox", "sl_class"), 7),
+        ("interpolation", {"ip_mode": "points", "ip_ia": "42", "ip_ib": "4000"}, ("number_input", "ip_ib"), 4000),
+        ("map", {"map_colour": "cluster", "map_k": "4"}, ("number_input", "map_k"), 4),
+    ],
+)
+def test_a_link_reopens_the_same_view(page, query, widget, value):
+    need(DEFAULT)
+    at = open_page(page, **query)
+    kind, key = widget
+    assert getattr(at, kind)(key=key).value == value
+    for k, v in query.items():
+        assert at.query_params[k] == v
+
+
+def test_bad_values_in_the_url_fall_back_to_defaults():
+    need(DEFAULT)
+    at = open_page("map", map_colour="<script>", map_k="999", map_3d="yes")
+    assert not at.exception and not at.error
+    assert at.selectbox(key="map_colour").value == "class" and at.toggle(key="map_3d").value is False
+    assert set(at.query_params) == {"ckpt", "data"}  # nothing bad is echoed back into the link
+
+
+def test_sliders_start_never_replaces_the_current_point():
+    need(DEFAULT)
+    at = open_page("sliders", point="123")
+    at.radio(key="sl_start").set_value("centroid").run()
+    assert at.query_params["point"] == "123"  # the Map's point is still the current point
+    assert any("stays as it is until you move a slider" in c.value for c in at.caption)
+    at.slider(key=at.slider[0].key).set_value(at.slider[0].value + 1.0).run()
+    assert at.query_params["point"].count(",") == 15  # a moved slider: now its latent is the current point
+
+
+def test_uploads_far_from_the_training_images_are_flagged(media):
+    """Noise decodes to something, but the page says how unusual the input is, with its percentile."""
+    need(DEFAULT)
+    rng = np.random.default_rng(0)
+    pngs = []
+    for _ in range(2):
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(buf, format="PNG")
+        pngs.append(buf.getvalue())
+    at = open_page("interpolation", ip_mode="uploads")
+    at.file_uploader(key="ip_upFrom").set_value(("a.png", pngs[0], "image/png"))
+    at.file_uploader(key="ip_upTo").set_value(("b.png", pngs[1], "image/png")).run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 2 and all("higher than 100.0% of the training images" in w for w in warnings)
+    seen = image_array(at, media, "From: as the model sees it")
+    assert seen.shape == (112, 112) and seen.std() > 50  # the prepared input itself, noise and all
+
+
+def test_go_to_a_sample_from_the_keyboard():
+    need(DEFAULT)
+    at = open_page("map")
+    at.number_input(key="map_goto").set_value(77).run()
+    assert at.query_params["point"] == "77" and any(im.captions == ["#77 · class 0"] for im in at.image)
+
+
+def test_a_failing_callback_is_one_line_and_keeps_the_page():
+    """state.guarded: whatever a widget callback raises becomes one message; the script still runs."""
+
+    def script():
+        import streamlit as st
+
+        from ui import state
+
+        def boom():
+            raise ValueError("bad selection payload")
+
+        st.button("go", key="go", on_click=state.guarded(boom))
+        if state.CALLBACK_ERROR in st.session_state:
+            st.error(st.session_state.pop(state.CALLBACK_ERROR))
+        st.write("page drawn")
+
+    at = AppTest.from_function(script).run()
+    at.button(key="go").click().run()
+    assert not at.exception and [m.value for m in at.markdown] == ["page drawn"]
+    assert at.error[0].value == "That did not work (ValueError: bad selection payload); nothing was changed."

@@ -91,3 +91,24 @@ def test_real_umap_fit_quality_and_out_of_sample():
     for c in range(4):
         z = p.from_map(np.median(p.embedding_[y == c], axis=0))
         assert np.argmin([np.linalg.norm(z - Z[y == k].mean(0)) for k in range(4)]) == c
+
+
+def test_placement_agrees_with_the_neighbours_not_the_gap_between_them():
+    """A latent whose neighbours sit in two map clusters lands in the heavier one, marked as unsure."""
+    rng = np.random.default_rng(0)
+    Z = np.vstack([rng.normal(0, 0.1, (50, 2)), rng.normal(0, 0.1, (50, 2)) + [10, 0]]).astype(np.float32)
+    p = Projector(method="pca").fit(Z)
+    p.method = "umap"  # keep PCA's fitted map, but answer to_map by neighbours as for UMAP
+    query = np.array([[4.0, 0.0]], np.float32)  # nearer the left blob: most of its 10 neighbours' weight there
+    placed = p.placement(query)
+    left = p.embedding_[:50].mean(0)
+    assert np.linalg.norm(placed.xy[0] - left) < 0.5  # inside the left cluster, not between the two
+    assert placed.confidence[0] == 1.0  # all 10 nearest latents are in the left blob
+    mid = p.placement(np.array([[5.0, 0.0]], np.float32))
+    assert (
+        min(
+            np.linalg.norm(mid.xy[0] - p.embedding_[:50].mean(0)), np.linalg.norm(mid.xy[0] - p.embedding_[50:].mean(0))
+        )
+        < 0.5
+    )
+    assert p.placement(Z[:3]).confidence.tolist() == [1.0, 1.0, 1.0]  # fitted rows: exact

@@ -93,3 +93,32 @@ def test_shipped_map_is_accurate_both_ways():
     assert oos.n == 500 and oos.median_fraction < 0.02, oos
     enc = load_or_encode(ck, home_dataset(ck))
     assert from_map_agreement(proj, ck, enc, n=300) >= 0.9
+
+
+def test_readme_python_snippet_runs_as_written():
+    """The README's code block, run from the repository root in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    code += "assert tuple(image.shape) == (1, 1, 28, 28) and 0 < float(image.mean()) < 1\n"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=180)
+
+
+def test_interpolation_0_to_1_is_drawn_where_its_neighbours_are():
+    """Each step of the centroid path 0 -> 1 lands in the cluster of its nearest class; unsure steps say so."""
+    from core.explorer import map_dataset
+    from core.interpolate import class_centroids, interpolate, nearest_class
+
+    ck = load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16")
+    md = map_dataset(ck, home_dataset(ck))
+    c = class_centroids(md.enc.mean, md.enc.labels)
+    path = interpolate(c.centroids[0], c.centroids[1], 10).astype(np.float32)
+    near = nearest_class(path, md.enc.mean, md.enc.labels)
+    placed = md.projector.placement(path)
+    around = [np.bincount(md.enc.labels[i]).argmax() for i in md.projector.map_neighbors(placed.xy, 10)]
+    assert set(around) <= {0, 1}  # never drawn through the 2 (or any other) cluster
+    sure = placed.confidence >= 0.6
+    assert sure.sum() >= 7 and (np.array(around)[sure] == near.label[sure]).all()
+    assert (~sure).any()  # the crossing is marked unsure, not drawn confidently somewhere else

@@ -15,10 +15,26 @@ GRID = 81  # invisible click grid on the map: GRID x GRID points over the map's 
 BACKGROUND = 2000  # points drawn behind small maps
 
 
+# Ten colours told apart with every common colour-vision deficiency: Okabe & Ito's eight, then grey and wine.
+CLASS_COLOURS = [
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#F0E442",  # yellow
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#000000",  # black
+    "#999999",  # grey
+    "#882255",  # wine
+]
+LEGEND = {"itemsizing": "constant", "y": 0.9, "yanchor": "top"}  # below the modebar, which sits top right
+
+
 def palette(n: int) -> list[str]:
     from plotly.colors import qualitative
 
-    base = qualitative.Plotly if n <= 10 else qualitative.Alphabet
+    base = CLASS_COLOURS if n <= 10 else qualitative.Alphabet
     return [base[i % len(base)] for i in range(n)]
 
 
@@ -76,7 +92,7 @@ def background_map(ctx: Ctx, height: int = 360) -> go.Figure:
     idx = downsample(len(ctx.ds))
     xy, labels = ctx.md.xy[idx], ctx.enc.labels[idx]
     fig = go.Figure(group_traces(xy, labels, ctx.ds.classes, idx, size=3, opacity=0.35))
-    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend={"itemsizing": "constant"})
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend=LEGEND)
     fig.update_xaxes(showticklabels=False, title=None)
     fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
     return fig
@@ -86,6 +102,30 @@ def marker(xy, name: str) -> go.Scattergl:
     """A big black cross at one map position (the current point, the sliders' latent)."""
     style = {"size": 16, "symbol": "x", "color": "black", "line": {"width": 1, "color": "white"}}
     return go.Scattergl(x=[xy[0]], y=[xy[1]], name=name, hoverinfo="skip", marker=style)
+
+
+LOW_CONFIDENCE = 0.6  # below this share of agreeing neighbours, a placed point is drawn hollow
+
+
+def path_trace(placed, steps: int) -> go.Scattergl:
+    """A path of placed latents (a core.projection.Placement): numbered, dark to yellow; unsure steps hollow."""
+    sure = placed.confidence >= LOW_CONFIDENCE
+    return go.Scattergl(
+        x=placed.xy[:, 0],
+        y=placed.xy[:, 1],
+        mode="lines+markers",
+        name="path",
+        marker={
+            "size": 10,
+            "color": np.arange(steps),
+            "colorscale": "Viridis",
+            "symbol": np.where(sure, "circle", "circle-open").tolist(),
+            "line": {"width": 2},
+        },
+        line={"color": "black", "width": 2},
+        text=[f"step {i + 1}: {c:.0%} of its neighbours here" for i, c in enumerate(placed.confidence)],
+        hovertemplate="%{text}<extra></extra>",
+    )
 
 
 def click_grid(xy: np.ndarray) -> go.Scattergl:

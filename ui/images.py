@@ -48,10 +48,14 @@ def _viridis() -> np.ndarray:
     return np.array([[int(float(c)) for c in s[4:-1].split(",")] for s in rgb], dtype=np.uint8)
 
 
-def heat(a, scale: int | None = None) -> Image.Image:
-    """A (H, W) non-negative map (e.g. per-pixel std) as a Viridis heatmap image, scaled to its maximum."""
+STD_MAX = 0.5  # the largest std a pixel in [0, 1] can have: the fixed top of the std colour scale
+
+
+def heat(a, scale: int | None = None, vmax: float | None = None) -> Image.Image:
+    """A (H, W) non-negative map (e.g. per-pixel std) as a Viridis heatmap: 0 dark, ``vmax`` (default: max) yellow."""
     a = np.asarray(torch.as_tensor(a).float().cpu().numpy())
-    idx = np.clip(a / max(float(a.max()), 1e-8) * 255, 0, 255).astype(np.uint8)
+    top = float(a.max()) if vmax is None else vmax
+    idx = np.clip(a / max(top, 1e-8) * 255, 0, 255).astype(np.uint8)
     return _upscale(Image.fromarray(_viridis()[idx]), scale)
 
 

@@ -207,6 +207,14 @@ def correlations(ctx: Ctx, metric: str, measure: str, d: np.ndarray, u: np.ndarr
     return _correlations(ctx.key, metric, measure, d, u, ctx)
 
 
+def typicality(ctx: Ctx, recon_error: float):
+    """Where a reconstruction error falls among the checkpoint's own training images (core.anomaly.Typicality)."""
+    from core.anomaly import typicality as place
+
+    home = load_map(ctx.ckpt, ctx.home, ctx.home).enc
+    return place(recon_error, home.recon_error[~home.is_test])
+
+
 # ------------------------------------------------------------------------------ decoding
 
 

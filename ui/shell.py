@@ -7,6 +7,7 @@ fetches Plotly's code while the server imports torch and the core.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import NamedTuple
 
 import streamlit as st
@@ -26,6 +27,7 @@ PAGES = (
     PageSpec("pages/uncertainty.py", "Uncertainty", ":material/query_stats:", "uncertainty"),
 )
 
+ICON = Path(__file__).with_name("icon.png")
 _run = threading.local()  # each script run has its own thread: marks "the shell is running this page"
 
 
@@ -44,17 +46,25 @@ def _preload_plotly() -> None:
 
 def run() -> None:
     """The whole app: page config, navigation, sidebar, then the chosen page."""
-    st.set_page_config(page_title="Latent Explorer", page_icon=":material/blur_on:", layout="wide")
+    # the icon is a file of the app (a decoded 8), not a font from the network: the app works offline
+    st.set_page_config(page_title="Latent Explorer", page_icon=str(ICON), layout="wide")
     pages = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url, default=(i == 0)) for i, p in enumerate(PAGES)]
     page = st.navigation(pages)
     st.sidebar.title("Latent Explorer")
     _preload_plotly()
-    sidebar()  # imports torch and the core: while the browser fetches Plotly's code
+    from ui import settings, state
+    from ui.sidebar import sidebar  # imports torch and the core: while the browser fetches Plotly's code
+
+    sidebar()
+
+    st.session_state[state.ACTIVE] = ()  # the page registers its settings (state.restore) as it runs
     _run.active = True
     try:
         page.run()
     finally:
         _run.active = False
+        settings.keep()
+        state.sync_url()
 
 
 def require_shell() -> None:
@@ -70,62 +80,14 @@ def require_shell() -> None:
     st.stop()
 
 
-def checkpoint_label(name: str) -> str:
-    """One line: name, kind, dataset, latent size and the headline test metrics."""
-    from ui.loaders import checkpoint_config
-
-    meta = checkpoint_config(name)
-    model = meta.get("model", {})
-    if not model:
-        return f"{name} (unreadable config)"
-    head = f"{name} · {model.get('kind', '?').upper()} · {meta.get('dataset', '?')} · {model.get('latent_dim')}-D"
-    test = (meta.get("metrics") or {}).get("test")
-    if not test:
-        return f"{head} · training (epoch {meta.get('progress', {}).get('epoch', 0)}, no metrics yet)"
-    parts = [f"test MSE {test['recon_mse']:.4f}"]
-    if test.get("neg_elbo") is not None:
-        parts.append(f"neg ELBO {test['neg_elbo']:.1f}")
-    return f"{head} · {' · '.join(parts)}"
-
-
-def sidebar() -> None:
-    """Checkpoint and dataset pickers; keeps the URL in step with the session."""
-    from ui import loaders, state
-
-    names = loaders.checkpoint_names()
-    if not names:
-        st.sidebar.error(loaders.NO_CKPT)
-        return
-    if state.CKPT not in st.session_state or st.session_state[state.CKPT] not in names:
-        state.init_from_query(names, loaders.home_of)
-    if "_warning" in st.session_state:
-        st.sidebar.warning(st.session_state.pop("_warning"))
-    st.sidebar.selectbox(
-        "Checkpoint",
-        names,
-        key=state.CKPT,
-        format_func=checkpoint_label,
-        on_change=state.on_checkpoint_change,
-        args=(loaders.home_of,),
-    )
-    st.sidebar.caption(
-        checkpoint_label(st.session_state[state.CKPT]) + ". The URL holds this view: copy it to share it."
-    )
-    st.sidebar.selectbox(
-        "Dataset", [*state.DATASETS, state.OTHER], key=state.DATA_CHOICE, help="Default: the checkpoint's own dataset."
-    )
-    if st.session_state[state.DATA_CHOICE] == state.OTHER:
-        st.sidebar.text_input(
-            "Dataset spec", key=state.DATA_PATH, placeholder="npz:data/shifted.npz or folder:data/imgs"
-        )
-    state.sync_url()
-
-
 def page(title: str, help_line: str):
     """Every page's opening: the shell, its title, one line of help, then the shared context (a ``Ctx``)."""
     require_shell()
+    from ui import state
     from ui.loaders import load_context
 
     st.title(title)
     st.caption(help_line)
+    if state.CALLBACK_ERROR in st.session_state:
+        st.error(st.session_state.pop(state.CALLBACK_ERROR))
     return load_context()

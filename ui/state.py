@@ -8,6 +8,8 @@ crashed on. Imports no torch: the first page shows before the heavy modules load
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,13 +23,30 @@ if TYPE_CHECKING:
     from core.projection import Projector
 
 DEFAULT_CKPT = "mnist5k-vae16"
-DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10")
+DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10")  # core.data.SHAPES' names
 OTHER = "other (folder:PATH / npz:PATH)"
 # Session keys; the first three are also the query-string keys.
 CKPT, DATA, POINT = "ckpt", "data", "point"
 DATA_CHOICE, DATA_PATH = "data_choice", "data_path"
 POINT_XY = "point_xy"  # (point text, [x, y]): where a free point was clicked on the map
 MAP_REGION = "map_region"  # (view key, [sample indices]) of the last box or lasso selection
+MAP_LAST = "map_last"  # "point" or "region": what the user did last on the map, shown first
+CALLBACK_ERROR = "_callback_error"  # a one-line message from a failed widget callback, shown by the page
+KEPT = "_kept"  # {setting key: value}: page settings kept while their widgets are not on screen
+ACTIVE = "_active"  # the Settings of the page running now (reset by the shell at every run)
+
+
+def guarded(callback: Callable) -> Callable:
+    """A widget callback that cannot take the page down: an error becomes a one-line message the page shows."""
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any failure: tell the user in one line, keep page and sidebar
+            st.session_state[CALLBACK_ERROR] = f"That did not work ({type(e).__name__}: {e}); nothing was changed."
+
+    return run
 
 
 # ------------------------------------------------------------------------------ parsers
@@ -92,6 +111,7 @@ def point_xy(ctx: Ctx) -> np.ndarray:
     return ctx.md.projector.to_map(ctx.latent())[0]
 
 
+@guarded
 def on_map_select(key: str, projector: Projector, view_key: str) -> None:
     """Map chart callback: a clicked point (or empty space, via the grid) becomes the current point;
     a box or lasso becomes the selected region. Runs before the page, so the page draws the new state."""
@@ -99,13 +119,24 @@ def on_map_select(key: str, projector: Projector, view_key: str) -> None:
     picked = picked_indices(sel)
     if sel.box or sel.lasso:
         st.session_state[MAP_REGION] = (view_key, picked)  # indices mean something for this dataset only
-    elif picked:
+        st.session_state[MAP_LAST] = "region"
+        return
+    st.session_state[MAP_LAST] = "point"
+    if picked:
         set_point(picked[0])
     elif sel.points:
         xy = [float(sel.points[0]["x"]), float(sel.points[0]["y"])]
         set_point(projector.from_map([xy])[0])
         # remember where the user clicked: far from the data, to_map(from_map(xy)) lands at the nearest cluster
         st.session_state[POINT_XY] = (st.session_state[POINT], xy)
+
+
+@guarded
+def on_pick(key: str) -> None:
+    """Chart callback for plots of samples (customdata = index): a clicked sample becomes the current point."""
+    picked = picked_indices(st.session_state[key].selection)
+    if picked:
+        set_point(picked[0])
 
 
 def map_region(view_key: str) -> list[int]:
@@ -154,10 +185,17 @@ def on_checkpoint_change(home_of) -> None:
 
 
 def sync_url() -> None:
-    """Write the session's shareable settings into the query string (only when they changed)."""
+    """Write the shareable state into the query string: checkpoint, dataset, point, and the page's settings
+    that differ from their defaults (short links). Only when something changed."""
+    if CKPT not in st.session_state:
+        return
     want = {CKPT: st.session_state[CKPT], DATA: data_name()}
     if st.session_state.get(POINT):
         want[POINT] = st.session_state[POINT]
+    for s in st.session_state.get(ACTIVE, ()):
+        value = st.session_state.get(s.key, s.default)
+        if value != s.default:
+            want[s.key] = s.text(value)
     if st.query_params.to_dict() != want:
         st.query_params.from_dict(want)
 

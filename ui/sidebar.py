@@ -1,0 +1,121 @@
+"""The sidebar: the checkpoint picker with a card saying what the model is, and the datasets it can read."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.data import DEFAULT_ROOT, dataset_offer, download
+from core.errors import LatentExplorerError
+from ui import loaders, state
+
+LIKELIHOOD = {"bernoulli": "Bernoulli decoder (pixel probabilities)", "gaussian": "Gaussian decoder (mean and std)"}
+
+
+def sidebar() -> None:
+    """Checkpoint and dataset pickers, the checkpoint's card, and downloads of datasets that fit."""
+    names = loaders.checkpoint_names()
+    if not names:
+        st.sidebar.error(loaders.NO_CKPT)
+        return
+    if state.CKPT not in st.session_state or st.session_state[state.CKPT] not in names:
+        state.init_from_query(names, loaders.home_of)
+    if "_warning" in st.session_state:
+        st.sidebar.warning(st.session_state.pop("_warning"))
+    st.sidebar.selectbox(
+        "Checkpoint", names, key=state.CKPT, on_change=state.on_checkpoint_change, args=(loaders.home_of,)
+    )
+    try:
+        ckpt = loaders.get_checkpoint(st.session_state[state.CKPT])
+    except LatentExplorerError as e:
+        st.sidebar.error(str(e))
+        return
+    with st.sidebar.container(border=True, key="ckpt_card"):
+        card(ckpt)
+    datasets(tuple(ckpt.config.image_shape))
+    st.sidebar.caption("The URL holds this view: copy it to share it.")
+
+
+def card(ckpt) -> None:
+    """What the checkpoint is, how it was trained and how well it does: core.evaluate's figures when stored."""
+    from core.evaluate import load_evaluation
+
+    cfg, info = ckpt.config, ckpt.info
+    c, h, w = cfg.image_shape
+    kind = {"ae": "Autoencoder (AE)", "dae": "Denoising autoencoder (DAE)", "vae": "Variational autoencoder (VAE)"}
+    lines = [
+        f"**{kind[cfg.kind]}**, {cfg.latent_dim}-D latent, {LIKELIHOOD[cfg.likelihood]}",
+        f"input: {'RGB' if c == 3 else 'grey'} {h}×{w} images",
+    ]
+    if cfg.kind == "dae":
+        lines.append(f"trained to remove {cfg.noise} noise (level {cfg.noise_level:g})")
+    if cfg.kind == "vae" and cfg.beta != 1:
+        lines.append(f"β = {cfg.beta:g}")
+    if ckpt.excluded_class is not None:
+        lines.append(f"**trained without class {ckpt.excluded_class}** (held out to test anomaly detection)")
+    ev = load_evaluation(ckpt)
+    test = ev.test if ev is not None else None
+    saved = (info.get("metrics") or {}).get("test")
+    if test is not None or saved:
+        mse = test.recon_mse if test else saved["recon_mse"]
+        elbo = test.neg_elbo if test else saved.get("neg_elbo")
+        n = test.n if test else saved.get("n")
+        line = f"test ({n} images): recon MSE {mse:.4f}"
+        lines.append(line + (f" · neg ELBO {elbo:.1f} nats" if elbo is not None else ""))
+    else:
+        lines.append(f"still training (epoch {info.get('progress', {}).get('epoch', 0)}): no test figures yet")
+    if ev is not None:
+        lines.append(f"5-NN accuracy: latent {ev.knn_acc_latent:.3f} · pixels {ev.knn_acc_pixel:.3f}")
+        if ev.heldout_auroc:
+            lines.append(f"finds the held-out class: AUROC {ev.heldout_auroc['recon_error']:.3f} (recon error)")
+    st.markdown("  \n".join(lines))  # our own words and numbers only: names from files go through st.text / st.code
+    st.text(f"trained on {ckpt.dataset}")
+    if info.get("command"):
+        with st.expander("Training command"):
+            st.code(info["command"], language="bash", wrap_lines=True)
+
+
+def datasets(shape: tuple[int, int, int]) -> None:
+    """Offer the datasets present and of the model's shape; say why the others are missing; download the missing."""
+    offer = dataset_offer(shape, DEFAULT_ROOT)
+    current = st.session_state.get(state.DATA_CHOICE)
+    options = [*offer.ready, *([current] if current in state.DATASETS and current not in offer.ready else [])]
+    st.sidebar.selectbox(
+        "Dataset", [*options, state.OTHER], key=state.DATA_CHOICE, help="Default: the checkpoint's own dataset."
+    )
+    if st.session_state[state.DATA_CHOICE] == state.OTHER:
+        st.sidebar.text_input(
+            "Dataset spec", key=state.DATA_PATH, placeholder="npz:data/shifted.npz or folder:data/imgs"
+        )
+    c, h, w = shape
+    notes = []
+    if offer.unfit:
+        unfit = ", ".join(f"{n} ({why})" for n, why in offer.unfit.items())
+        notes.append(f"Not offered: {unfit}; this model takes {'RGB' if c == 3 else 'grey'} {h}×{w} images.")
+    if offer.downloadable:
+        notes.append(f"Not downloaded yet: {', '.join(offer.downloadable)}.")
+    if notes:
+        st.sidebar.caption(" ".join(notes))
+    if offer.downloadable:
+        with st.sidebar.expander("Download a dataset"):
+            name = st.selectbox("Dataset to download", offer.downloadable, key="dl_name")
+            if st.button(f"Download {name} into {DEFAULT_ROOT}/", key="dl_go"):
+                fetch(name)
+
+
+def fetch(name: str) -> None:
+    """Download with a progress bar; on success the dataset becomes the current one, else one line says why."""
+    bar = st.progress(0.0, text=f"Connecting to the {name} mirrors…")
+
+    def progress(done: int, total: int, file: str) -> None:
+        frac = min(done / total, 1.0) if total else 0.0
+        bar.progress(frac, text=f"{file}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    try:
+        download(name, DEFAULT_ROOT, progress=progress)
+    except LatentExplorerError as e:
+        bar.empty()
+        st.error(str(e))
+        return
+    bar.progress(1.0, text=f"{name} downloaded")
+    state.set_data(name)
+    st.rerun()
