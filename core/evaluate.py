@@ -18,17 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.anomaly import heldout_auroc
 from core.cache import atomic_write_bytes, content_key
 from core.checkpoints import DEVICES, Checkpoint, load_checkpoint, resolve_device
-from core.clustering import kmeans_scores, knn_accuracy, knn_distance, knn_vote
 from core.data import dataset_key
 from core.errors import LatentExplorerError
-from core.explorer import checkpoint_projection, home_dataset
-from core.latents import EncodedSet, SetMetrics, load_or_encode, summarize
+from core.latents import EncodedSet, SetMetrics
 from core.projection import OutOfSample, Projector
-from core.train import seen_test_mask
-from core.uncertainty import Correlation, compute_measure, distance_to_centroid, spearman_ci
+from core.uncertainty import Correlation
 
 EVALUATION_VERSION = 1
 
@@ -96,6 +92,8 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
     A point is "inside a cluster" when its 10 nearest mapped points lie closer than the median
     10-NN radius of the map. Its decoded image is re-encoded and classified by 10-NN in latent space.
     """
+    from core.clustering import knn_vote
+
     rng = np.random.default_rng(seed)
     emb, labels = proj.embedding_, enc.labels
     d10, _ = proj._mtree.query(emb, k=11)  # radius of each mapped point's 10 neighbours (itself excluded)
@@ -116,6 +114,14 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
 
 def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) -> Evaluation:
     """All figures of one checkpoint; stored beside it (``evaluation_path``) so pages read them, not recompute."""
+    # imported here: the app reads stored Evaluations (load_evaluation) without paying for sklearn and scipy
+    from core.anomaly import heldout_auroc
+    from core.clustering import kmeans_scores, knn_accuracy, knn_distance
+    from core.explorer import checkpoint_projection, home_dataset
+    from core.latents import load_or_encode, summarize
+    from core.train import seen_test_mask
+    from core.uncertainty import compute_measure, distance_to_centroid, spearman_ci
+
     t = {}
     t0 = time.perf_counter()
     ckpt = load_checkpoint(path, resolve_device(device))
@@ -213,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", choices=DEVICES, help="(default auto)")
     p.add_argument("--with-3d", action="store_true", help="also build and cache the 3-D map")
     a = p.parse_args(argv)
+    from core.explorer import checkpoint_projection
+
     try:
         r = evaluate(a.checkpoint, a.seed, a.device).to_dict()
         if a.with_3d:  # the app's 3-D view reads this cache; build it now rather than in front of a user

@@ -28,7 +28,7 @@ c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
 colour = c1.selectbox("Colour by", list(labels), key="map_colour", format_func=labels.get)
 k = int(c2.number_input("k (clusters)", 2, 30, key="map_k")) if colour == "cluster" else 10
 three_d = c3.toggle("3-D", key="map_3d", help="A 3-D UMAP of the same latents (fitted once, then cached).")
-overlay = c4.toggle("Decoded images", key="map_overlay", disabled=three_d, help="Decode a 10×10 grid over the map.")
+overlay = c4.toggle("Decoded grid", key="map_overlay", disabled=three_d, help="Decode a 10×10 grid over the map.")
 c5.number_input(
     "Go to sample #",
     0,

@@ -98,7 +98,11 @@ shown = act.order if show_all else act.order[: min(8, D)]
 def panel() -> None:
     z = np.array(st.session_state["sl_z"])
     left, right = st.columns([1, 1])
-    st.html("<style>.st-key-sl_view {position: sticky; top: 3.5rem; z-index: 2}</style>")  # images stay in view
+    # the column of images stays in view while the sliders scroll past (a sticky flex item of the row)
+    st.html(
+        '<style>[data-testid="stColumn"]:has(.st-key-sl_view) '
+        "{position: sticky; top: 3.75rem; align-self: flex-start; z-index: 2}</style>"
+    )
     with left:
         for d in shown:
             st.session_state.setdefault(f"z{d}", round(float(z[d]), 2))

@@ -299,3 +299,14 @@ def test_a_copied_link_reopens_the_same_view(server, browser, page):
     wait_idle(other, TIMEOUT)
     assert image_src(other, "slerp in 10 steps") and other.url == link
     fresh.close()
+
+
+def test_sliders_keep_the_decoded_image_in_view_while_scrolling(server, page):
+    page.goto(f"{server}/sliders?sl_all=1")
+    page.locator('[data-testid="stImage"]:has-text("decoded")').first.wait_for()
+    wait_idle(page, TIMEOUT)
+    page.mouse.move(600, 700)
+    page.mouse.wheel(0, 900)  # down to the last sliders
+    page.wait_for_timeout(500)
+    assert page.locator('[data-testid="stSlider"]').count() == 16
+    assert in_view(page, page.locator('[data-testid="stImage"]:has-text("decoded")'))

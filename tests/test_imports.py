@@ -37,11 +37,12 @@ def test_pages_never_import_torch():
         assert "import torch" not in text and "from torch" not in text, page.name
 
 
-def test_default_page_needs_no_umap():
-    """The first page on the default checkpoint reads caches only: umap-learn is never imported."""
+def test_default_page_needs_no_umap_nor_sklearn():
+    """The first page on the default checkpoint reads caches only: umap-learn and scikit-learn (0.3 s) stay out."""
     run(
         "import sys\nfrom streamlit.testing.v1 import AppTest\n"
         "at = AppTest.from_file('app.py', default_timeout=60).run()\n"
         "assert not at.exception, at.exception\nassert [t.value for t in at.title][0] == 'Map'\n"
         "assert 'umap' not in sys.modules, 'the default page imported umap'\n"
+        "assert 'sklearn' not in sys.modules, 'the default page imported scikit-learn'\n"
     )
