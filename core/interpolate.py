@@ -34,6 +34,7 @@ class Activity:
     order: np.ndarray  # (D,) dimension indices
     score: np.ndarray  # (D,)
     kind: str  # what the score measures, e.g. "mean KL (nats)"
+    meaning: str = ""  # one sentence for a user: what the number says about the dimension
 
 
 @dataclass(frozen=True)
@@ -153,10 +154,12 @@ def dimension_activity(enc: EncodedSet) -> Activity:
     mean = np.asarray(enc.mean, dtype=np.float64)
     if enc.logvar is None:
         score, kind = mean.var(axis=0), "variance of means"
+        meaning = "the variance of this dimension's codes over the dataset: near 0 = the encoder barely uses it"
     else:
         logvar = np.asarray(enc.logvar, dtype=np.float64)
         score, kind = (0.5 * (mean**2 + np.exp(logvar) - 1 - logvar)).mean(axis=0), "mean KL (nats)"
-    return Activity(order=np.argsort(-score, kind="stable"), score=score, kind=kind)
+        meaning = "the mean KL divergence of this dimension's posterior from the prior, in nats: 0 = ignored"
+    return Activity(order=np.argsort(-score, kind="stable"), score=score, kind=kind, meaning=meaning)
 
 
 def nearest_class(z: np.ndarray, mean: np.ndarray, labels: np.ndarray, k: int = 10) -> NearestClass:

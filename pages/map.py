@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import figures, images, loaders, settings, state
+from ui import figures, images, loaders, panels, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -79,50 +79,12 @@ with chart:
 
 def current_point() -> None:
     st.subheader("Current point")
-    if here is None:
-        st.info("Click a point (or empty space) on the map to make it the current point.")
-        return
-    if isinstance(ctx.point, int):
-        shown, caps = loaders.image_and_recon(ctx, ctx.point)
-        typical = loaders.typicality(ctx, float(enc.recon_error[ctx.point]))
-        (st.warning if typical.unusual else st.caption)(typical.describe())
-    else:
-        shown, caps = [loaders.decode(ctx, here).mean[0]], ["decoded from this map position"]
-    images.show_images(shown, caps, cols=3)
-    _, nb = md.projector.latent_neighbors(here, k=9)
-    nb = [int(i) for i in nb[0] if not (md.on_home_map and isinstance(ctx.point, int) and i == ctx.point)][:8]
-    st.image(
-        images.grid(ctx.home.x[nb], nrow=4, scale=2),
-        output_format="PNG",
-        caption=f"8 nearest neighbours in latent space (from {ctx.home.name}, the map's own images): "
-        + ", ".join(f"#{i}" for i in nb),
-    )
-    png = images.png_bytes(images.grid(np.concatenate([np.stack(shown), ctx.home.x[nb]]), nrow=10))
-    st.download_button("PNG of these images", png, "current-point.png", "image/png", key="map_png")
+    panels.current_point(ctx)
 
 
 def selection() -> None:
     st.subheader("Selection")
-    region = state.map_region(ctx.key)
-    if not region:
-        st.info("Use box or lasso select (top right of the map) to summarise a region.")
-        return
-    counts = np.bincount(enc.labels[region], minlength=len(ctx.ds.classes))
-    names = [ctx.class_name(c) for c in range(len(counts))]
-    bar = go.Figure(go.Bar(x=names, y=counts, marker_color=figures.palette(len(counts))))
-    bar.update_layout(
-        height=200,
-        margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        xaxis_type="category",
-        title=f"Classes of the {len(region):,} selected points",
-    )
-    st.plotly_chart(bar, key="map_hist")
-    z = enc.mean[region][figures.downsample(len(region), 5000)]  # the mean image needs no more than 5,000
-    images.show_images(
-        [loaders.decode(ctx, z.mean(0)).mean[0], loaders.decode_means(ctx, z).mean(0)],
-        ["decoded mean latent", "mean of their reconstructions"],
-        cols=2,
-    )
+    panels.selection(ctx)
 
 
 with side:  # what the user did last comes first

@@ -19,11 +19,6 @@ lo = np.full(D, np.floor(min(float(enc.mean.min()), -3.0)))
 hi = np.full(D, np.ceil(max(float(enc.mean.max()), 3.0)))
 START = {"point": "current point", "centroid": "class centroid", "prior": "prior sample", "zero": "zero"}
 vae = ctx.ckpt.config.kind == "vae"
-ACTIVITY = (
-    "mean KL divergence of this dimension's posterior from the prior, in nats: 0 = the encoder ignores it"
-    if vae
-    else "variance of this dimension's codes over the dataset: near 0 = the encoder barely uses it"
-)
 classes = np.unique(enc.labels).tolist()
 settings.restore(
     settings.Setting("sl_start", "point", tuple(START)),
@@ -112,7 +107,7 @@ def panel() -> None:
                 float(hi[d]),
                 step=0.01,
                 key=f"z{d}",
-                help=f"The number after the name is this dimension's activity: {ACTIVITY}.",
+                help=f"The number after the name is this dimension's activity: {act.meaning}.",
             )
             if abs(v - round(float(z[d]), 2)) > 1e-9:  # moved by the user (untouched ones keep their exact value)
                 z[d] = v

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.uncertainty import MEASURES, binned_means, describe_correlation
-from ui import figures, images, loaders, settings, state
+from ui import figures, images, loaders, panels, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -74,9 +74,10 @@ with chart:
     st.plotly_chart(fig, key="un_chart", on_select=partial(state.on_pick, "un_chart"), selection_mode="points")
 with side:
     if isinstance(ctx.point, int):  # a click sets the current point, shared with the Map
-        i = ctx.point
-        images.show_images(*loaders.image_and_recon(ctx, i), cols=2)
-        st.caption(f"distance {d[i]:.3g} · {unc_label} {u[i]:.3g} · the current point, shared with the other pages")
+        panels.current_point(ctx, neighbours=False)
+        st.caption(
+            f"distance {d[ctx.point]:.3g} · {unc_label} {u[ctx.point]:.3g}: the current point, shared with every page"
+        )
     else:
         st.info("Click a point on the plot to see its image and reconstruction; it becomes the current point.")
 if measure == "neg_elbo" and ctx.ckpt.config.likelihood == "gaussian":
