@@ -63,15 +63,28 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def folder_listing(path: str | os.PathLike) -> list[tuple[str, int, int]]:
-    """Sorted (relative path, size, mtime in ns) of every file under a folder: changes when any file does."""
+MAX_LISTED = 500_000  # files in one listing: a bigger folder is refused, not walked to the end
+
+
+def folder_listing(path: str | os.PathLike, max_files: int = MAX_LISTED) -> list[tuple[str, int, int]]:
+    """Sorted (relative path, size, mtime in ns) of every file under a folder: changes when any file does.
+
+    Symlinks are not followed (os.walk's default), so the walk stays inside the folder.
+    """
+    from core.errors import DatasetError
+
     root = Path(path)
     out = []
     for dirpath, _, files in os.walk(root):
         for name in files:
             p = Path(dirpath) / name
-            st = p.stat()
+            try:
+                st = p.stat(follow_symlinks=False)
+            except OSError:
+                continue
             out.append((p.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
+            if len(out) > max_files:
+                raise DatasetError(f"folder {root} holds more than {max_files:,} files: too many to read")
     return sorted(out)
 
 

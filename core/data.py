@@ -14,7 +14,6 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import os
-import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,43 +375,107 @@ def _unpack(tmp, file: str, dest: Path) -> None:
 
 
 def open_image(source, channels: int = 1, size: int | None = None):
-    """Open an image file safely (known formats only, decompression bombs refused) as a PIL image."""
-    from PIL import Image
+    """An image file read by content (core.images) as a PIL image of ``channels``, resized to size × size."""
+    from core.images import FOLDER_FORMATS, prepare
+    from core.images import open_image as read
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(source, formats=IMAGE_FORMATS)
-            img.load()
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise DatasetError(f"image refused: too many pixels ({e})") from e
-    except Exception as e:  # Pillow raises many types for a non-image; all mean "not an image"
-        raise DatasetError(f"not a readable image (PNG, JPEG, BMP, GIF, TIFF, WEBP): {e}") from e
-    img = img.convert("L" if channels == 1 else "RGB")
-    if size is not None and img.size != (size, size):
-        img = img.resize((size, size), Image.BILINEAR)
-    return img
+    c = channels
+    return prepare(read(source, FOLDER_FORMATS), (c, size, size)) if size else read(source, FOLDER_FORMATS)
 
 
 def preprocess_image(source, image_shape: tuple[int, int, int]) -> torch.Tensor:
-    """One user image, read like the dataset: (C, H, W) float in [0, 1] at the model's shape."""
-    c, h, _ = image_shape
-    img = open_image(source, channels=c, size=h)
-    a = np.asarray(img, dtype=np.float32) / 255.0
-    return torch.from_numpy(a).unsqueeze(0) if c == 1 else torch.from_numpy(a).permute(2, 0, 1)
+    """One user image, read like the dataset: (C, H, W) float in [0, 1] at the model's shape (core.images)."""
+    from core.images import prepare_image
+
+    return prepare_image(source, image_shape).x
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+FOLDER_MAX_FILES = 200_000  # images in one folder: beyond this the walk stops with a message
+FOLDER_MAX_DEPTH = 3  # levels below a class folder
+FOLDER_MAX_SECONDS = 120.0
+MAX_CLASSES = 1000
+MAX_IMAGES = 2_000_000
+MAX_SIDE = 256  # npz images larger than this are refused (the models take up to 64 px)
+
+
+def walk_images(path: Path, max_files: int = FOLDER_MAX_FILES, max_seconds: float = FOLDER_MAX_SECONDS):
+    """[(class name, [image paths])] of a folder of class subfolders: never follows a symlink, with caps
+    on depth, file count and time (a folder like / stops early with one line instead of running on)."""
+    import time
+
+    start, count, out = time.monotonic(), 0, []
+    try:
+        classes = sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+    except OSError as e:
+        raise DatasetError(f"image folder not readable: {path} ({e.strerror})") from e
+    for cls in classes:
+        files, stack = [], [(Path(path) / cls, 0)]
+        while stack:
+            folder, depth = stack.pop()
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:
+                continue  # an unreadable subfolder: skipped, like any non-image
+            for e in entries:
+                if e.is_dir(follow_symlinks=False) and depth < FOLDER_MAX_DEPTH:
+                    stack.append((Path(e.path), depth + 1))
+                elif e.is_file(follow_symlinks=False) and e.name.lower().endswith(IMAGE_SUFFIXES):
+                    files.append(Path(e.path))
+                    count += 1
+                    if count > max_files:
+                        raise DatasetError(f"image folder {path} holds more than {max_files:,} images: too many")
+            if time.monotonic() - start > max_seconds:
+                raise DatasetError(f"image folder {path}: listing took over {max_seconds:.0f} s, stopped")
+        if files:
+            out.append((cls, sorted(files)))
+    if not out:
+        raise DatasetError(f"no class subfolders with images in {path}")
+    if len(out) > MAX_CLASSES:
+        raise DatasetError(f"image folder {path} has {len(out)} class folders, over the {MAX_CLASSES} limit")
+    return out
 
 
 def _folder(path: Path, size: int, channels: int):
-    from torchvision.datasets import ImageFolder
-
     if not path.is_dir():
         raise DatasetError(f"image folder not found: {path} (expected one subfolder of images per class)")
-    try:
-        ds = ImageFolder(str(path), loader=lambda p: open_image(p, channels, size))
-    except FileNotFoundError as e:
-        raise DatasetError(f"no class subfolders with images in {path}: {e}") from e
-    xs = [preprocess_image(p, (channels, size, size)) for p, _ in ds.samples]
-    return torch.stack(xs), torch.tensor(ds.targets, dtype=torch.int64), list(ds.classes)
+    xs, ys, classes = [], [], []
+    for label, (cls, files) in enumerate(walk_images(path)):
+        classes.append(cls)
+        for f in files:
+            xs.append(preprocess_folder_image(f, (channels, size, size)))
+            ys.append(label)
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64), classes
+
+
+def preprocess_folder_image(path: Path, image_shape: tuple[int, int, int]) -> torch.Tensor:
+    from core.images import FOLDER_FORMATS, prepare_image
+
+    return prepare_image(path, image_shape, FOLDER_FORMATS).x
+
+
+def _npy_header(z, name: str):
+    """(shape, dtype) of an array in an open npz, read from its .npy header without loading it."""
+    import numpy.lib.format as npf
+
+    info = z.getinfo(name)
+    if info.flag_bits & 0x1:
+        raise DatasetError(f"npz array {name!r} is encrypted")
+    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+        raise DatasetError(f"npz array {name!r} is a symbolic link")
+    with z.open(info) as f:
+        major, _ = npf.read_magic(f)
+        read = npf.read_array_header_1_0 if major == 1 else npf.read_array_header_2_0
+        shape, _, dtype = read(f, max_header_size=10_000)
+    if dtype.hasobject:
+        raise DatasetError(f"npz array {name!r} holds Python objects, which are never loaded")
+    expected = int(np.prod(shape, dtype=np.float64) * dtype.itemsize)
+    if expected > NPZ_MAX_BYTES or info.file_size < expected:
+        raise DatasetError(
+            f"npz array {name!r} claims shape {tuple(shape)} ({expected / 1e9:.3g} GB) but the file holds "
+            f"{info.file_size / 1e9:.3g} GB (limit {NPZ_MAX_BYTES / 1e9:.0f} GB)"
+        )
+    return tuple(shape), dtype
 
 
 def _npz(path: Path):
@@ -420,18 +483,26 @@ def _npz(path: Path):
         raise DatasetError(f"npz file not found: {path}")
     try:
         with zipfile.ZipFile(path) as z:
-            total = sum(i.file_size for i in z.infolist())
-        if total > NPZ_MAX_BYTES:
-            raise DatasetError(
-                f"npz {path} unpacks to {total / 1e9:.1f} GB, over the {NPZ_MAX_BYTES / 1e9:.0f} GB limit"
-            )
+            names = {n[: -len(".npy")] if n.endswith(".npy") else n: n for n in z.namelist()}
+            if "x" not in names:
+                raise DatasetError(f"npz {path.name} has no array 'x' (found {sorted(names)[:10]})")
+            shape, dtype = _npy_header(z, names["x"])
+            if len(shape) not in (3, 4) or not 1 <= shape[0] <= MAX_IMAGES or max(shape[1:3]) > MAX_SIDE:
+                raise DatasetError(
+                    f"npz 'x' must be 1..{MAX_IMAGES:,} images (N,H,W) or (N,H,W,C) of at most "
+                    f"{MAX_SIDE}×{MAX_SIDE} pixels, got {shape}"
+                )
+            if "y" in names:
+                y_shape, _ = _npy_header(z, names["y"])
+                if y_shape != (shape[0],):
+                    raise DatasetError(f"npz 'y' must be {shape[0]} labels, got shape {y_shape}")
         with np.load(path, allow_pickle=False) as f:
-            if "x" not in f:
-                raise DatasetError(f"npz {path} has no array 'x' (found {sorted(f.keys())})")
             x = f["x"]
             y = f["y"] if "y" in f else None
-    except (zipfile.BadZipFile, ValueError, OSError) as e:
-        raise DatasetError(f"not a readable npz file {path}: {e}") from e
+    except DatasetError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError, RuntimeError) as e:
+        raise DatasetError(f"not a readable npz file {path.name}: {type(e).__name__}") from e
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3):
@@ -448,7 +519,10 @@ def _npz(path: Path):
         raise DatasetError(f"npz 'x' must be uint8 or float, got {x.dtype}")
     if y is None:
         y = np.zeros(len(x), dtype=np.int64)
-    elif y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
-        raise DatasetError(f"npz 'y' must be {len(x)} non-negative integers, got {y.dtype} {y.shape}")
-    classes = [str(i) for i in range(int(y.max()) + 1)] if len(y) else []
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64)), classes
+    elif not np.issubdtype(y.dtype, np.integer):
+        raise DatasetError(f"npz 'y' must be integer labels, got {y.dtype}")
+    values, y = np.unique(y, return_inverse=True)  # any integers -> 0..K-1, named by their values
+    if len(values) > MAX_CLASSES:
+        raise DatasetError(f"npz 'y' has {len(values):,} different labels, over the {MAX_CLASSES} limit")
+    classes = [str(v) for v in values.tolist()]
+    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64).ravel()), classes

@@ -9,7 +9,7 @@ import streamlit as st
 from core.data import preprocess_image
 from core.errors import LatentExplorerError
 from core.interpolate import class_centroids, interpolate, nearest_class
-from ui import figures, images, loaders, settings
+from ui import figures, images, loaders, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -62,7 +62,7 @@ else:
     try:
         x = [preprocess_image(io.BytesIO(f.getvalue()), ctx.ckpt.config.image_shape) for f in files]
     except LatentExplorerError as e:
-        st.error(str(e))
+        st.error(state.plain(e))
         st.stop()
     a, b = loaders.encode_means(ctx, x)
     recon = loaders.decode_means(ctx, np.stack([a, b]))

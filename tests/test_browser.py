@@ -40,7 +40,9 @@ if chromium_path() is None:
 def server(tmp_path_factory):
     SHOTS.mkdir(parents=True, exist_ok=True)
     cache = tmp_path_factory.mktemp("cache")  # latents of test datasets stay out of checkpoints/
-    with streamlit_server(env={"LATENT_EXPLORER_CACHE": str(cache)}) as (base, healthy_s, _):
+    data = tmp_path_factory.getbasetemp()  # test datasets are written under pytest's temp folder
+    env = {"LATENT_EXPLORER_CACHE": str(cache), "LATENT_EXPLORER_DATA_ROOTS": str(data)}
+    with streamlit_server(env=env) as (base, healthy_s, _):
         yield base
 
 

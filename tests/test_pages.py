@@ -151,7 +151,7 @@ def test_unknown_checkpoint_in_url_falls_back_with_a_warning():
 
 @pytest.mark.parametrize(
     "data, message",
-    [("digits", "shape"), ("mnist", "not found"), ("npz:/nonexistent/x.npz", "not found")],
+    [("digits", "shape"), ("mnist", "not found"), ("npz:/nonexistent/x.npz", "inside the data folder")],
 )
 def test_impossible_dataset_is_one_clean_error(data, message):
     need(DEFAULT)
@@ -164,6 +164,7 @@ def test_own_npz_of_another_size_is_resized_to_the_model(tmp_path, monkeypatch):
     import core.cache
 
     monkeypatch.setattr(core.cache, "USER_CACHE", tmp_path / "cache")  # keep latents out of the home folder
+    monkeypatch.setenv("LATENT_EXPLORER_DATA_ROOTS", str(tmp_path))  # the operator lets the app read tmp_path
     need(DEFAULT)
     rgb = np.random.default_rng(0).integers(0, 256, size=(12, 56, 56, 3), dtype=np.uint8)
     np.savez(tmp_path / "mine.npz", x=rgb, y=np.arange(12) % 2)

@@ -18,6 +18,7 @@ from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint, read
 from core.data import DEFAULT_ROOT, Dataset, load_dataset, source_stamp
 from core.errors import LatentExplorerError
 from core.explorer import MapData, map_dataset, pending_work
+from core.paths import check_spec
 from ui import state
 from ui.state import Ctx
 
@@ -77,8 +78,16 @@ def _dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None, sta
     return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed)
 
 
-def get_dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None = None) -> Dataset:
-    """A dataset by name, reloaded when its file or folder changes; the user's own images resized to ``shape``."""
+def get_dataset(
+    name: str, split_seed: int, shape: tuple[int, int, int] | None = None, visitor: bool = True
+) -> Dataset:
+    """A dataset by name, reloaded when its file or folder changes; the user's own images resized to ``shape``.
+
+    A visitor's folder:/npz: spec is checked against the data roots first (core.paths), before anything is
+    read; a checkpoint's own dataset (named in its config by the operator who trained it) is not.
+    """
+    if visitor:
+        check_spec(name)
     return _dataset(name, split_seed, shape, repr(source_stamp(name, DEFAULT_ROOT)))
 
 
@@ -117,17 +126,19 @@ def load_context(n_components: int = 2) -> Ctx:
         st.stop()
     try:
         ckpt = get_checkpoint(name)
-        home = get_dataset(ckpt.dataset, ckpt.split_seed)
+        home = get_dataset(ckpt.dataset, ckpt.split_seed, visitor=False)
         ds = home if data == ckpt.dataset else get_dataset(data, ckpt.split_seed, tuple(ckpt.config.image_shape))
         if tuple(ds.image_shape) != tuple(ckpt.config.image_shape):
             st.error(
-                f"Dataset {data!r} has images of shape {tuple(ds.image_shape)}, but checkpoint {name} expects "
-                f"{tuple(ckpt.config.image_shape)}: pick a dataset of the same shape."
+                state.plain(
+                    f"Dataset {data!r} has images of shape {tuple(ds.image_shape)}, but checkpoint {name} expects "
+                    f"{tuple(ckpt.config.image_shape)}: pick a dataset of the same shape."
+                )
             )
             st.stop()
         md = load_map(ckpt, ds, home, n_components)
     except LatentExplorerError as e:
-        st.error(str(e))
+        st.error(state.plain(e))
         st.stop()
     point = state.parse_point(st.session_state.get(state.POINT))
     if isinstance(point, int) and point >= len(ds):

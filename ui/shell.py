@@ -89,5 +89,5 @@ def page(title: str, help_line: str):
     st.title(title)
     st.caption(help_line)
     if state.CALLBACK_ERROR in st.session_state:
-        st.error(st.session_state.pop(state.CALLBACK_ERROR))
+        st.error(state.plain(st.session_state.pop(state.CALLBACK_ERROR)))
     return load_context()

@@ -20,14 +20,14 @@ def sidebar() -> None:
     if state.CKPT not in st.session_state or st.session_state[state.CKPT] not in names:
         state.init_from_query(names, loaders.home_of)
     if "_warning" in st.session_state:
-        st.sidebar.warning(st.session_state.pop("_warning"))
+        st.sidebar.warning(state.plain(st.session_state.pop("_warning")))
     st.sidebar.selectbox(
         "Checkpoint", names, key=state.CKPT, on_change=state.on_checkpoint_change, args=(loaders.home_of,)
     )
     try:
         ckpt = loaders.get_checkpoint(st.session_state[state.CKPT])
     except LatentExplorerError as e:
-        st.sidebar.error(str(e))
+        st.sidebar.error(state.plain(e))
         return
     with st.sidebar.container(border=True, key="ckpt_card"):
         card(ckpt)
@@ -114,7 +114,7 @@ def fetch(name: str) -> None:
         download(name, DEFAULT_ROOT, progress=progress)
     except LatentExplorerError as e:
         bar.empty()
-        st.error(str(e))
+        st.error(state.plain(e))
         return
     bar.progress(1.0, text=f"{name} downloaded")
     state.set_data(name)

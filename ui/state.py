@@ -9,6 +9,7 @@ crashed on. Imports no torch: the first page shows before the heavy modules load
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -47,6 +48,16 @@ def guarded(callback: Callable) -> Callable:
             st.session_state[CALLBACK_ERROR] = f"That did not work ({type(e).__name__}: {e}); nothing was changed."
 
     return run
+
+
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
+
+
+def plain(text: object) -> str:
+    """Any text from a user, a file or an error, made safe for Streamlit's Markdown: one line, every markup
+    character escaped, so a link, an image, HTML or a colour directive shows as the characters typed."""
+    one_line = " ".join(str(text).split())[:500]
+    return _MARKUP.sub(r"\\\1", one_line)
 
 
 # ------------------------------------------------------------------------------ parsers
@@ -169,7 +180,7 @@ def init_from_query(names: list[str], home_of) -> None:
     qp = st.query_params
     want = qp.get(CKPT)
     if want and want not in names:
-        st.session_state["_warning"] = f"checkpoint {want!r} not found; showing another one"
+        st.session_state["_warning"] = f"checkpoint {want[:80]!r} not found; showing another one"
     ckpt = want if want in names else (DEFAULT_CKPT if DEFAULT_CKPT in names else names[0])
     st.session_state[CKPT] = ckpt
     data = qp.get(DATA, "")
