@@ -9,22 +9,26 @@ the old checkpoint or the new one, never half of each.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save_file
 
 from core.cache import file_sha256, fsync_dir
-from core.errors import CheckpointError, ConfigError
+from core.errors import CheckpointError, ConfigError, check
 from core.models import Autoencoder, ModelConfig, build_model
 
-WEIGHTS, CONFIG = "model.safetensors", "config.json"
+WEIGHTS, CONFIG, TRAIN_STATE = "model.safetensors", "config.json", "train_state.safetensors"
 CKPT_FILES = (WEIGHTS, CONFIG)
 FORMAT = "latent-explorer-checkpoint"
 FORMAT_VERSION = 1
@@ -63,94 +67,233 @@ def save_checkpoint(
     info: dict | None = None,
     extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> str:
-    """Save weights + config atomically into folder ``path``; returns the weights' SHA-256.
+    """Save weights + config into folder ``path`` in one atomic step; returns the weights' SHA-256.
 
-    ``extra_tensors`` (e.g. optimizer state for resuming) go to ``train_state.safetensors``.
-    The new folder is built beside the old one and swapped in by rename.
+    ``extra_tensors`` (e.g. optimizer state for resuming) go to ``train_state.safetensors``. The new
+    folder is built complete beside the old one, then the two are exchanged in a single rename
+    (Linux ``renameat2``): a kill at any moment leaves the old complete checkpoint or the new one.
+    A full disk or a read-only folder raises CheckpointError and keeps the old checkpoint.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS))
-        digest = file_sha256(tmp / WEIGHTS)
-        if extra_tensors:
-            save_file(
-                {k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()},
-                str(tmp / "train_state.safetensors"),
-            )
-        meta = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "model": model.cfg.to_dict(),
-            **(info or {}),
-            "weights_sha256": digest,
-        }
-        (tmp / CONFIG).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
-        if path.exists():  # keep files we do not own (cached latents, projections) across the swap
-            for p in path.iterdir():
-                if p.name not in (WEIGHTS, CONFIG, "train_state.safetensors") and not (tmp / p.name).exists():
-                    os.replace(p, tmp / p.name)
-        for p in tmp.iterdir():
-            if p.is_file():
-                with open(p, "rb") as f:
-                    os.fsync(f.fileno())
-                p.chmod(0o644)
-        tmp.chmod(0o755)  # mkdtemp makes 0700: a checkpoint should be as readable as any file
-        old = None
-        if path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        recover_checkpoint(path)
+        _clean_leftovers(path)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    except OSError as e:
+        raise CheckpointError(f"could not save checkpoint {path.name}: {e.strerror or e}") from e
+    try:
+        digest = _write_complete(tmp, path, model, info, extra_tensors)
+        if not path.exists():
+            os.replace(tmp, path)
+        elif _exchange(tmp, path):  # one atomic step: path is now the new folder, tmp the old one
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:  # no atomic exchange here (not Linux): two renames, and recover_checkpoint repairs a kill between
             old = path.parent / f".{path.name}.old-{os.getpid()}"
             os.replace(path, old)
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-        if old is not None:
+            os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
+        fsync_dir(path.parent)
         return digest
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(
+            f"could not save checkpoint {path.name}: {e.strerror or e}; the previous one is kept"
+        ) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
+def _write_complete(tmp: Path, path: Path, model: Autoencoder, info: dict | None, extra: dict | None) -> str:
+    """Fill tmp with a complete checkpoint (weights, config, optimizer state, and hard links to the old
+    folder's caches), every file synced: after this, tmp alone is a valid checkpoint."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp / WEIGHTS))
+    digest = file_sha256(tmp / WEIGHTS)
+    if extra:
+        save_file({k: v.detach().cpu().contiguous() for k, v in extra.items()}, str(tmp / TRAIN_STATE))
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model.cfg.to_dict(),
+        **(info or {}),
+        "weights_sha256": digest,
+    }
+    (tmp / CONFIG).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
+    if path.is_dir():  # keep files we do not own (cached latents, maps): linked, so the old folder stays whole
+        for p in path.iterdir():
+            if p.name in (WEIGHTS, CONFIG, TRAIN_STATE) or (tmp / p.name).exists():
+                continue
+            if p.is_dir():
+                shutil.copytree(p, tmp / p.name, copy_function=_link_or_copy, symlinks=True)
+            elif p.is_file():
+                _link_or_copy(p, tmp / p.name)
+    for p in tmp.iterdir():
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+            p.chmod(0o644)
+    tmp.chmod(0o755)  # mkdtemp makes 0700: a checkpoint should be as readable as any file
+    fsync_dir(tmp)
+    return digest
+
+
+def _link_or_copy(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 with RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _is_complete(folder: Path) -> bool:
+    """Does this folder hold a checkpoint whose weights match its config's hash?"""
+    try:
+        meta = json.loads((folder / CONFIG).read_text())
+        return isinstance(meta, dict) and meta.get("weights_sha256") == file_sha256(folder / WEIGHTS)
+    except (OSError, ValueError):
+        return False
+
+
+def recover_checkpoint(path: str | os.PathLike) -> bool:
+    """If a kill left no folder at ``path``, put back the newest complete copy a save left beside it."""
+    path = Path(path)
+    if path.exists() or not path.parent.is_dir():
+        return False
+    copies = [p for p in path.parent.glob(f".{path.name}.*") if p.is_dir() and _is_complete(p)]
+    if not copies:
+        return False
+    newest = max(copies, key=lambda p: (p / CONFIG).stat().st_mtime_ns)
+    os.replace(newest, path)
+    fsync_dir(path.parent)
+    return True
+
+
+def _clean_leftovers(path: Path) -> None:
+    """Remove temporary and old copies an earlier killed save left beside a complete checkpoint."""
+    if not _is_complete(path):
+        return
+    for p in path.parent.glob(f".{path.name}.*"):
+        if p.is_dir() and (".tmp-" in p.name or ".old-" in p.name):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+CONFIG_MAX_BYTES = 1_000_000  # a config is a few kB; a huge one is refused before parsing
+CONFIG_MAX_DEPTH = 16
+
+
 def read_config(path: str | os.PathLike) -> dict:
-    """config.json of a checkpoint folder, parsed and checked for the format marker."""
+    """config.json of a checkpoint folder, parsed and every field checked (types, ranges, sizes) before use."""
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"checkpoint folder not found: {path}")
     cfg_path = path / CONFIG
     if not cfg_path.is_file():
-        raise CheckpointError(f"checkpoint {path} has no {CONFIG}")
+        raise CheckpointError(f"checkpoint {path.name} has no {CONFIG}")
     try:
+        if cfg_path.stat().st_size > CONFIG_MAX_BYTES:
+            raise CheckpointError(f"checkpoint {path.name}: {CONFIG} is over {CONFIG_MAX_BYTES:,} bytes")
         meta = json.loads(cfg_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"checkpoint {path}: {CONFIG} is not valid JSON ({e})") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("model"), dict):
-        raise CheckpointError(f"checkpoint {path}: {CONFIG} is not a Latent Explorer checkpoint config")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} was written by a newer version (format {meta['format_version']})")
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, OSError) as e:
+        raise CheckpointError(f"checkpoint {path.name}: {CONFIG} is not valid JSON ({type(e).__name__})") from e
+    try:
+        _check_meta(meta)
+    except (ConfigError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path.name}: bad {CONFIG}: {e}") from e
     return meta
+
+
+def _depth(v, limit: int = CONFIG_MAX_DEPTH) -> int:
+    if limit < 0:
+        return 1
+    if isinstance(v, dict):
+        return 1 + max((_depth(x, limit - 1) for x in v.values()), default=0)
+    if isinstance(v, list):
+        return 1 + max((_depth(x, limit - 1) for x in v), default=0)
+    return 0
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_meta(meta) -> None:
+    """Raise ConfigError naming the first field of a config.json that is not what the app expects."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("model"), dict):
+        raise ConfigError("not a Latent Explorer checkpoint config")
+    if _depth(meta) > CONFIG_MAX_DEPTH:
+        raise ConfigError(f"nested deeper than {CONFIG_MAX_DEPTH} levels")
+    version = meta.get("format_version", 0)
+    check(isinstance(version, int) and not isinstance(version, bool), "format_version", "an integer", version)
+    if version > FORMAT_VERSION:
+        raise ConfigError(f"written by a newer version (format {version}, this app reads {FORMAT_VERSION})")
+    ModelConfig.from_dict(meta["model"])
+    for key, ok, rule in (
+        ("dataset", lambda v: isinstance(v, str) and 0 < len(v) <= 1024, "a dataset name"),
+        ("split_seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+        ("weights_sha256", lambda v: isinstance(v, str) and len(v) == 64, "a SHA-256 hex digest"),
+        ("command", lambda v: isinstance(v, str) and len(v) <= 10_000, "a string"),
+        ("train_seconds", _number, "a number"),
+        ("training", lambda v: isinstance(v, dict), "an object"),
+        ("progress", lambda v: isinstance(v, dict) and isinstance(v.get("epoch", 0), int), "an object"),
+        ("metrics", lambda v: isinstance(v, dict), "an object"),
+    ):
+        if key in meta:
+            check(ok(meta[key]), key, rule, meta[key] if not isinstance(meta[key], (dict, list)) else "...")
+    test = meta.get("metrics", {}).get("test")
+    if test is not None:
+        check(isinstance(test, dict), "metrics.test", "an object", "...")
+        for k, v in test.items():
+            check(v is None or _number(v), f"metrics.test.{k}", "a number or null", v)
+    ex = meta.get("training", {}).get("exclude_class")
+    check(ex is None or (isinstance(ex, int) and not isinstance(ex, bool)), "training.exclude_class", "a label", ex)
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild a model from its folder; raises CheckpointError with a one-line reason."""
     path = Path(path)
-    meta = read_config(path)
+    recover_checkpoint(path)  # a save killed between its two renames (where there is no atomic exchange)
+    for attempt in range(3):
+        meta = read_config(path)
+        w_path = path / WEIGHTS
+        try:
+            data = w_path.read_bytes()
+        except OSError as e:
+            raise CheckpointError(f"checkpoint {path.name} has no {WEIGHTS} (or it is unreadable)") from e
+        digest = hashlib.sha256(data).hexdigest()
+        if not meta.get("weights_sha256") or meta["weights_sha256"] == digest:
+            break
+        time.sleep(0.05 * (attempt + 1))  # a save may have swapped the folder between our two reads: read again
+    else:
+        raise CheckpointError(
+            f"checkpoint {path.name}: {WEIGHTS} does not match the hash in {CONFIG} (weights replaced or damaged)"
+        )
     try:
         cfg = ModelConfig.from_dict(meta["model"])
     except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {path}: bad model config: {e}") from e
-    w_path = path / WEIGHTS
-    if not w_path.is_file():
-        raise CheckpointError(f"checkpoint {path} has no {WEIGHTS}")
-    digest = file_sha256(w_path)
-    if meta.get("weights_sha256") and meta["weights_sha256"] != digest:
-        raise CheckpointError(
-            f"checkpoint {path}: {WEIGHTS} does not match the hash in {CONFIG} (weights replaced or damaged)"
-        )
+        raise CheckpointError(f"checkpoint {path.name}: bad model config: {e}") from e
     try:
-        state = load_file(str(w_path))
+        state = load_tensors(data)
     except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"checkpoint {path}: {WEIGHTS} is corrupt ({e})") from e
+        raise CheckpointError(f"checkpoint {path.name}: {WEIGHTS} is corrupt ({type(e).__name__})") from e
     model = build_model(cfg)
     expected = model.state_dict()
     missing, unexpected = set(expected) - set(state), set(state) - set(expected)

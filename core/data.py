@@ -133,10 +133,15 @@ def load_dataset(
         x, y, classes = _digits()
     elif name in TORCHVISION:
         x, y, classes, official_split = _torchvision(name, Path(root), download)
-    elif name.startswith("folder:"):
-        x, y, classes = _folder(Path(name[len("folder:") :]), image_size or 28, channels or 1)
-    elif name.startswith("npz:"):
-        x, y, classes = _npz(Path(name[len("npz:") :]))
+    elif name.startswith(("folder:", "npz:")):
+        kind, raw = name.split(":", 1)
+        try:
+            if kind == "folder":
+                x, y, classes = _folder(Path(raw), image_size or 28, channels or 1)
+            else:
+                x, y, classes = _npz(Path(raw))
+        except OSError as e:  # a name too long, a loop of links, a permission: one line, never a traceback
+            raise DatasetError(f"cannot read {kind}:{raw[:80]}: {e.strerror or type(e).__name__}") from e
     else:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
     source = source_fingerprint(name, root)  # after reading: a download has just created the files

@@ -20,4 +20,6 @@ class CheckpointError(LatentExplorerError):
 def check(ok: bool, name: str, rule: str, value) -> None:
     """Raise ConfigError("NAME must be RULE, got VALUE") unless ok: the one wording of every parameter check."""
     if not ok:
-        raise ConfigError(f"{name} must be {rule}, got {value!r}")
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."  # a value from a file can be any size: one line
+        raise ConfigError(f"{name} must be {rule}, got {shown}")

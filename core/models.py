@@ -32,10 +32,15 @@ KINDS = ("ae", "dae", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian")
 NOISES = ("gaussian", "mask")
 CONV_SIZES = (28, 32, 64)
+MAX_WIDTH, MAX_HIDDEN = 512, 4096  # caps: a config can never ask for gigabytes before its weights are checked
 LOGVAR_MIN = -6.0  # per-pixel std >= 0.05: stops a Gaussian decoder collapsing on flat pixels
 
 # ----------------------------------------------------------------------------------------
 # Configuration
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,21 @@ class ModelConfig:
     schema_version: int = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        shape = self.image_shape
+        ok = isinstance(shape, (list, tuple)) and len(shape) == 3 and all(_is_int(v) for v in shape)
+        check(ok, "image_shape", "three integers (C, H, W)", shape)
+        object.__setattr__(self, "image_shape", tuple(int(s) for s in shape))
+        for name in ("latent_dim", "width", "hidden", "schema_version"):
+            check(_is_int(getattr(self, name)), name, "an integer", getattr(self, name))
+        for name in ("noise_level", "beta"):
+            v = getattr(self, name)
+            check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), name, "a number", v)
+        check(
+            self.width <= MAX_WIDTH and self.hidden <= MAX_HIDDEN,
+            "width/hidden",
+            f"<= {MAX_WIDTH}/{MAX_HIDDEN}",
+            (self.width, self.hidden),
+        )
         check(self.kind in KINDS, "kind", f"one of {KINDS}", self.kind)
         check(self.likelihood in LIKELIHOODS, "likelihood", f"one of {LIKELIHOODS}", self.likelihood)
         check(self.noise in NOISES, "noise", f"one of {NOISES}", self.noise)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.checkpoints import DEVICES, load_checkpoint, read_config, resolve_device, save_checkpoint
+from core.checkpoints import DEVICES, load_checkpoint, read_config, recover_checkpoint, resolve_device, save_checkpoint
 from core.data import DEFAULT_ROOT, Dataset, load_dataset
 from core.errors import CheckpointError, ConfigError, LatentExplorerError, check
 from core.latents import EncodedSet, SetMetrics, encode_dataset, summarize
@@ -166,6 +166,8 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     start_epoch, history, elapsed = 0, [], 0.0
     out = Path(cfg.out)
+    if cfg.resume:
+        recover_checkpoint(out)  # a run killed mid-save: resume from the complete copy it left, not from epoch 1
     if cfg.resume and (out / "config.json").is_file():
         ck = load_checkpoint(out, device)
         if ck.config != mcfg:

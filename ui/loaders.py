@@ -51,6 +51,18 @@ def checkpoint_config(name: str) -> dict:
         return {}
 
 
+def checkpoint_problem(name: str) -> str | None:
+    """Why a checkpoint folder cannot be used (one line), or None: a broken one never affects the others."""
+    path = CKPT_ROOT / name / "config.json"
+    try:
+        _config(str(path.parent), path.stat().st_mtime)
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    except LatentExplorerError as e:
+        return str(e).split(": ", 1)[-1]
+    return None
+
+
 def home_of(name: str) -> str:
     """A checkpoint's own dataset (what it was trained on)."""
     return checkpoint_config(name).get("dataset", state.DATASETS[0])
@@ -78,9 +90,7 @@ def _dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None, sta
     return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed)
 
 
-def get_dataset(
-    name: str, split_seed: int, shape: tuple[int, int, int] | None = None, visitor: bool = True
-) -> Dataset:
+def get_dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None = None, visitor: bool = True) -> Dataset:
     """A dataset by name, reloaded when its file or folder changes; the user's own images resized to ``shape``.
 
     A visitor's folder:/npz: spec is checked against the data roots first (core.paths), before anything is

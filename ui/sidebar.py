@@ -17,12 +17,18 @@ def sidebar() -> None:
     if not names:
         st.sidebar.error(loaders.NO_CKPT)
         return
+    problems = {n: loaders.checkpoint_problem(n) for n in names}
     if state.CKPT not in st.session_state or st.session_state[state.CKPT] not in names:
-        state.init_from_query(names, loaders.home_of)
+        state.init_from_query(names, loaders.home_of, usable=[n for n in names if not problems[n]])
     if "_warning" in st.session_state:
         st.sidebar.warning(state.plain(st.session_state.pop("_warning")))
     st.sidebar.selectbox(
-        "Checkpoint", names, key=state.CKPT, on_change=state.on_checkpoint_change, args=(loaders.home_of,)
+        "Checkpoint",
+        names,
+        key=state.CKPT,
+        on_change=state.on_checkpoint_change,
+        args=(loaders.home_of,),
+        format_func=lambda n: f"{n} (broken: {problems[n]})" if problems.get(n) else n,
     )
     try:
         ckpt = loaders.get_checkpoint(st.session_state[state.CKPT])

@@ -172,16 +172,18 @@ def set_data(name: str) -> None:
         st.session_state[DATA_CHOICE], st.session_state[DATA_PATH] = OTHER, name
 
 
-def init_from_query(names: list[str], home_of) -> None:
+def init_from_query(names: list[str], home_of, usable: list[str] | None = None) -> None:
     """First run of a session: take checkpoint, dataset and point from the URL when they are valid.
 
-    ``home_of(name)`` is a checkpoint's own dataset, the default when the URL names none.
+    ``home_of(name)`` is a checkpoint's own dataset, the default when the URL names none; the default
+    checkpoint is a ``usable`` one (not broken) when there is any.
     """
     qp = st.query_params
     want = qp.get(CKPT)
     if want and want not in names:
         st.session_state["_warning"] = f"checkpoint {want[:80]!r} not found; showing another one"
-    ckpt = want if want in names else (DEFAULT_CKPT if DEFAULT_CKPT in names else names[0])
+    usable = usable or names
+    ckpt = want if want in names else (DEFAULT_CKPT if DEFAULT_CKPT in usable else usable[0])
     st.session_state[CKPT] = ckpt
     data = qp.get(DATA, "")
     ok = data in DATASETS or data.startswith(("folder:", "npz:"))

@@ -1,0 +1,454 @@
+"""Hostile and careless inputs, one small test each: the message is one line, nothing outside the data roots is
+read, nothing huge is allocated, nothing is lost. Families: links (URL), checkpoint configs, npz files, images,
+folders, training faults; then a bounded fuzz of the config, npz and image readers."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core.checkpoints import CONFIG, WEIGHTS, load_checkpoint, read_config, save_checkpoint
+from core.data import load_dataset
+from core.errors import CheckpointError, DatasetError
+from core.images import prepare_image
+from core.paths import check_spec
+from support import DEFAULT, ROOT
+from ui import loaders
+
+APP = str(ROOT / "app.py")
+
+
+def one_line(e: BaseException) -> str:
+    text = str(e)
+    assert "\n" not in text and "Traceback" not in text and len(text) < 400, text
+    return text
+
+
+def app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(query)
+    return at.run()
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch):
+    """The operator's data folder is tmp_path/data; tmp_path/private is a server folder outside it."""
+    data, private = tmp_path / "data", tmp_path / "private"
+    (data / "ok").mkdir(parents=True)
+    (private / "secret" / "cls").mkdir(parents=True)
+    Image.new("L", (28, 28), 200).save(private / "secret" / "cls" / "a.png")
+    monkeypatch.setenv("LATENT_EXPLORER_DATA_ROOTS", str(data))
+    return data, private
+
+
+# ------------------------------------------------------------------------------ links (URL / query string)
+
+
+def test_a_link_to_the_filesystem_root_is_refused_at_once(roots):
+    t0 = time.perf_counter()
+    at = app(data="folder:/")
+    assert time.perf_counter() - t0 < 30 and not at.exception  # no walk of / (it used to grow ~80 MiB/s)
+    assert len(at.error) == 1 and "must lie inside the data folder" in at.error[0].value
+
+
+def test_outside_paths_get_the_same_message_whether_they_exist_or_not(roots):
+    data, private = roots
+    messages = set()
+    for spec in (f"folder:{private / 'secret'}", "folder:/etc", "npz:/etc/passwd", f"npz:{private}/missing.npz"):
+        with pytest.raises(DatasetError) as e:
+            check_spec(spec)
+        messages.add(one_line(e.value).split(":", 1)[1])
+    assert len(messages) == 1  # a visitor learns nothing about which server paths exist
+
+
+def test_a_symlink_inside_the_data_folder_does_not_lead_out(roots):
+    data, private = roots
+    (data / "link").symlink_to(private / "secret")
+    with pytest.raises(DatasetError, match="must lie inside"):
+        check_spec(f"folder:{data / 'link'}")
+    (data / "ok" / "cls").mkdir()
+    (data / "ok" / "cls" / "out.png").symlink_to(private / "secret" / "cls" / "a.png")
+    with pytest.raises(DatasetError, match="no class subfolders with images"):  # linked files are not followed
+        load_dataset(f"folder:{data / 'ok'}")
+
+
+def test_private_folder_images_are_never_served(roots):
+    data, private = roots
+    at = app(data=f"folder:{private / 'secret'}")
+    assert not at.exception and "must lie inside the data folder" in at.error[0].value
+    assert not [c for c in at.get("plotly_chart") if c.key != "plotly_preload_chart"]  # nothing of it drawn
+
+
+def test_server_paths_can_be_turned_off(roots, monkeypatch):
+    data, _ = roots
+    monkeypatch.setenv("LATENT_EXPLORER_SERVER_PATHS", "0")
+    with pytest.raises(DatasetError, match="turned off"):
+        check_spec(f"npz:{data / 'x.npz'}")
+    check_spec("mnist5k")  # named datasets are not server paths
+
+
+@pytest.mark.parametrize(
+    "ckpt",
+    ["[Session expired - sign in again](http://evil.example/login)", "![x](http://evil.example/p.png)", ":red[hi]"],
+)
+def test_url_text_is_shown_as_plain_text(ckpt):
+    at = app(ckpt=ckpt)
+    shown = at.sidebar.warning[0].value
+    assert "http\\://evil" in shown or "\\:red\\[" in shown  # every markup character escaped
+    assert "](http" not in shown and "![" not in shown
+
+
+def test_long_and_odd_names_are_one_line(roots):
+    data, _ = roots
+    for spec in (f"npz:{data / ('a' * 300)}.npz", "npz:" + "\0", "folder:"):
+        with pytest.raises(DatasetError) as e:
+            check_spec(spec) if "\0" in spec or spec == "folder:" else load_dataset(spec)
+        one_line(e.value)
+
+
+# ------------------------------------------------------------------------------ checkpoint configs
+
+
+@pytest.fixture
+def shipped_copy(tmp_path):
+    dst = tmp_path / "ckpts" / DEFAULT
+    shutil.copytree(ROOT / "checkpoints" / DEFAULT, dst)
+    return dst
+
+
+def edit_config(folder: Path, change) -> None:
+    meta = json.loads((folder / CONFIG).read_text())
+    change(meta)
+    (folder / CONFIG).write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    "change, says",
+    [
+        (lambda m: m["metrics"]["test"].update(recon_mse="n/a"), "metrics.test.recon_mse must be a number"),
+        (lambda m: m.update(format_version="2"), "format_version must be an integer"),
+        (lambda m: m["model"].update(image_shape="abc"), "image_shape must be three integers"),
+        (lambda m: m["model"].update(latent_dim=16.5), "latent_dim must be an integer"),
+        (lambda m: m["model"].update(hidden=200_000), "width/hidden must be <= 512/4096"),
+        (lambda m: m.update(deep=json.loads("[" * 40 + "]" * 40)), "nested deeper than"),
+        (lambda m: m.update(dataset=""), "dataset must be a dataset name"),
+        (lambda m: m["training"].update(exclude_class="9"), "exclude_class must be a label"),
+    ],
+)
+def test_a_bad_config_is_one_line_before_anything_is_built(shipped_copy, change, says):
+    edit_config(shipped_copy, change)
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match=says) as e:
+        load_checkpoint(shipped_copy)
+    assert time.perf_counter() - t0 < 2  # no 3 GB layer allocated first
+    one_line(e.value)
+
+
+def test_a_huge_or_non_json_config_is_refused(shipped_copy):
+    (shipped_copy / CONFIG).write_bytes(b"{" * 2_000_000)
+    with pytest.raises(CheckpointError, match="over 1,000,000 bytes"):
+        read_config(shipped_copy)
+    (shipped_copy / CONFIG).write_bytes(b"\xff\xfe not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        read_config(shipped_copy)
+
+
+def test_one_broken_checkpoint_never_takes_the_app_down(shipped_copy, monkeypatch):
+    broken = shipped_copy.parent / "broken"
+    shutil.copytree(shipped_copy, broken)
+    edit_config(broken, lambda m: m["metrics"]["test"].update(recon_mse="n/a"))
+    monkeypatch.setattr(loaders, "CKPT_ROOT", shipped_copy.parent)
+    at = app()
+    assert not at.exception and not at.error and at.title[0].value == "Map"
+    picker = at.sidebar.selectbox(key="ckpt")
+    assert (
+        picker.value == DEFAULT
+        and "broken (broken: bad config.json: metrics.test.recon_mse must be" in picker.options[0]
+    )
+    at = app(ckpt="broken")
+    assert (
+        not at.exception
+        and len(at.main.error) == 1
+        and "metrics\\.test\\.recon\\_mse must be a" in at.main.error[0].value
+    )
+    assert at.sidebar.selectbox(key="ckpt").value == "broken"  # the sidebar stays, another pick still works
+
+
+# ------------------------------------------------------------------------------ npz files
+
+
+def npy_bytes(shape, dtype="<u1", data=b"") -> bytes:
+    header = repr({"descr": dtype, "fortran_order": False, "shape": tuple(shape)}).encode()
+    header += b" " * (-(len(header) + 11) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data
+
+
+def write_npz(path: Path, members: dict[str, bytes], symlink: str | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name)
+            if name == symlink:
+                info.external_attr = (0o120777 & 0xFFFF) << 16
+            z.writestr(info, data)
+    return path
+
+
+def test_npz_header_claiming_1e11_images_is_refused_without_allocating(tmp_path):
+    path = write_npz(tmp_path / "big.npz", {"x.npy": npy_bytes((10**11, 28, 28))})
+    assert path.stat().st_size < 400
+    with pytest.raises(DatasetError, match="claims shape") as e:
+        load_dataset(f"npz:{path}")
+    one_line(e.value)
+
+
+def test_npz_labels_are_remapped_not_allocated(tmp_path):
+    x = np.zeros((3, 28, 28), np.uint8)
+    np.savez(tmp_path / "l.npz", x=x, y=np.array([2**40, 5, 2**40]))
+    ds = load_dataset(f"npz:{tmp_path / 'l.npz'}")
+    assert ds.classes == ["5", str(2**40)] and ds.y.tolist() == [1, 0, 1]
+    np.savez(tmp_path / "many.npz", x=np.zeros((1500, 4, 4), np.uint8), y=np.arange(1500))
+    with pytest.raises(DatasetError, match="1,500 different labels"):
+        load_dataset(f"npz:{tmp_path / 'many.npz'}")
+
+
+@pytest.mark.parametrize(
+    "members, symlink, says",
+    [
+        ({"x.npy": npy_bytes((0, 28, 28))}, None, "must be 1..2,000,000 images"),
+        ({"x.npy": b"PK\x03\x04 a zip inside a zip"}, None, "not a readable npz"),
+        ({"x.npy": npy_bytes((2, 28, 28), data=bytes(2 * 784))}, "x.npy", "symbolic link"),
+        ({"x.npy": npy_bytes((2, 28, 28), "|O", b"")}, None, "Python objects"),
+        ({"y.npy": npy_bytes((2,), "<i8", bytes(16))}, None, "has no array 'x'"),
+    ],
+)
+def test_npz_members_that_are_not_plain_arrays(tmp_path, members, symlink, says):
+    path = write_npz(tmp_path / "bad.npz", members, symlink)
+    with pytest.raises(DatasetError, match=says) as e:
+        load_dataset(f"npz:{path}")
+    one_line(e.value)
+
+
+def test_npz_encrypted_member_is_refused(tmp_path):
+    path = write_npz(tmp_path / "enc.npz", {"x.npy": npy_bytes((1, 28, 28), data=bytes(784))})
+    raw = bytearray(path.read_bytes())
+    for sig, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the "encrypted" flag bit
+        i = raw.find(sig)
+        raw[i + offset] |= 0x1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match="encrypted"):
+        load_dataset(f"npz:{path}")
+
+
+# ------------------------------------------------------------------------------ images
+
+
+def png(img: Image.Image) -> io.BytesIO:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    buf.seek(0)
+    return buf
+
+
+def test_16_bit_grey_is_scaled_not_clipped():
+    img = Image.fromarray(np.full((28, 28), 32768, np.uint16))
+    p = prepare_image(png(img), (1, 28, 28))
+    assert abs(float(p.x.mean()) - 0.5) < 0.01 and "16-bit image scaled to 8 bits" in p.notes
+
+
+def test_a_drawing_on_a_transparent_sheet_keeps_its_shape():
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[8:20, 12:16, 3] = 255  # a black bar, opaque, on a fully transparent background
+    p = prepare_image(png(Image.fromarray(rgba, "RGBA")), (1, 28, 28))
+    assert float(p.x[0, 10, 13]) == 1.0 and float(p.x[0, 2, 2]) == 0.0  # light ink on dark, like MNIST
+    assert any("transparent background" in n for n in p.notes)
+
+
+def test_a_tiff_named_png_is_refused_as_an_upload():
+    buf = io.BytesIO()
+    Image.new("L", (28, 28), 128).save(buf, format="TIFF")
+    buf.seek(0)
+    with pytest.raises(DatasetError, match="not a readable image") as e:
+        prepare_image(buf, (1, 28, 28))
+    one_line(e.value)
+
+
+def test_resizing_and_colour_conversion_are_stated():
+    p = prepare_image(png(Image.new("RGB", (56, 40), (10, 200, 30))), (1, 28, 28))
+    assert p.notes == ["converted to grey", "resized from 56×40 to 28×28"] and p.x.shape == (1, 28, 28)
+
+
+# ------------------------------------------------------------------------------ folders
+
+
+def test_a_folder_over_the_caps_stops_with_one_line(roots, monkeypatch):
+    import core.data
+
+    data, _ = roots
+    (data / "many" / "c").mkdir(parents=True)
+    for i in range(12):
+        Image.new("L", (8, 8), i).save(data / "many" / "c" / f"{i}.png")
+    monkeypatch.setattr(core.data, "FOLDER_MAX_FILES", 10)
+    with pytest.raises(DatasetError, match="more than 10 images"):
+        core.data.walk_images(data / "many", max_files=10)
+
+
+# ------------------------------------------------------------------------------ training faults
+
+
+def tiny_ckpt(path: Path, seed: int) -> None:
+    from core.models import ModelConfig, build_model
+
+    torch.manual_seed(seed)
+    save_checkpoint(path, build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=2, width=2, hidden=4)))
+
+
+KILL = """
+import os, sys, torch
+import core.checkpoints as c
+from core.models import ModelConfig, build_model
+where = sys.argv[2]
+real_exchange, real_replace = c._exchange, os.replace
+if where == "before-exchange":
+    c._exchange = lambda a, b: os._exit(137)
+elif where == "after-exchange":
+    c._exchange = lambda a, b: (real_exchange(a, b), os._exit(137))
+elif where == "between-renames":  # a system without an atomic exchange: killed between the two renames
+    c._exchange = lambda a, b: False
+    calls = []
+    def replace(a, b):
+        calls.append(a)
+        if len(calls) == 2:
+            os._exit(137)
+        real_replace(a, b)
+    c.os.replace = replace
+torch.manual_seed(1)
+c.save_checkpoint(sys.argv[1], build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=2, width=2, hidden=4)))
+"""
+
+
+@pytest.mark.parametrize("where", ["before-exchange", "after-exchange", "between-renames"])
+def test_a_kill_during_a_save_never_loses_the_checkpoint(tmp_path, where):
+    path = tmp_path / "ck"
+    tiny_ckpt(path, seed=0)
+    old = load_checkpoint(path).weights_sha256
+    r = subprocess.run([sys.executable, "-c", KILL, str(path), where], cwd=ROOT, timeout=120)
+    assert r.returncode == 137  # killed, no clean-up ran
+    ck = load_checkpoint(path)  # a complete checkpoint, old or new, whatever the moment
+    assert ck.weights_sha256 == old if where == "before-exchange" else ck.weights_sha256 != old
+    tiny_ckpt(path, seed=2)  # the next save cleans what the kill left behind
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_readers_never_see_a_half_switched_folder(tmp_path):
+    path = tmp_path / "ck"
+    tiny_ckpt(path, seed=0)
+    stop, errors = threading.Event(), []
+
+    def keep_saving():
+        seed = 1
+        while not stop.is_set():
+            tiny_ckpt(path, seed=seed)
+            seed += 1
+
+    t = threading.Thread(target=keep_saving)
+    t.start()
+    try:
+        for _ in range(150):
+            try:
+                load_checkpoint(path)
+            except CheckpointError as e:
+                errors.append(str(e))
+    finally:
+        stop.set()
+        t.join()
+    assert errors == []
+
+
+def test_a_full_disk_keeps_the_old_checkpoint_and_says_so_in_one_line(tmp_path, monkeypatch):
+    import errno
+
+    import core.checkpoints
+
+    path = tmp_path / "ck"
+    tiny_ckpt(path, seed=0)
+    old = load_checkpoint(path).weights_sha256
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(core.checkpoints, "save_file", full)
+    with pytest.raises(CheckpointError, match="No space left on device; the previous one is kept") as e:
+        tiny_ckpt(path, seed=1)
+    one_line(e.value)
+    assert load_checkpoint(path).weights_sha256 == old and (path / WEIGHTS).is_file()
+
+
+# ------------------------------------------------------------------------------ bounded fuzz (about 30 s in all)
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
+    max_leaves=30,
+)
+
+
+@FUZZ
+@given(
+    model=st.dictionaries(st.sampled_from(["kind", "latent_dim", "image_shape", "hidden", "beta"]), JSON), extra=JSON
+)
+def test_fuzz_config(tmp_path_factory, model, extra):
+    folder = tmp_path_factory.mktemp("c")
+    (folder / CONFIG).write_text(json.dumps({"format": "latent-explorer-checkpoint", "model": model, "x": extra}))
+    try:
+        read_config(folder)
+    except CheckpointError as e:
+        one_line(e)
+
+
+@FUZZ
+@given(data=st.binary(max_size=600), flip=st.integers(0, 599))
+def test_fuzz_npz(tmp_path_factory, data, flip):
+    base = bytearray(
+        write_npz(tmp_path_factory.mktemp("n") / "a.npz", {"x.npy": npy_bytes((1, 4, 4), data=bytes(16))}).read_bytes()
+    )
+    base[flip % len(base)] ^= 0xFF
+    for blob in (bytes(base), data):
+        path = tmp_path_factory.mktemp("n") / "b.npz"
+        path.write_bytes(blob)
+        try:
+            load_dataset(f"npz:{path}")
+        except DatasetError as e:
+            one_line(e)
+
+
+@FUZZ
+@given(data=st.binary(max_size=400), flip=st.integers(0, 10_000))
+def test_fuzz_images(data, flip):
+    good = bytearray(png(Image.new("L", (8, 8), 77)).getvalue())
+    good[flip % len(good)] ^= 0x55
+    for blob in (bytes(good), data):
+        try:
+            p = prepare_image(io.BytesIO(blob), (1, 28, 28))
+            assert p.x.shape == (1, 28, 28)
+        except DatasetError as e:
+            one_line(e)
