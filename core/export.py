@@ -1,0 +1,124 @@
+"""A checkpoint's decoder as one ONNX file, for decoding live in the browser (onnxruntime-web).
+
+The graph maps latents ``z`` (B, D) float32 to the decoder's expected image ``mean`` (B, C, H, W)
+in [0, 1], and for a Gaussian decoder also its per-pixel ``std``: the likelihood head
+(``Autoencoder.decode`` then ``PixelDist.mean`` / ``.std``) is traced into the graph, so a client
+needs no post-processing. The file is cached beside the checkpoint's other derived files,
+keyed by the weights' hash.
+
+``OnnxDecoder`` runs such a file with onnxruntime in Python: the same numbers a browser gets.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from core.cache import USER_CACHE, atomic_write_bytes, content_key
+from core.checkpoints import Checkpoint
+from core.errors import ConfigError
+from core.models import Autoencoder
+
+EXPORT_VERSION = 1
+OPSET = 17  # supported by every onnxruntime (and onnxruntime-web) release of the last years
+
+
+class _DecodeHead(nn.Module):
+    """The decoder plus its likelihood head: z -> mean (Bernoulli), or z -> (mean, std) (Gaussian)."""
+
+    def __init__(self, model: Autoencoder):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        dist = self.model.decode(z)  # the model's own code path, so the graph cannot drift from it
+        return dist.mean if dist.likelihood == "bernoulli" else (dist.mean, dist.std)
+
+
+def output_names(model: Autoencoder) -> list[str]:
+    return ["mean"] if model.cfg.likelihood == "bernoulli" else ["mean", "std"]
+
+
+def decoder_onnx_bytes(model: Autoencoder) -> bytes:
+    """The decoder of ``model`` as the bytes of a single ONNX file, weights inside, batch axis dynamic."""
+    outputs = output_names(model)
+    z = torch.zeros(2, model.cfg.latent_dim, device=model.device)
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is chosen on purpose: it keeps the weights inside the one file.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            _DecodeHead(model).eval(),
+            (z,),
+            buf,
+            dynamo=False,
+            input_names=["z"],
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in ["z", *outputs]},
+            opset_version=OPSET,
+        )
+    return buf.getvalue()
+
+
+def decoder_file_name(ckpt: Checkpoint) -> str:
+    key = content_key("onnx-decoder", EXPORT_VERSION, weights=ckpt.weights_sha256, opset=OPSET)
+    return f"decoder-{key}.onnx"
+
+
+def export_decoder(ckpt: Checkpoint) -> Path:
+    """Path of the checkpoint's decoder as ONNX, exported now unless already cached.
+
+    Cached in the checkpoint's ``cache`` folder, or under the user cache when that folder is read-only.
+    """
+    name = decoder_file_name(ckpt)
+    folders = [ckpt.path / "cache", USER_CACHE / ckpt.name]
+    for folder in folders:
+        if (folder / name).is_file():
+            return folder / name
+    data = decoder_onnx_bytes(ckpt.model)
+    try:
+        return _write(folders[0] / name, data)
+    except OSError:  # a read-only checkpoint folder: the user cache instead
+        return _write(folders[1] / name, data)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
+    return path
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Decoded images: the expected image, and the per-pixel std of a Gaussian decoder (None for Bernoulli)."""
+
+    mean: np.ndarray  # (M, C, H, W) float32 in [0, 1]
+    std: np.ndarray | None  # (M, C, H, W) float32, Gaussian decoders only
+
+
+class OnnxDecoder:
+    """Decode latents with an exported ONNX decoder on the CPU (one thread, as a browser tab would)."""
+
+    def __init__(self, path: str | Path):
+        import onnxruntime as ort  # lazy: a heavy import the app's pages do not need
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.latent_dim = int(self.session.get_inputs()[0].shape[1])
+
+    def __call__(self, z: np.ndarray) -> Decoded:
+        """Latents (M, D) -> Decoded images."""
+        z = np.ascontiguousarray(np.atleast_2d(z), dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(f"latents must be (M, {self.latent_dim}), got shape {z.shape}")
+        out = dict(zip(self.outputs, self.session.run(self.outputs, {"z": z}), strict=True))
+        return Decoded(out["mean"], out.get("std"))
