@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=50)
     p.add_argument("--quick", action="store_true", help="skip the UMAP baselines (a cold UMAP fit takes ~40 s)")
     p.add_argument("--browser", action="store_true", help="also measure the app in headless Chromium")
+    p.add_argument("--load", action="store_true", help="also 10 browser sessions against one server")
     a = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = bench_model(a.checkpoint, a.repeat) + bench_projection(a.checkpoint, a.repeat, a.quick)
@@ -197,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         from tests.browser import bench_browser
 
         rows += bench_browser()
+    if a.load:
+        from tests.browser import bench_load
+
+        rows += bench_load()
     for r in rows:
         if r.get("ours_ms") and r.get("naive_ms"):
             r["speedup"] = r["naive_ms"] / r["ours_ms"]

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.data import preprocess_image
 from core.errors import LatentExplorerError
+from core.images import prepare_image
 from core.interpolate import class_centroids, interpolate, nearest_class
 from ui import figures, images, loaders, settings, state
 from ui.shell import page
@@ -53,23 +53,26 @@ else:
     k1, k2 = st.columns(2)
     cols = (k1, k2)
     files = [
-        k.file_uploader(f"{n} image", key=f"ip_up{n}", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif"])
+        k.file_uploader(f"{n} image", key=f"ip_up{n}", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
         for k, n in zip(cols, ("From", "To"), strict=True)
     ]
     if not all(files):
         st.info("Upload two images (PNG, JPEG, …); each is resized and converted to the model's input shape.")
         st.stop()
     try:
-        x = [preprocess_image(io.BytesIO(f.getvalue()), ctx.ckpt.config.image_shape) for f in files]
+        prepared = [prepare_image(io.BytesIO(f.getvalue()), ctx.ckpt.config.image_shape) for f in files]
     except LatentExplorerError as e:
         st.error(state.plain(e))
         st.stop()
+    x = [p.x for p in prepared]
     a, b = loaders.encode_means(ctx, x)
     recon = loaders.decode_means(ctx, np.stack([a, b]))
-    for col, name, img, rec in zip(cols, ("From", "To"), x, recon, strict=True):
+    for col, name, p, rec in zip(cols, ("From", "To"), prepared, recon, strict=True):
         with col:  # what the model sees (resized, grey) and how it rebuilds it, with how usual that is
-            images.show_images([img, rec], [f"{name}: as the model sees it", "its reconstruction"], cols=2)
-            typical = loaders.typicality(ctx, float((rec - img).pow(2).mean()))
+            images.show_images([p.x, rec], [f"{name}: as the model sees it", "its reconstruction"], cols=2)
+            if p.notes:
+                st.caption(state.plain("Prepared: " + "; ".join(p.notes) + "."))
+            typical = loaders.typicality(ctx, float((rec - p.x).pow(2).mean()))
             (st.warning if typical.unusual else st.caption)(typical.describe())
 
 path = interpolate(a, b, steps, method)

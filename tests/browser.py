@@ -175,6 +175,69 @@ def slider_round_trips(browser, n: int = 15) -> list[float]:
     return times
 
 
+# In the page: the time of the last pointer release, and of the first new "decoded" image after it.
+WATCH_DECODED = """() => {
+    window.__up = null; window.__changed = null;
+    const current = () => [...document.querySelectorAll('[data-testid="stImage"]')]
+        .find(f => f.innerText.includes('decoded'))?.querySelector('img')?.src;
+    window.__src = current();
+    document.addEventListener('pointerup', () => { window.__up = performance.now(); window.__changed = null; }, true);
+    new MutationObserver(() => {
+        const src = current();
+        if (src && src !== window.__src) {
+            window.__src = src;
+            if (window.__up !== null && window.__changed === null) window.__changed = performance.now();
+        }
+    }).observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+}"""
+
+
+def concurrent_round_trips(browser, base: str, sessions: int, rounds: int = 6) -> list[float]:
+    """Milliseconds from slider release to new image, with ``sessions`` browser sessions releasing together."""
+    pages = []
+    for _ in range(sessions):
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.set_default_timeout(180_000)
+        page.goto(base + "/sliders")
+        image_src(page, "decoded")
+        wait_idle(page, 180_000)
+        page.evaluate(WATCH_DECODED)
+        pages.append(page)
+    times = []
+    for r in range(rounds):
+        for i, page in enumerate(pages):  # every session holds its slider at a new place ...
+            track = page.locator('[data-testid="stSlider"]').first.bounding_box()
+            frac = 0.3 + 0.4 * (r % 2) + 0.02 * (i % 5)  # far from the last round's place and from 0 (the middle)
+            drag_first_slider(page, track["x"] + track["width"] * frac, 3, False)
+        for page in pages:  # ... then all let go at (nearly) the same moment
+            page.mouse.up()
+        for page in pages:
+            page.wait_for_function("() => window.__changed !== null", timeout=120_000, polling=20)
+            if r >= 1:  # the first round warms the path up
+                times.append(page.evaluate("() => window.__changed - window.__up"))
+        time.sleep(0.3)
+    for page in pages:
+        page.context.close()
+    return times
+
+
+def bench_load(sessions: int = 10) -> list[dict]:
+    """The server path under load: one session, then ``sessions`` releasing a slider together, same server."""
+    rows = []
+    with chromium() as browser, streamlit_server(timeout=60) as (base, _, _):
+        for n in (1, sessions):
+            t = sorted(concurrent_round_trips(browser, base, n))
+            rows.append(
+                {
+                    "what": f"slider release -> new image, {n} session{'s' * (n > 1)} at once (server path)",
+                    "ours_ms": statistics.median(t),
+                    "p95_ms": t[int(0.95 * (len(t) - 1))],
+                    "n": len(t),
+                }
+            )
+    return rows
+
+
 def bench_browser() -> list[dict]:
     with chromium() as browser:
         ready = page_ready_seconds(browser)

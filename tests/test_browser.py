@@ -312,3 +312,12 @@ def test_sliders_keep_the_decoded_image_in_view_while_scrolling(server, page):
     page.wait_for_timeout(500)
     assert page.locator('[data-testid="stSlider"]').count() == 16
     assert in_view(page, page.locator('[data-testid="stImage"]:has-text("decoded")'))
+
+
+def test_url_text_never_becomes_a_link_or_an_image(server, page):
+    evil = "[Session expired - sign in again](http://evil.example/login) ![x](http://evil.example/p.png)"
+    page.goto(f"{server}/?ckpt={evil}")
+    page.get_by_text("Session expired").first.wait_for()  # shown, as the characters typed
+    wait_idle(page, TIMEOUT)
+    assert page.locator('a[href*="evil.example"]').count() == 0
+    assert page.locator('img[src*="evil.example"]').count() == 0

@@ -293,6 +293,7 @@ def test_interpolation_between_two_uploaded_images():
     at.file_uploader(key="ip_upFrom").set_value(("zero.png", pngs[0], "image/png"))
     at.file_uploader(key="ip_upTo").set_value(("one.png", pngs[1], "image/png")).run()
     assert not at.exception and not at.error
+    assert any(c.value == "Prepared\\: resized from 56×56 to 28×28\\." for c in at.caption)  # stated, as typed
     row = at.dataframe[0].value.loc["nearest class"].tolist()
     assert row[0] == "0" and row[-1] == "1"
 

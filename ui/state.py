@@ -57,7 +57,9 @@ def plain(text: object) -> str:
     """Any text from a user, a file or an error, made safe for Streamlit's Markdown: one line, every markup
     character escaped, so a link, an image, HTML or a colour directive shows as the characters typed."""
     one_line = " ".join(str(text).split())[:500]
-    return _MARKUP.sub(r"\\\1", one_line)
+    escaped = _MARKUP.sub(r"\\\1", one_line)
+    # GFM turns bare "http://…", "www.…" and "a@b.c" into links whatever the escapes: a zero-width space stops it
+    return escaped.replace("//", "/\u200b/").replace("www\\.", "www\u200b\\.").replace("@", "@\u200b")
 
 
 # ------------------------------------------------------------------------------ parsers
