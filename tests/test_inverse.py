@@ -11,7 +11,7 @@ from core.cache import folder_listing
 from core.checkpoints import load_checkpoint
 from core.errors import ConfigError
 from core.explorer import home_dataset, map_dataset
-from core.inverse import KernelInverse, KnnInverse, inverse_figures, jacobian_norms, main, median_ms
+from core.inverse import KernelInverse, KnnInverse, inverse_figures, jacobian_norms, main
 from support import ROOT, SEED
 
 
@@ -147,13 +147,6 @@ def test_targets_on_the_shipped_map(shipped_map):
     assert ours.mse <= 0.95 * knn.mse  # measured 0.93x; the target is 1.05x
     assert ours.class_agreement >= 0.93  # measured 0.938; target 0.92
     assert ours.jacobian_p90 <= 0.3 * knn.jacobian_p90  # measured 0.25x; target 0.5x
-
-
-def test_64_points_within_a_millisecond(shipped_map):
-    proj, test = shipped_map.projector, shipped_map.enc.is_test
-    inv = KernelInverse().fit(proj.embedding_[~test], proj.latents_[~test])
-    # Best of three medians: the CPU is shared with other jobs, which can stall a whole run of repeats.
-    assert min(median_ms(inv.transform, proj.embedding_[test][:64], 100) for _ in range(3)) <= 1.0  # measured ~0.4
 
 
 def test_cli_prints_both_rows_and_writes_nothing(capsys):
