@@ -12,7 +12,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -59,10 +58,18 @@ def roots(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------ links (URL / query string)
 
 
-def test_a_link_to_the_filesystem_root_is_refused_at_once(roots):
-    t0 = time.perf_counter()
+def test_a_link_to_the_filesystem_root_is_refused_at_once(roots, monkeypatch):
+    import core.cache
+    import core.data
+
+    def no_walk(*a, **k):
+        raise AssertionError("a visitor's path outside the roots was walked")
+
+    monkeypatch.setattr(core.data, "walk_images", no_walk)  # it used to walk / and grow ~80 MiB/s
+    monkeypatch.setattr(core.cache, "folder_listing", no_walk)
+    monkeypatch.setattr(core.data, "folder_listing", no_walk)
     at = app(data="folder:/")
-    assert time.perf_counter() - t0 < 30 and not at.exception  # no walk of / (it used to grow ~80 MiB/s)
+    assert not at.exception
     assert len(at.error) == 1 and "must lie inside the data folder" in at.error[0].value
 
 
@@ -150,12 +157,13 @@ def edit_config(folder: Path, change) -> None:
         (lambda m: m["training"].update(exclude_class="9"), "exclude_class must be a label"),
     ],
 )
-def test_a_bad_config_is_one_line_before_anything_is_built(shipped_copy, change, says):
+def test_a_bad_config_is_one_line_before_anything_is_built(shipped_copy, change, says, monkeypatch):
+    import core.checkpoints
+
     edit_config(shipped_copy, change)
-    t0 = time.perf_counter()
-    with pytest.raises(CheckpointError, match=says) as e:
+    monkeypatch.setattr(core.checkpoints, "build_model", lambda cfg: pytest.fail("a model was built first"))
+    with pytest.raises(CheckpointError, match=says) as e:  # refused before a (3 GB) layer is allocated
         load_checkpoint(shipped_copy)
-    assert time.perf_counter() - t0 < 2  # no 3 GB layer allocated first
     one_line(e.value)
 
 
