@@ -30,7 +30,7 @@ from core.errors import ConfigError, check
 
 KINDS = ("ae", "dae", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian")
-NOISES = ("gaussian", "mask")
+NOISES = ("gaussian", "mask", "salt_pepper")
 CONV_SIZES = (28, 32, 64)
 MAX_WIDTH, MAX_HIDDEN = 512, 4096  # caps: a config can never ask for gigabytes before its weights are checked
 LOGVAR_MIN = -6.0  # per-pixel std >= 0.05: stops a Gaussian decoder collapsing on flat pixels
@@ -355,13 +355,17 @@ class DenoisingAutoencoder(Autoencoder):
 
 
 def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Corrupt images as a DAE learns to undo: Gaussian noise of std ``level`` (clipped to [0, 1]),
-    or masking, which sets a ``level`` fraction of the pixels to 0. Runs on x's device."""
+    """Corrupt images as a DAE learns to undo: Gaussian noise of std ``level`` (clipped to [0, 1]);
+    masking, which sets a ``level`` fraction of the pixels to 0; or salt-and-pepper, which sets a
+    ``level`` fraction of the pixels to 0 or 1 (half each). Runs on x's device."""
     check(noise in NOISES, "noise", f"one of {NOISES}", noise)
     if noise == "gaussian":
         return (x + level * torch.randn(x.shape, generator=generator, device=x.device)).clamp(0, 1)
-    keep = torch.rand(x.shape, generator=generator, device=x.device) >= level
-    return x * keep
+    u = torch.rand(x.shape, generator=generator, device=x.device)
+    if noise == "mask":
+        return x * (u >= level)
+    out = x.masked_fill(u < level / 2, 0.0)  # pepper: u in [0, level/2); salt: u in [level/2, level)
+    return out.masked_fill((u >= level / 2) & (u < level), 1.0)
 
 
 class VariationalAutoencoder(Autoencoder):

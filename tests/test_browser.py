@@ -67,6 +67,10 @@ READY = {
     "sliders": '[data-testid="stImage"]:has-text("decoded")',
     "interpolation": '[data-testid="stImage"]:has-text("lerp in 10 steps")',
     "uncertainty": 'p:has-text("Spearman ρ =")',  # the sentence computed from the numbers
+    "anomalies": "text=Leave-one-class-out study",
+    "denoising": "text=PSNR",
+    "compare": "text=64 samples from each model's prior, decoded",
+    "directions": "text=What one dimension does",
 }
 TITLES = {"": PAGES[0].title} | {p.url: p.title for p in PAGES[1:]}  # the default page is served at /
 
@@ -321,3 +325,32 @@ def test_url_text_never_becomes_a_link_or_an_image(server, page):
     wait_idle(page, TIMEOUT)
     assert page.locator('a[href*="evil.example"]').count() == 0
     assert page.locator('img[src*="evil.example"]').count() == 0
+
+
+@pytest.mark.parametrize("path", ["anomalies", "denoising", "compare", "directions"])
+def test_the_claims_pages_open(server, page, path):
+    page.goto(f"{server}/{path}")
+    page.locator(READY[path]).first.wait_for(timeout=180_000)
+    wait_idle(page, 180_000)
+    assert page.locator('[data-testid="stException"]').count() == 0, path
+    page.screenshot(path=str(SHOTS / f"{path}.png"), full_page=True)
+
+
+def test_an_uploaded_png_is_scored_and_placed_on_the_map(server, page, tmp_path):
+    from PIL import Image
+
+    from core.data import load_dataset
+
+    digit = load_dataset("mnist5k").x[4000, 0].numpy()  # a training 8, drawn twice as large
+    Image.fromarray((digit * 255).astype(np.uint8)).resize((56, 56)).save(tmp_path / "eight.png")
+    page.goto(f"{server}/anomalies")
+    page.locator("text=Score your own image").first.wait_for(timeout=180_000)
+    wait_idle(page, 180_000)
+    page.locator('.st-key-an_upload input[type="file"]').set_input_files(str(tmp_path / "eight.png"))
+    page.get_by_text("as the model sees it").first.wait_for(timeout=120_000)
+    page.get_by_text("Prepared: resized from 56×56 to 28×28.").first.wait_for()
+    wait_idle(page, TIMEOUT)
+    marker = page.evaluate("""() => { const t = document.querySelector('.st-key-an_up_map .js-plotly-plot')._fullData
+        .find(t => t.name === 'your image'); return t ? [t.x[0], t.y[0]] : null; }""")
+    assert marker is not None and all(np.isfinite(marker))  # placed on the map
+    page.screenshot(path=str(SHOTS / "anomalies-upload.png"), full_page=True)

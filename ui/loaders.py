@@ -68,7 +68,7 @@ def home_of(name: str) -> str:
     return checkpoint_config(name).get("dataset", state.DATASETS[0])
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=8)  # Compare and Denoising hold three models beside the current
 def _checkpoint(path: str, weights_sha256: str, mtime_ns: int) -> Checkpoint:
     return load_checkpoint(path)
 

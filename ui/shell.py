@@ -25,6 +25,10 @@ PAGES = (
     PageSpec("pages/sliders.py", "Sliders", ":material/tune:", "sliders"),
     PageSpec("pages/interpolation.py", "Interpolation", ":material/timeline:", "interpolation"),
     PageSpec("pages/uncertainty.py", "Uncertainty", ":material/query_stats:", "uncertainty"),
+    PageSpec("pages/anomalies.py", "Anomalies", ":material/report:", "anomalies"),
+    PageSpec("pages/denoising.py", "Denoising", ":material/blur_off:", "denoising"),
+    PageSpec("pages/compare.py", "Compare", ":material/compare:", "compare"),
+    PageSpec("pages/directions.py", "Directions", ":material/arrow_outward:", "directions"),
 )
 
 ICON = Path(__file__).with_name("icon.png")

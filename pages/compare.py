@@ -1,0 +1,121 @@
+"""Compare: the shipped 16-D AE, DAE and VAE side by side — reconstructions, prior samples, maps, stored figures."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core import compare
+from ui import comparison, figures, images, loaders, settings
+from ui.shell import page
+
+page(
+    "Compare",
+    "The three shipped 16-D models on the same images, whichever checkpoint the sidebar shows: how they rebuild "
+    "test images, what their prior samples decode to, their maps, and their stored test figures.",
+)
+models = comparison.contexts()
+if models is None:
+    st.info(
+        f"This page compares the shipped checkpoints {', '.join(compare.MODELS)}; `make checkpoints` re-creates them."
+    )
+    st.stop()
+first = next(iter(models.values()))
+settings.restore(settings.Setting("cp_seed", 0, parse=settings.bounded_int(0, 10**6)))
+
+
+def shuffle() -> None:
+    st.session_state["cp_seed"] = int(st.session_state["cp_seed"]) + 1
+
+
+# ------------------------------------------------------------------------------ reconstructions
+left, right = st.columns([5, 1], vertical_alignment="bottom")
+left.subheader("The same 8 test images, rebuilt by each model")
+right.button("Shuffle", key="cp_shuffle", on_click=shuffle, help="Draw 8 other test images (the seed is in the URL).")
+idx = compare.pick_test_images(first.enc.is_test, 8, int(st.session_state["cp_seed"]))
+strips = {"test images " + ", ".join(f"#{i}" for i in idx): first.ds.x[idx]}
+for name, c in models.items():
+    mse = float(np.mean(c.enc.recon_error[idx]))
+    strips[f"{name}: mean pixel MSE {mse:.4f}"] = loaders.decode_means(c, c.enc.mean[idx])
+for caption, x in strips.items():
+    pil = images.grid(x, nrow=8, scale=2)
+    st.image(pil, caption=caption, width=pil.width, output_format="PNG")
+
+# ------------------------------------------------------------------------------ prior samples
+st.subheader("64 samples from each model's prior, decoded")
+with st.spinner("Measuring the prior samples of the three models (once; about 30 s the first time)…"):
+    holes = {name: comparison.holes(c) for name, c in models.items()}
+h0 = next(iter(holes.values()))
+
+
+def draw_grid(col, name: str, source: str) -> None:
+    c, d = models[name], holes[name].prior if source == "prior" else holes[name].standard_normal
+    where = {"prior": "N(0, I)" if c.ckpt.config.kind == "vae" else "a Gaussian fitted to its codes"}.get(
+        source, source
+    )
+    col.image(
+        images.grid(comparison.prior_images(c, source), nrow=8, scale=2),
+        caption=f"{name}: 64 draws from {where}",
+        width="stretch",
+        output_format="PNG",
+    )
+    col.markdown(
+        f"far from every training code: **{d.far_share:.1%}** · "
+        f"recognised with confidence ≥ {compare.CONFIDENT:g}: **{d.confident_share:.1%}** (of {d.n:,} draws)"
+    )
+
+
+for col, name in zip(st.columns(3), holes, strict=True):
+    draw_grid(col, name, "prior")
+st.markdown(compare.holes_verdict(holes))
+st.caption(
+    f"Far: the nearest training latent lies farther than {h0.quantile:.0%} of the training latents lie from their "
+    f"own nearest neighbour (so about {1 - h0.quantile:.0%} of real codes count as far; of the test images' codes, "
+    + ", ".join(f"{n} {h.test_far_share:.1%}" for n, h in holes.items())
+    + f"). Recognised: a pixel MLP trained on the 4,500 training images (test accuracy {h0.classifier_accuracy:.1%}) "
+    f"gives its top class probability ≥ {compare.CONFIDENT:g}, as it does for {h0.real_confident_share:.1%} of the "
+    "real test images. Each grid shows the first 64 of the 1,000 draws measured."
+)
+plain = [name for name, h in holes.items() if h.standard_normal is not None]
+if plain:
+    st.markdown(f"**N(0, I)** — what a VAE's prior would draw — decoded by the {' and '.join(plain)}, which have none:")
+    for col, name in zip(st.columns(3), plain, strict=False):
+        draw_grid(col, name, "N(0, I)")
+
+# ------------------------------------------------------------------------------ maps
+st.subheader("Their 2-D maps (UMAP of each model's latents, same class colours)")
+for col, (name, c) in zip(st.columns(3), models.items(), strict=True):
+    traces = figures.group_traces(c.md.xy, c.enc.labels, c.ds.classes, np.arange(len(c.enc)), size=2, opacity=0.6)
+    fig = go.Figure(traces)
+    legend = {"orientation": "h", "itemsizing": "constant", "y": -0.02, "yanchor": "top"}
+    fig.update_layout(height=400, margin={"l": 0, "r": 0, "t": 30, "b": 0}, title=name, legend=legend)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
+    col.plotly_chart(fig, key=f"cp_map_{name}")
+
+# ------------------------------------------------------------------------------ stored figures
+st.subheader("Stored test figures (python -m core.evaluate)")
+evals = {name: comparison.evaluation(c) for name, c in models.items()}
+missing = [n for n, e in evals.items() if e is None]
+if missing:
+    st.warning(f"Not evaluated yet: {', '.join(missing)}. Run `python -m core.evaluate --checkpoint <folder>`.")
+    st.stop()
+activity = {name: comparison.activity(c) for name, c in models.items()}
+table = compare.comparison_table(evals, activity)
+number = {
+    c: st.column_config.NumberColumn(
+        c.replace("latent", "lat.").replace("pixel", "pix.") if " s " in c else c,
+        format="%.3f s" if " s " in c else "%.4f" if "MSE" in c else "%.3f",
+    )
+    for c in table.columns
+    if c != "active dims"
+}
+number["neg ELBO"] = st.column_config.NumberColumn("neg ELBO", format="%.1f", help="nats per image")
+st.dataframe(table, key="cp_table", column_config=number)
+st.markdown(compare.clustering_verdict(evals))
+st.caption(
+    ", ".join(f"{name} = {c.ckpt.name}" for name, c in models.items())
+    + f". Active dims: dimensions whose activity exceeds {compare.ACTIVE_THRESHOLD:g} — mean KL in nats for the VAE, "
+    "the variance of the codes over the dataset for AE/DAE (core.interpolate.dimension_activity). 5-NN: accuracy on "
+    "the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means (k = 10, all 5,000 "
+    "images) against the classes; s: seconds each took when the checkpoint was evaluated (2 CPU cores)."
+)

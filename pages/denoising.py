@@ -1,0 +1,104 @@
+"""Denoising: corrupt clean images, run them through the shipped AE, DAE and VAE, and measure each output."""
+
+import io
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import LatentExplorerError
+from core.images import prepare_image
+from core.models import NOISES
+from core.quality import INPUT, NOISE_LABELS, denoise, describe, ranking, sample_indices
+from ui import images, quality, settings, state
+from ui.shell import page
+
+ctx = page(
+    "Denoising",
+    "A denoising autoencoder (DAE) is trained on corrupted images and rewarded for producing the clean one. Corrupt "
+    "clean images here, run them through the shipped 16-D AE, DAE and VAE, and compare each output with the clean "
+    "image (PSNR in dB, higher is better; SSIM, 1 is identical); below, the same measured on every test image.",
+)
+ckpts = quality.shipped_models()
+if ckpts is None:
+    st.stop()
+home = quality.their_dataset(ckpts)
+fits = tuple(ctx.ckpt.config.image_shape) == quality.GREY_28
+if not fits:
+    c, h, w = ctx.ckpt.config.image_shape
+    shape = f"{'grey' if c == 1 else 'RGB'} {h}×{w}"
+    st.info(
+        state.plain(
+            f"{ctx.ckpt.name} works on {shape} images, not 28×28 grey ones: this page shows the shipped 28×28 "
+            f"models on their own {home.name} images."
+        )
+    )
+ds = ctx.ds if fits else home
+SOURCES = {"random": "random test images", "point": "the current point", "upload": "an uploaded image"}
+LEVELS = tuple(round(0.05 * i, 2) for i in range(21))
+settings.restore(
+    settings.Setting("dn_source", "random", tuple(SOURCES)),
+    settings.Setting("dn_n", 4, parse=settings.bounded_int(1, 8)),
+    settings.Setting("dn_seed", 0, parse=settings.bounded_int(0, 9999)),
+    settings.Setting("dn_noise", "gaussian", NOISES),
+    settings.Setting("dn_level", 0.3, LEVELS, float),
+)
+c1, c2 = st.columns(2)
+source = c1.radio("Images", list(SOURCES), format_func=SOURCES.get, key="dn_source", horizontal=True)
+noise = c2.radio("Corruption", list(NOISES), format_func=NOISE_LABELS.get, key="dn_noise", horizontal=True)
+k1, k2, k3 = st.columns([4, 2, 2])
+level = k1.select_slider(
+    "Level",
+    LEVELS,
+    key="dn_level",
+    help="Gaussian noise: its standard deviation; masking and salt-and-pepper: the fraction of pixels hit.",
+)
+seed = int(k3.number_input("Seed (images and noise)", 0, 9999, key="dn_seed"))
+
+x, names, notes = None, [], []
+if source == "random":
+    n = int(k2.number_input("How many", 1, 8, key="dn_n"))
+    idx = sample_indices(ds.test_idx, min(n, len(ds.test_idx)), seed)
+    x, names = ds.x[idx], [f"#{i} · class {ds.classes[int(ds.y[i])]}" for i in idx]
+elif source == "point":
+    if fits and isinstance(ctx.point, int):
+        x, names = ds.x[[ctx.point]], [f"#{ctx.point} · class {ctx.class_name(int(ctx.enc.labels[ctx.point]))}"]
+    else:
+        st.info("The current point is not a sample of 28×28 grey images: click one on the Map page first.")
+else:
+    up = st.file_uploader("Image", key="dn_upload", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
+    if up is None:
+        st.info("Upload an image (PNG, JPEG, …): it is converted to 28×28 grey, as the models see their digits.")
+    else:
+        try:
+            prepared = prepare_image(io.BytesIO(up.getvalue()), quality.GREY_28)
+            x, names, notes = prepared.x[None], ["upload, as the models see it"], prepared.notes
+        except LatentExplorerError as e:
+            st.error(state.plain(e))
+
+if x is not None:
+    d = denoise({name: ck.model for name, ck in ckpts.items()}, x, noise, level, seed)
+    for i, name in enumerate(names):
+        row = [images.to_pil(im, 5) for im in (x[i], d.corrupted[i], *(out[i] for out in d.outputs.values()))]
+        caps = [f"clean {name}", f"corrupted · {quality.score(d.psnr[INPUT][i], d.ssim[INPUT][i])}"]
+        caps += [f"{m} · {quality.score(d.psnr[m][i], d.ssim[m][i])}" for m in d.outputs]
+        images.show_images(row, caps, cols=5)
+    if notes:
+        st.caption(state.plain("Prepared: " + "; ".join(notes) + "."))
+
+curve = quality.curves(ckpts, home)[noise]
+dae = ckpts["DAE"].config
+st.subheader(f"{NOISE_LABELS[noise].capitalize()}: how clean is each output, by noise level")
+st.markdown(describe(curve) + " " + (ranking(curve, level) or ""))
+left, right = st.columns(2)
+left.plotly_chart(quality.curve_figure(curve, "psnr", level), key="dn_psnr")
+right.plotly_chart(quality.curve_figure(curve, "ssim", level), key="dn_ssim")
+measured = ", ".join(f"{v:g}" for v in curve.levels)
+st.caption(
+    f"Each point: the mean over {home.name}'s {curve.n_images:,} test images, corrupted with seed {curve.seed}, "
+    f"at levels {measured}. Dashed: the corrupted input itself against the clean image (at level 0 it is the "
+    "clean image: PSNR +∞, not drawn). Dotted: the level chosen above. The DAE was trained on "
+    f"{NOISE_LABELS[dae.noise]} at level {dae.noise_level:g}; the AE and the VAE never saw noise."
+)
+with st.expander("The numbers: mean PSNR in dB (mean SSIM)"):
+    st.dataframe(pd.DataFrame(quality.numbers(curve)), hide_index=True, key="dn_table")
+images.csv_download(ctx)

@@ -1,0 +1,118 @@
+"""Directions: walk along an attribute vector (class A's centroid to class B's); see what one latent dimension does."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.directions import MAX_STRENGTH, attribute_strip, dimension_extremes, traversal_values
+from core.interpolate import dimension_activity, traversal_grid
+from ui import images, loaders, settings
+from ui.shell import page
+
+ctx = page(
+    "Directions",
+    "Add s × (centroid of class B − centroid of class A) to a latent and decode each step: does one direction change "
+    "one property? Below, what a single latent dimension does: the images where it is lowest and highest, its sweep.",
+)
+enc, D = ctx.enc, ctx.ckpt.config.latent_dim
+classes = np.unique(enc.labels).tolist()
+act = dimension_activity(enc)
+START = {"point": "current point", "sample": "a sample"}
+
+
+def strength(text: str) -> float:
+    v = round(float(text), 1)
+    if not -MAX_STRENGTH <= v <= MAX_STRENGTH:
+        raise ValueError(text)
+    return v
+
+
+settings.restore(
+    settings.Setting("dr_start", "point", tuple(START)),
+    settings.Setting(
+        "dr_index", ctx.point if isinstance(ctx.point, int) else 0, parse=settings.bounded_int(0, len(enc) - 1)
+    ),
+    settings.Setting("dr_ca", classes[0], tuple(classes), int),
+    settings.Setting("dr_cb", classes[min(1, len(classes) - 1)], tuple(classes), int),
+    settings.Setting("dr_strength", 1.0, parse=strength),
+    settings.Setting("dr_steps", 8, parse=settings.bounded_int(2, 16)),
+    settings.Setting("dr_dim", int(act.order[0]), tuple(range(D)), int),
+)
+c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
+start = c1.radio("Start from", list(START), format_func=START.get, key="dr_start", horizontal=True)
+index = int(c2.number_input("Sample #", 0, len(enc) - 1, key="dr_index", disabled=start == "point"))
+
+
+def sample(i: int) -> str:
+    return f"sample #{i} (class {ctx.class_name(int(enc.labels[i]))})"
+
+
+if start == "point" and ctx.latent() is not None:
+    z = np.asarray(ctx.latent(), np.float64)
+    where = "the current point" + (f", {sample(ctx.point)}" if isinstance(ctx.point, int) else "")
+else:
+    z, where = enc.mean[index].astype(np.float64), sample(index)
+    if start == "point":
+        st.caption("No current point yet (pick one on the Map): starting from the sample instead.")
+
+# ------------------------------------------------------------------------------ attribute vector
+st.subheader("An attribute vector, applied to " + where)
+k1, k2, k3, k4 = st.columns(4)
+ca = k1.selectbox("From class (A)", classes, key="dr_ca", format_func=ctx.class_name)
+cb = k2.selectbox("To class (B)", classes, key="dr_cb", format_func=ctx.class_name)
+s = k3.slider("Strength s", -MAX_STRENGTH, MAX_STRENGTH, step=0.1, key="dr_strength", help="1 = the whole A → B step")
+steps = k4.slider("Steps", 2, 16, key="dr_steps")
+strip = attribute_strip(z, enc.mean, enc.labels, ca, cb, float(s), steps)
+decoded = loaders.decode_means(ctx, strip.latents)
+picture = images.grid(decoded, nrow=steps)
+caption = f"z + s·(centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}), s from 0 to {s:+.1f}"
+st.image(picture, caption=caption, width="stretch" if steps > 8 else picture.width, output_format="PNG")
+st.dataframe(
+    pd.DataFrame(
+        [[ctx.class_name(int(c)) for c in strip.nearest.label], [f"{f:.0%}" for f in strip.nearest.fraction]],
+        index=["nearest class", "share of 10 neighbours"],
+        columns=[f"{v:+.2f}" for v in strip.strengths],
+    ),
+    key="dr_table",
+)
+if ca == cb:
+    st.info("A and B are the same class: the vector is zero and every step is the start point.")
+else:
+    passes = " → ".join(ctx.class_name(c) for c in strip.passes)
+    reach = f"never reaches class **{ctx.class_name(cb)}** up to s = {s:+.1f}"
+    if strip.crossing is not None:
+        at = strip.strengths[strip.crossing]
+        reach = f"reaches class **{ctx.class_name(cb)}** at s = {at:+.2f} (step {strip.crossing + 1})"
+    st.markdown(f"Nearest classes along the strip: {passes}; it {reach}.")
+d1, d2 = st.columns(2)
+d1.download_button("Strip as PNG", images.png_bytes(picture), "direction.png", "image/png", key="dr_png")
+frames = [images.to_pil(img) for img in decoded]
+d2.download_button("Animated GIF (ping-pong)", images.gif_bytes(frames), "direction.gif", "image/gif", key="dr_gif")
+
+# ------------------------------------------------------------------------------ one dimension
+st.subheader("What one dimension does")
+dim = st.selectbox(
+    "Latent dimension (most active first)",
+    [int(d) for d in act.order],
+    key="dr_dim",
+    format_func=lambda d: f"z{d} · {act.kind} {act.score[d]:.3g}",
+)
+st.caption(f"Activity: {act.meaning}.")
+ext = dimension_extremes(enc.mean, dim, 8)
+for name, idx in (("lowest", ext.lowest), ("highest", ext.highest)):
+    values = ", ".join(f"#{i} ({ext.values[i]:+.2f})" for i in idx)
+    pil = images.grid(ctx.ds.x[idx], nrow=8, scale=2)
+    st.image(pil, caption=f"8 {name} z{dim}: {values}", width=pil.width, output_format="PNG")
+sweep = traversal_values(enc.mean, z, dim, steps)
+swept = loaders.decode_means(ctx, traversal_grid(z, [dim], sweep)[0])
+sweep_picture = images.grid(swept, nrow=steps)
+st.image(
+    sweep_picture,
+    caption=f"z{dim} from {sweep[0]:+.2f} to {sweep[-1]:+.2f} (± 2 std of z{dim} over the data) around {where}",
+    width="stretch" if steps > 8 else sweep_picture.width,
+    output_format="PNG",
+)
+t1, t2 = st.columns(2)
+t1.download_button("Sweep as PNG", images.png_bytes(sweep_picture), f"z{dim}.png", "image/png", key="dr_sweep_png")
+sweep_frames = [images.to_pil(img) for img in swept]
+t2.download_button("Sweep as GIF", images.gif_bytes(sweep_frames), f"z{dim}.gif", "image/gif", key="dr_sweep_gif")

@@ -1,0 +1,211 @@
+"""The Anomalies page's cached computations and figures: every score per image, held-out ROC curves, the study table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+
+from core.anomaly_scores import LABELS, LatentScorer
+from ui import figures, images, loaders
+from ui.state import Ctx, plain
+
+SHORT = {  # column and row names for narrow tables
+    "recon_error": "recon error",
+    "neg_elbo": "neg ELBO",
+    "latent_knn": "latent 5-NN",
+    "gmm_nll": "GMM −log density",
+    "combined": "combined",
+    "pixel_knn": "pixel 5-NN (baseline)",
+    "pyod_ae": "PyOD AE (baseline)",
+}
+UNUSUAL = 99.0  # core.anomaly.UNUSUAL_PERCENTILE: the histogram's line and the upload's warning
+
+
+def train_mask(enc, excluded: int | None) -> np.ndarray:
+    """The rows a checkpoint was trained on: its dataset's training split, less a held-out class."""
+    return ~enc.is_test if excluded is None else ~enc.is_test & (enc.labels != excluded)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _home(sha: str, data_key: str, _ctx: Ctx) -> tuple[LatentScorer, dict[str, np.ndarray], np.ndarray]:
+    from core.anomaly_scores import fit_and_score
+
+    enc = loaders.load_map(_ctx.ckpt, _ctx.home, _ctx.home).enc
+    mask = train_mask(enc, _ctx.ckpt.excluded_class)
+    scorer, scores = fit_and_score(enc, mask)
+    for v in scores.values():  # shared by every session (cache_resource): no accidental in-place edit
+        v.setflags(write=False)
+    return scorer, scores, mask
+
+
+def home(ctx: Ctx) -> tuple[LatentScorer, dict[str, np.ndarray]]:
+    """(scorer fitted on the checkpoint's training latents, each score of those training images)."""
+    with st.spinner("Fitting the latent scores (5-NN, Gaussian mixture) to the training images…"):
+        scorer, scores, mask = _home(ctx.ckpt.weights_sha256, ctx.home.key, ctx)
+    return scorer, {s: v[mask] for s, v in scores.items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _scores(key: str, _ctx: Ctx) -> dict[str, np.ndarray]:
+    from core.anomaly_scores import scores_for
+
+    scorer, home_scores, _ = _home(_ctx.ckpt.weights_sha256, _ctx.home.key, _ctx)
+    if _ctx.ds.key == _ctx.home.key:  # its own training rows keep their leave-one-out scores
+        return dict(home_scores)
+    return scores_for(_ctx.enc, np.zeros(len(_ctx.enc), bool), scorer)  # another dataset: every image is new
+
+
+def scores(ctx: Ctx) -> dict[str, np.ndarray]:
+    """Every score of every image of the dataset, higher = more anomalous (cached by ctx.key)."""
+    home(ctx)
+    with st.spinner(f"Scoring {len(ctx.ds):,} images…"):
+        return _scores(ctx.key, ctx)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _rocs(key: str, held_out: int, _ctx: Ctx) -> dict:
+    from core.anomaly_scores import heldout_roc, pixel_knn
+
+    enc = _ctx.enc
+    values = dict(_scores(key, _ctx))
+    values["pixel_knn"] = pixel_knn(_ctx.ds.x.flatten(1).numpy(), train_mask(enc, held_out), enc.is_test)
+    return {s: heldout_roc(v, enc.labels, held_out, enc.is_test) for s, v in values.items()}
+
+
+def rocs(ctx: Ctx, held_out: int) -> dict:
+    """Score -> core.anomaly_scores.Roc of the held-out class among the test split, with the pixel 5-NN baseline."""
+    scores(ctx)
+    with st.spinner("ROC curves and bootstrap intervals…"):
+        return _rocs(ctx.key, held_out, ctx)
+
+
+def auroc_table(rocs: dict) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"AUROC": [r.auroc for r in rocs.values()], "95% low": [r.low for r in rocs.values()]}
+        | {"95% high": [r.high for r in rocs.values()]},
+        index=[LABELS[s] for s in rocs],
+    ).round(3)
+
+
+def show_auroc(rocs: dict) -> None:
+    """The AUROC table (3 decimals) and what its interval and baseline mean."""
+    three = st.column_config.NumberColumn(format="%.3f")
+    st.dataframe(
+        auroc_table(rocs), key="an_auroc", column_config=dict.fromkeys(["AUROC", "95% low", "95% high"], three)
+    )
+    st.caption(
+        "AUROC with a bootstrap 95% interval (1,000 resamples of the test images). The pixel 5-NN distance "
+        "never uses the model: a score that does not beat it adds nothing."
+    )
+
+
+def roc_figure(rocs: dict) -> go.Figure:
+    colours = figures.palette(len(rocs))
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance"))
+    for (s, r), c in zip(rocs.items(), colours, strict=True):
+        dash = "dash" if s == "pixel_knn" else "solid"
+        fig.add_trace(
+            go.Scatter(
+                x=r.fpr, y=r.tpr, mode="lines", name=f"{LABELS[s]} ({r.auroc:.3f})", line={"color": c, "dash": dash}
+            )
+        )
+    fig.update_layout(height=380, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend=figures.LEGEND)
+    fig.update_xaxes(title="false positive rate (other classes)", range=[0, 1])
+    fig.update_yaxes(title="true positive rate (held-out class)", range=[0, 1], scaleanchor="x")
+    return fig
+
+
+def histogram(ctx: Ctx, values: np.ndarray, reference: np.ndarray, label: str) -> go.Figure:
+    """Stacked per-class histogram of one score, with the training images' 99th percentile marked."""
+    labels, bins = (
+        ctx.enc.labels,
+        {"start": float(values.min()), "end": float(values.max()), "size": float(np.ptp(values) / 60 or 1)},
+    )
+    colours = figures.palette(len(ctx.ds.classes))
+    fig = go.Figure(
+        [
+            go.Histogram(
+                x=values[labels == c],
+                name=ctx.class_name(int(c)),
+                xbins=bins,
+                marker_color=colours[int(c) % len(colours)],
+            )
+            for c in np.unique(labels)
+        ]
+    )
+    fig.add_vline(float(np.percentile(reference, UNUSUAL)), line_dash="dot", annotation_text="99% of training images")
+    fig.update_layout(barmode="stack", height=340, margin={"l": 0, "r": 0, "t": 30, "b": 0}, legend=figures.LEGEND)
+    fig.update_xaxes(title=label)
+    fig.update_yaxes(title="images")
+    return fig
+
+
+def triplet(x, recon) -> Image.Image:
+    """Input | reconstruction | |difference| (Viridis, 0 to 1) side by side, one image."""
+    x, recon = np.asarray(x, np.float32), np.asarray(recon, np.float32)
+    parts = [images.to_pil(x, 2).convert("RGB"), images.to_pil(recon, 2).convert("RGB")]
+    parts.append(images.heat(np.abs(x - recon).mean(0), 2, vmax=1.0))
+    out = Image.new("RGB", (sum(p.width for p in parts) + 4 * (len(parts) - 1), parts[0].height), (90, 90, 90))
+    for i, p in enumerate(parts):
+        out.paste(p, (i * (p.width + 4), 0))
+    return out
+
+
+def study_frame(dataset: str) -> tuple[pd.DataFrame, dict] | None:
+    """The leave-one-class-out study table of a dataset (python -m core.anomaly_study), or None when not run."""
+    path = loaders.CKPT_ROOT / f"anomaly-study-{dataset}.json"
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    rows = {f"{k} held out": v["auroc"] for k, v in table["per_class"].items()} | {"mean": table["mean"]}
+    cells = {
+        name: {r: f"{c[s]['auroc']:.3f} [{c[s]['low']:.2f}, {c[s]['high']:.2f}]" for r, c in rows.items()}
+        for s, name in table["scores"].items()
+    }
+    cells = {SHORT.get(s, name): cells[name] for s, name in table["scores"].items()}
+    return pd.DataFrame(cells), table
+
+
+def show_study(dataset: str) -> None:
+    """The study table with one line on how it was made, or one line on how to make it."""
+    study = study_frame(dataset)
+    if study is None:
+        st.caption(plain(f"No study table for {dataset} yet: run python -m core.anomaly_study --dataset {dataset}."))
+        return
+    frame, table = study
+    notes = [
+        f"Ten 16-D VAEs ({table['model']['epochs']} epochs), each trained without one class; AUROC of that class "
+        "against the other classes among the test split [bootstrap 95% interval]. Each model is retrained for the "
+        "study: training on a CPU is not bit-identical, so its 9 row differs a little from mnist5k-vae16-no9."
+    ]
+    notes += [] if table.get("complete", True) else ["Incomplete: the study is still running."]
+    notes += [] if table.get("pyod") else ["PyOD was not installed: no PyOD baseline."]
+    st.dataframe(frame, key="an_study", height=35 * (len(frame) + 1) + 3)  # every row in view, the mean too
+    st.caption(plain(" ".join(notes)))
+
+
+def show_upload_scores(values: dict[str, float], percentiles: dict[str, float]) -> None:
+    """One uploaded image's scores and percentiles among the training images, with a warning when unusual."""
+    rows = {SHORT[s]: {"score": values[s], "percentile": percentiles[s]} for s in values}
+    pct = st.column_config.NumberColumn(format="%.1f%%", help="Share of the training images scored at or below")
+    config = {"score": st.column_config.NumberColumn(format="%.4g"), "percentile": pct}
+    st.dataframe(pd.DataFrame(rows).T, key="an_up_table", column_config=config)
+    if max(percentiles.values()) > UNUSUAL:
+        st.warning("Higher than 99% of the training images under at least one score: unlike what this model knows.")
+
+
+def score_upload(ctx: Ctx, x) -> tuple[object, dict[str, float], dict[str, float]]:
+    """(EncodedSet of one image, its scores, their percentiles among the training images' scores)."""
+    from core.anomaly import typicality
+    from core.anomaly_scores import score_images
+
+    scorer, reference = home(ctx)
+    enc, s = score_images(ctx.model, x[None], scorer)
+    values = {k: float(v[0]) for k, v in s.items()}
+    return enc, values, {k: typicality(v, reference[k]).percentile for k, v in values.items()}
