@@ -215,16 +215,20 @@ def prior_holes(
 
 
 def load_or_measure_holes(ckpt, ds: Dataset, n: int = 1000, seed: int = 0) -> Holes:
-    """A checkpoint's Holes on its dataset's training latents, from a JSON under the user cache or measured now."""
+    """A checkpoint's Holes on its dataset's training latents: shipped in its cache folder, from a JSON under the
+    user cache, or measured now (training the pixel classifier first if needed)."""
     from core.latents import load_or_encode
 
+    key = cache.content_key(
+        "holes", HOLES_VERSION, weights=ckpt.weights_sha256, classifier=classifier_key(ds, seed), n=n, seed=seed
+    )
+    shipped, path = ckpt.path / "cache" / f"holes-{key}.json", cache.USER_CACHE / "compare" / f"holes-{key}.json"
+    for candidate in (shipped, path):
+        try:
+            return Holes.from_dict(json.loads(candidate.read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
     clf = load_or_train_classifier(ds, seed)
-    key = cache.content_key("holes", HOLES_VERSION, weights=ckpt.weights_sha256, classifier=clf.key, n=n, seed=seed)
-    path = cache.USER_CACHE / "compare" / f"holes-{key}.json"
-    try:
-        return Holes.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
     enc = load_or_encode(ckpt, ds)
     holes = prior_holes(ckpt.model, enc.mean[~enc.is_test], clf, n, seed, enc.mean[enc.is_test])
     try:

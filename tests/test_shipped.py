@@ -122,3 +122,10 @@ def test_interpolation_0_to_1_is_drawn_where_its_neighbours_are():
     sure = placed.confidence >= 0.6
     assert sure.sum() >= 7 and (np.array(around)[sure] == near.label[sure]).all()
     assert (~sure).any()  # the crossing is marked unsure, not drawn confidently somewhere else
+
+
+def test_readme_claims_are_generated_from_the_shipped_results():
+    """The README's claims table is exactly what core.claims computes from the files that ship."""
+    from core.claims import claims, markdown, readme_block
+
+    assert readme_block((ROOT / "README.md").read_text()) == markdown(claims())
