@@ -22,11 +22,12 @@ from core.cache import atomic_write_bytes, content_key
 from core.checkpoints import DEVICES, Checkpoint, load_checkpoint, resolve_device
 from core.data import dataset_key
 from core.errors import LatentExplorerError
+from core.inverse import InverseFigures
 from core.latents import EncodedSet, SetMetrics
 from core.projection import OutOfSample, Projector
 from core.uncertainty import Correlation
 
-EVALUATION_VERSION = 1
+EVALUATION_VERSION = 2  # 2: the map inverses' figures (kNN-10 and the smooth KernelInverse)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Evaluation:
     heldout_auroc: dict[str, float] | None  # score -> AUROC at finding the excluded class among the test split
     to_map_heldout_offset: OutOfSample
     from_map_class_agreement: float
+    inverse: dict[str, InverseFigures]  # "knn10" (today's from_map) and "kernel" (the smooth inverse for hover)
     timings_s: dict[str, float]
 
     def to_dict(self) -> dict:
@@ -66,6 +68,7 @@ class Evaluation:
         d["test"] = SetMetrics.from_dict(d["test"])
         d["spearman"] = {m: Correlation(**c) for m, c in d["spearman"].items()}
         d["to_map_heldout_offset"] = OutOfSample(**d["to_map_heldout_offset"])
+        d["inverse"] = {k: InverseFigures(**v) for k, v in d["inverse"].items()}
         return cls(**d)
 
 
@@ -162,6 +165,14 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
     t0 = time.perf_counter()
     proj = checkpoint_projection(ckpt, 2, progress=lambda m: print(m, file=sys.stderr))
     t["projection_s"] = time.perf_counter() - t0
+    from core.inverse import KernelInverse, KnnInverse, inverse_figures
+
+    t0 = time.perf_counter()
+    inverse = {
+        "knn10": inverse_figures(proj, enc, KnnInverse(10)),
+        "kernel": inverse_figures(proj, enc, KernelInverse()),
+    }
+    t["inverse_s"] = time.perf_counter() - t0
     result = Evaluation(
         checkpoint=ckpt.name,
         kind=ckpt.config.kind,
@@ -184,6 +195,7 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
         heldout_auroc=auroc,
         to_map_heldout_offset=proj.out_of_sample(),
         from_map_class_agreement=from_map_agreement(proj, ckpt, enc, seed=seed),
+        inverse=inverse,
         timings_s={k: round(v, 4) for k, v in t.items()},
     )
     if save:
