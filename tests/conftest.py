@@ -40,3 +40,20 @@ def tiny_model():
         return build_model(ModelConfig(**cfg)).eval()
 
     return make
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """Bytes of every image the app sends, by file id: AppTest only exposes the images' URLs."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    store: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        store[file_id] = path_or_data
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return store

@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from streamlit.testing.v1 import AppTest
 
 SEED = 0
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,3 +47,16 @@ def make_mnist_root(root: Path, folder: str = "MNIST", n_train: int = 60, n_test
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
     return root
+
+
+def open_page(page: str, ckpt: str | None = None, timeout: float = 120, **query) -> AppTest:
+    """The app on a page (opened on its own URL, as a copied link would), with a checkpoint and query parameters."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    if ckpt:
+        at.query_params["ckpt"] = ckpt
+    at.query_params.update(query)
+    if page != "map":  # the page's settings are read from the URL before anything else runs
+        at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at

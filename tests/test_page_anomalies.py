@@ -9,21 +9,7 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from support import ROOT
-
-APP = str(ROOT / "app.py")
-
-
-def open_page(page: str, ckpt: str | None = None, **query) -> AppTest:
-    """The app on a page, optionally with a checkpoint and other query parameters in the URL."""
-    at = AppTest.from_file(APP, default_timeout=180)
-    if ckpt:
-        at.query_params["ckpt"] = ckpt
-    at.query_params.update(query)
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+from support import ROOT, open_page
 
 
 def png(a: np.ndarray) -> bytes:

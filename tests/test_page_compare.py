@@ -12,21 +12,7 @@ from core.checkpoints import load_checkpoint
 from core.compare import MODELS, load_or_measure_holes
 from core.evaluate import load_evaluation
 from core.explorer import home_dataset
-from support import ROOT
-
-APP = str(ROOT / "app.py")
-
-
-def open_page(page: str, ckpt: str | None = None, **query) -> AppTest:
-    """The app on a page, optionally with a checkpoint and other query parameters in the URL."""
-    at = AppTest.from_file(APP, default_timeout=120)  # a first run may measure the holes figures (~30 s)
-    if ckpt:
-        at.query_params["ckpt"] = ckpt
-    at.query_params.update(query)
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+from support import ROOT, open_page
 
 
 @pytest.fixture(scope="module")

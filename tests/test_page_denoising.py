@@ -10,44 +10,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from core.checkpoints import load_checkpoint
 from core.data import load_dataset
 from core.models import corrupt
 from core.quality import SHIPPED, describe, psnr, ranking, sample_indices, shipped_curves, ssim
-from support import ROOT
-
-APP = str(ROOT / "app.py")
-
-
-def open_page(page: str, ckpt: str | None = None, **query) -> AppTest:
-    """The app on a page, optionally with a checkpoint and other query parameters in the URL."""
-    at = AppTest.from_file(APP, default_timeout=120)
-    if ckpt:
-        at.query_params["ckpt"] = ckpt
-    at.query_params.update(query)
-    if page != "map":  # opened on its own URL, as a copied link would: the page's settings are read first
-        at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-@pytest.fixture
-def media(monkeypatch):
-    """Bytes of every image the app sends, by file id: AppTest only exposes the images' URLs."""
-    store: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
-        store[file_id] = path_or_data
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    return store
+from support import ROOT, open_page
 
 
 @functools.lru_cache

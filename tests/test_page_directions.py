@@ -11,21 +11,7 @@ from core.checkpoints import load_checkpoint
 from core.explorer import home_dataset
 from core.interpolate import dimension_activity
 from core.latents import load_or_encode
-from support import DEFAULT, ROOT
-
-APP = str(ROOT / "app.py")
-
-
-def open_page(page: str, ckpt: str | None = None, **query) -> AppTest:
-    """The app on a page, optionally with a checkpoint and other query parameters in the URL."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    if ckpt:
-        at.query_params["ckpt"] = ckpt
-    at.query_params.update(query)
-    at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+from support import DEFAULT, ROOT, open_page
 
 
 def encoded():

@@ -10,14 +10,11 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from support import DEFAULT, ROOT, SHIPPED
+from support import DEFAULT, SHIPPED, open_page
 from ui import figures, images, loaders, state
 from ui.shell import PAGES
-
-APP = str(ROOT / "app.py")
 
 
 @functools.lru_cache
@@ -30,34 +27,6 @@ def need(name: str) -> None:
     assert meta and (meta.get("metrics") or {}).get("test"), f"{name} is missing from checkpoints/ or unfinished"
     ckpt = load_checkpoint(loaders.CKPT_ROOT / name)
     assert pending_work(ckpt, home_dataset(ckpt), 2) == [], f"{name} has no cached map"
-
-
-def open_page(page: str, ckpt: str | None = None, **query) -> AppTest:
-    """The app on a page, optionally with a checkpoint and other query parameters in the URL."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    if ckpt:
-        at.query_params["ckpt"] = ckpt
-    at.query_params.update(query)
-    if page != "map":  # opened on its own URL, as a copied link would: the page's settings are read first
-        at.switch_page(f"pages/{page}.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-@pytest.fixture
-def media(monkeypatch):
-    """Bytes of every image the app sends, by file id: AppTest only exposes the images' URLs."""
-    store: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
-        store[file_id] = path_or_data
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    return store
 
 
 def image_array(at: AppTest, media: dict, caption: str) -> np.ndarray:
