@@ -68,7 +68,7 @@ READY = {
     "interpolation": '[data-testid="stImage"]:has-text("lerp in 10 steps")',
     "uncertainty": 'p:has-text("Spearman ρ =")',  # the sentence computed from the numbers
     "anomalies": "text=Leave-one-class-out study",
-    "denoising": "text=PSNR",
+    "denoising": "text=The numbers: mean PSNR in dB",  # the expander after every image row and curve
     "compare": "text=64 samples from each model's prior, decoded",
     "directions": "text=What one dimension does",
 }
