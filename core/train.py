@@ -1,6 +1,10 @@
 """Train an AE, DAE or VAE on a named dataset and save a checkpoint folder after every epoch.
 
-    python -m core.train --dataset mnist5k --kind vae --latent-dim 16 --epochs 30 --out checkpoints/mnist5k-vae16
+    python -m core.train --dataset mnist5k --kind vae --latent-dim 16 --out checkpoints/my-vae16
+
+``--epochs auto`` (the default) trains until the validation loss stops improving and keeps the best
+epoch's weights; a fixed ``--epochs N`` warns at the end when the loss was still falling. Either way
+``config.json`` records a convergence verdict.
 
 Order as in nanoGPT: settings, data, model, loop, save. Deterministic under ``--seed``: each
 epoch draws its shuffling and noise from a generator seeded by (seed, epoch), so a run
@@ -26,6 +30,43 @@ from core.errors import CheckpointError, ConfigError, LatentExplorerError, check
 from core.latents import EncodedSet, SetMetrics, encode_dataset, summarize
 from core.models import KINDS, LIKELIHOODS, NOISES, Autoencoder, ModelConfig, build_model
 
+AUTO = "auto"
+MIN_STEPS = 1500  # optimiser steps before "auto" may stop: a small dataset gets more epochs, not fewer steps
+PATIENCE = 5  # "auto" stops after this many epochs without a MIN_GAIN relative improvement of the validation loss
+MIN_GAIN = 1e-3
+MAX_EPOCHS = 300  # "auto" also stops here, or after MAX_SECONDS, and then says it had not converged
+MAX_SECONDS = 3600.0
+STILL_FALLING = 5e-3  # a fixed run whose last epoch still lowered the validation loss by more warns
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a run had finished learning: recorded in config.json, shown in the app and printed by the CLI."""
+
+    converged: bool
+    reason: str  # one plain sentence
+    best_epoch: int
+    last_change: float  # relative change of the validation loss over the last epoch (negative: still falling)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def verdict(history: list[dict], auto: bool, stopped: str) -> Verdict:
+    """The convergence verdict of a run from its learning curve; ``stopped`` says why the loop ended."""
+    val = [h["val_loss"] for h in history]
+    best = int(np.argmin(val)) + 1
+    change = (val[-1] - val[-2]) / abs(val[-2]) if len(val) > 1 and val[-2] else 0.0
+    if auto and stopped == "patience":
+        return Verdict(True, f"converged: no gain for {PATIENCE} epochs; kept epoch {best}", best, change)
+    if auto:
+        return Verdict(False, f"not converged: stopped by the {stopped} limit, loss still improving", best, change)
+    if change < -STILL_FALLING:
+        why = f"not converged: the validation loss still fell {-change:.1%} in the last epoch; train longer or use auto"
+        return Verdict(False, why, best, change)
+    return Verdict(True, f"converged: the validation loss changed {change:+.1%} in the last epoch", best, change)
+
+
 MODEL_FLAGS = tuple(f.name for f in fields(ModelConfig) if f.name not in ("image_shape", "schema_version"))
 
 
@@ -39,7 +80,7 @@ class TrainConfig:
     dataset: str = "mnist5k"
     out: str = ""  # "" = a new folder under checkpoints/ named after the run: never a shipped checkpoint
     model: ModelConfig = field(default_factory=ModelConfig)
-    epochs: int = 30
+    epochs: int | str = AUTO  # "auto": until the validation loss stops improving; or a fixed number
     batch_size: int = 128
     lr: float = 1e-3
     seed: int = 0
@@ -54,7 +95,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check(bool(self.dataset), "dataset", "a dataset name", self.dataset)
-        check(self.epochs >= 1, "epochs", ">= 1", self.epochs)
+        e = self.epochs
+        check(e == AUTO or (isinstance(e, int) and not isinstance(e, bool) and e >= 1), "epochs", "'auto' or >= 1", e)
         check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
         check(self.lr > 0, "lr", "> 0", self.lr)
         ex = self.exclude_class
@@ -93,6 +135,7 @@ class TrainResult:
     train_seconds: float
     history: list[dict]  # per epoch: train_loss, val_loss
     metrics: SetMetrics  # on the test images of the classes it was trained on (core.latents.summarize)
+    verdict: Verdict | None = None
 
 
 def set_metrics(model: Autoencoder, ds: Dataset, exclude_class: int | None = None) -> SetMetrics:
@@ -184,14 +227,21 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
         command = "python -m core.train " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     info = {"dataset": cfg.dataset, "split_seed": cfg.split_seed, "training": cfg.to_dict(), "command": command}
     # loop
-    for epoch in range(start_epoch, cfg.epochs):
+    auto = cfg.epochs == AUTO
+    steps_per_epoch = -(-len(x_train) // cfg.batch_size)
+    max_epochs = MAX_EPOCHS if auto else cfg.epochs
+    min_epochs = -(-MIN_STEPS // steps_per_epoch) if auto else max_epochs
+    vals = [h["val_loss"] for h in history]
+    best_val = reference = min(vals) if vals else float("inf")  # lowest loss seen; last significant one
+    best_state, since_best, stopped = None, 0, "epochs"
+    for epoch in range(start_epoch, max_epochs):
         t0 = time.perf_counter()
         model.train()
         g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         perm = torch.randperm(len(x_train), generator=g)
         bar = tqdm(
             range(0, len(perm), cfg.batch_size),
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            desc=f"epoch {epoch + 1}/{max_epochs if not auto else 'auto'}",
             disable=not progress,
             leave=False,
             file=sys.stderr,
@@ -220,16 +270,34 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
             {**info, "progress": {"epoch": epoch + 1, "history": history, "seconds": elapsed}},
             extra_tensors=_optimizer_tensors(opt),
         )
+        if auto and val < best_val:  # the best epoch's weights are the ones kept
+            best_val, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if val < reference * (1 - MIN_GAIN):  # patience counts epochs without a significant gain
+            reference, since_best = val, 0
+        else:
+            since_best += 1
+        if auto and epoch + 1 >= min_epochs and since_best >= PATIENCE:
+            stopped = "patience"
+            break
+        if auto and elapsed > MAX_SECONDS:
+            stopped = "time"
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    run_verdict = verdict(history, auto, stopped)
+    if progress:
+        print(("" if run_verdict.converged else "warning: ") + run_verdict.reason, file=sys.stderr)
     # save: the same test metrics core.evaluate and the app show (core.latents is their one scorer)
     metrics = set_metrics(model, ds, cfg.exclude_class)
     final = {
         **info,
-        "progress": {"epoch": cfg.epochs, "history": history, "seconds": elapsed},
+        "progress": {"epoch": len(history), "history": history, "seconds": elapsed},
         "train_seconds": round(elapsed, 1),
         "metrics": {"test": metrics.to_dict()},
+        "convergence": run_verdict.to_dict(),
     }
     save_checkpoint(out, model, final, extra_tensors=_optimizer_tensors(opt))
-    return TrainResult(out, cfg.epochs - start_epoch, elapsed, history, metrics)
+    return TrainResult(out, len(history) - start_epoch, elapsed, history, metrics, run_verdict)
 
 
 @torch.no_grad()
@@ -239,6 +307,16 @@ def _set_latent_stats(model: Autoencoder, x: torch.Tensor) -> None:
     z = torch.cat([model.encode(x[i : i + 1000].to(model.device)).mean for i in range(0, len(x), 1000)])
     model.latent_loc.copy_(z.mean(0))
     model.latent_scale.copy_(z.std(0).clamp_min(1e-6))
+
+
+def _epochs(text: str) -> int | str:
+    """--epochs: 'auto' or a whole number."""
+    if text == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number, got {text!r}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
@@ -252,7 +330,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         if types[name] == "bool":
             p.add_argument(flag, action="store_true", help=f"(default {default})")
             continue
-        typ = {"int": int, "float": float, "int | None": int}.get(types[name], str)
+        typ = {"int": int, "float": float, "int | None": int, "int | str": _epochs}.get(types[name], str)
         shown = "a new folder checkpoints/DATASET-KINDDIM-TIME" if name == "out" else default
         p.add_argument(
             flag,

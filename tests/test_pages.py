@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from support import DEFAULT, SHIPPED, open_page
+from support import DEFAULT, ROOT, SHIPPED, open_page
 from ui import figures, images, loaders, state
 from ui.shell import PAGES
 
@@ -398,3 +398,18 @@ def test_a_failing_callback_is_one_line_and_keeps_the_page():
     at.button(key="go").click().run()
     assert not at.exception and [m.value for m in at.markdown] == ["page drawn"]
     assert at.error[0].value == "That did not work (ValueError: bad selection payload); nothing was changed."
+
+
+def test_the_card_says_when_training_had_not_converged(tmp_path, monkeypatch):
+    import shutil
+
+    need(DEFAULT)
+    dst = tmp_path / DEFAULT
+    shutil.copytree(ROOT / "checkpoints" / DEFAULT, dst)
+    meta = json.loads((dst / "config.json").read_text())
+    reason = "not converged: the validation loss still fell 4.0% in the last epoch; train longer or use auto"
+    meta["convergence"] = {"converged": False, "reason": reason, "best_epoch": 8, "last_change": -0.04}
+    (dst / "config.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(loaders, "CKPT_ROOT", tmp_path)
+    at = open_page("map")
+    assert any("Training not converged\\: the validation loss still fell 4\\.0%" in w.value for w in at.sidebar.warning)

@@ -107,7 +107,7 @@ def test_config_round_trips_through_a_dict():
 @pytest.mark.parametrize(
     "settings, match",
     [
-        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"epochs": 0}, "epochs must be 'auto' or >= 1"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"lr": 0.0}, "lr must be > 0"),
         ({"exclude_class": -1}, "exclude_class must be a label"),
@@ -126,4 +126,38 @@ def test_bad_settings_are_refused_on_construction(settings, match):
 def test_cli_bad_value_is_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         parse_args(["--epochs", "0"])
-    assert e.value.code == 2 and capsys.readouterr().err.strip() == "error: epochs must be >= 1, got 0"
+    assert e.value.code == 2 and capsys.readouterr().err.strip() == "error: epochs must be 'auto' or >= 1, got 0"
+
+
+def test_auto_trains_until_the_loss_stops_improving_and_keeps_the_best_epoch(tmp_path, monkeypatch):
+    import core.train
+    from core.train import validation_loss
+
+    monkeypatch.setattr(core.train, "MIN_STEPS", 1)
+    monkeypatch.setattr(core.train, "PATIENCE", 2)
+    monkeypatch.setattr(core.train, "MIN_GAIN", 0.02)  # a coarse threshold, so a tiny run settles within the cap
+    monkeypatch.setattr(core.train, "MAX_EPOCHS", 40)
+    res = train(cfg(kind="ae", epochs="auto", lr=3e-3, out=str(tmp_path / "a")), progress=False)
+    val = [h["val_loss"] for h in res.history]
+    assert res.verdict.converged and len(val) < 40 and res.verdict.reason.startswith("converged: no gain for 2")
+    ck = load_checkpoint(res.path)
+    assert ck.info["convergence"]["best_epoch"] == res.verdict.best_epoch == int(torch.tensor(val).argmin()) + 1
+    ds = load_dataset("digits")
+    kept = validation_loss(ck.model, ds.x[ds.test_idx], seed=0)
+    assert abs(kept - min(val)) < 1e-4 * abs(min(val))  # the saved weights are the best epoch's, not the last
+
+
+def test_a_fixed_run_that_was_still_learning_says_so(tmp_path, capsys):
+    res = train(cfg(kind="vae", epochs=2, out=str(tmp_path / "f")))
+    assert not res.verdict.converged and res.verdict.last_change < -0.005
+    err = capsys.readouterr().err
+    assert "warning: not converged: the validation loss still fell" in err
+    assert load_checkpoint(res.path).info["convergence"]["converged"] is False
+
+
+def test_epochs_flag_takes_auto_or_a_number(capsys):
+    assert parse_args(["--epochs", "auto"]).epochs == "auto" and parse_args(["--epochs", "7"]).epochs == 7
+    assert parse_args([]).epochs == "auto"  # the default: until it has learned
+    with pytest.raises(SystemExit):
+        parse_args(["--epochs", "lots"])
+    assert "must be 'auto' or a whole number" in capsys.readouterr().err

@@ -75,6 +75,9 @@ def card(ckpt) -> None:
             lines.append(f"finds the held-out class: AUROC {ev.heldout_auroc['recon_error']:.3f} (recon error)")
     st.markdown("  \n".join(lines))  # our own words and numbers only: names from files go through st.text / st.code
     st.text(f"trained on {ckpt.dataset}")
+    conv = info.get("convergence")
+    if isinstance(conv, dict) and isinstance(conv.get("reason"), str):  # from config.json: shown as plain text
+        (st.caption if conv.get("converged") else st.warning)(state.plain("Training " + conv["reason"]))
     if info.get("command"):
         with st.expander("Training command"):
             st.code(info["command"], language="bash", wrap_lines=True)
