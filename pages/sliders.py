@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core.interpolate import class_centroids, dimension_activity
-from ui import figures, images, loaders, settings, state
+from ui import figures, images, live, loaders, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -25,7 +25,9 @@ settings.restore(
     settings.Setting("sl_class", classes[0], tuple(classes), int),
     settings.Setting("sl_seed", 0, parse=settings.bounded_int(0, 10**9)),
     settings.Setting("sl_all", False, (False, True), settings.flag),
+    settings.Setting("sl_live", True, (False, True), settings.flag),
 )
+use_live = bool(st.session_state["sl_live"]) and live.available()
 
 
 def start_vector(mode: str) -> np.ndarray:
@@ -43,6 +45,8 @@ def load(z: np.ndarray, as_point: bool = False, sliders: bool = True) -> None:
     """Keep a latent vector (exactly, for decoding) and put it into the sliders (rounded to their step)."""
     z = np.clip(np.asarray(z, np.float64), lo, hi)
     st.session_state["sl_z"] = z.tolist()
+    if sliders:  # the live element takes a vector into its sliders when this revision changes
+        st.session_state["sl_rev"] = st.session_state.get("sl_rev", 0) + 1
     for d in range(D) if sliders else []:
         st.session_state[f"z{d}"] = round(float(z[d]), 2)
     if as_point:  # the vector becomes the current point (and goes into the URL)
@@ -64,6 +68,12 @@ mode = c1.radio("Start from", list(START), format_func=START.get, key="sl_start"
 if mode == "centroid":
     c2.selectbox("Class", classes, key="sl_class", on_change=dirty, format_func=ctx.class_name)
 c3, c4, c5, _ = st.columns([1, 1, 1, 3], vertical_alignment="center")
+if use_live:
+    st.caption("Live: this browser decodes while you drag (onnxruntime-web); a released slider updates the map.")
+elif st.session_state["sl_live"]:
+    st.caption("Server path: each released slider is decoded on the server (no frontend build: run `make run`).")
+else:
+    st.caption("Server path: each released slider is decoded on the server (live decoding is off: `sl_live=0`).")
 show_all = c3.toggle("Show all", key="sl_all", help=f"Show all {D} dimensions, not just the 8 most active.")
 c4.button("Reset", key="sl_reset", on_click=dirty, help="Back to the start vector.")
 c5.button(
@@ -87,6 +97,42 @@ user = st.session_state.pop("sl_dirty", False)
 if user or len(st.session_state.get("sl_z", [])) != D or stale:
     load(start_vector(mode))  # a start vector never replaces the current point by itself: only a moved slider does
 shown = act.order if show_all else act.order[: min(8, D)]
+
+
+@st.fragment
+def live_panel() -> None:
+    """Sliders and image decoded in the browser; a release makes the latent the current point."""
+    cfg = ctx.ckpt.config
+    with st.container(key="sl_live_view"):
+        released = live.sliders(
+            model=loaders.decoder_onnx(ctx.ckpt.name, sha),
+            z=st.session_state["sl_z"],
+            rev=st.session_state.get("sl_rev", 0),
+            dims=[(int(d), f"z{d} · {act.score[d]:.2f}") for d in shown],
+            lo=float(lo[0]),
+            hi=float(hi[0]),
+            shape=cfg.image_shape,
+            gaussian=cfg.likelihood == "gaussian",
+            std_max=images.STD_MAX,
+            scale=images.scale_for(cfg.image_shape[1]) * 2,
+        )
+    if released is not None:
+        load(np.array(released), as_point=True, sliders=False)
+    z = np.array(st.session_state["sl_z"])
+    left, right = st.columns([1, 1])
+    with left:
+        fig = figures.background_map(ctx, height=360)
+        fig.add_trace(figures.marker(ctx.md.projector.to_map(z)[0], "this latent"))
+        st.plotly_chart(fig, key="sl_map")
+    with right:
+        dist, _ = loaders.sample_image(ctx, z)
+        st.download_button(
+            "PNG of the decoded image",
+            images.png_bytes(images.to_pil(dist.mean[0])),
+            "decoded.png",
+            "image/png",
+            key="sl_png",
+        )
 
 
 @st.fragment
@@ -139,5 +185,5 @@ def panel() -> None:
         )
 
 
-panel()
+live_panel() if use_live else panel()
 images.csv_download(ctx)

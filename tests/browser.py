@@ -156,7 +156,7 @@ def slider_round_trips(browser, n: int = 15) -> list[float]:
     with streamlit_server(timeout=60) as (base, _, _):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(120_000)
-        page.goto(base + "/sliders")
+        page.goto(base + "/sliders?sl_live=0")  # the server path
         old = image_src(page, "decoded")
         time.sleep(1.0)
         track = page.locator('[data-testid="stSlider"]').first.bounding_box()
@@ -198,7 +198,7 @@ def concurrent_round_trips(browser, base: str, sessions: int, rounds: int = 6) -
     for _ in range(sessions):
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         page.set_default_timeout(180_000)
-        page.goto(base + "/sliders")
+        page.goto(base + "/sliders?sl_live=0")  # the server path
         image_src(page, "decoded")
         wait_idle(page, 180_000)
         page.evaluate(WATCH_DECODED)
@@ -257,3 +257,51 @@ def bench_browser() -> list[dict]:
             "n": len(trips),
         },
     ]
+
+
+def live_drag_figures(browser, steps: int = 60) -> dict:
+    """The Sliders page decoding in the browser: input->image ms while dragging, frames/s, first-load bytes,
+    and ms from page ready (DOMContentLoaded) to the first decoded image."""
+    with streamlit_server(timeout=60) as (base, _, _):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        got = []
+        page.on("requestfinished", lambda r: got.append(r.sizes()["responseBodySize"]))
+        page.goto(base + "/sliders")
+        page.wait_for_function("() => window.__latentLive && window.__latentLive.readyMs !== null", polling=50)
+        ready = page.evaluate(
+            "() => window.__latentLive.readyMs - performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
+        )
+        wait_idle(page)
+        time.sleep(1.0)
+        first_load = sum(got)
+        n0 = page.evaluate("() => window.__latentLive.lags.length")
+        box = page.locator(".st-key-sl_live_view input[type=range]").first.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        t0 = page.evaluate("() => performance.now()")
+        for i in range(1, steps + 1):
+            page.mouse.move(x + box["width"] * 0.4 * ((i % 20) / 20 - 0.5), y)
+        t1 = page.evaluate("() => performance.now()")
+        page.mouse.up()
+        lags, draws = page.evaluate("() => [window.__latentLive.lags, window.__latentLive.draws]")
+        lags = lags[n0:]
+        frames = [d for d in draws[n0:] if t0 <= d <= t1]
+        page.close()
+    return {
+        "input_to_image_ms_median": statistics.median(lags),
+        "input_to_image_ms_p95": sorted(lags)[int(0.95 * (len(lags) - 1))],
+        "decodes": len(lags),
+        "frames_per_s": len(frames) / ((t1 - t0) / 1000),
+        "first_load_bytes": first_load,
+        "ready_to_first_image_ms": ready,
+    }
+
+
+if __name__ == "__main__":  # python tests/browser.py: the live path beside the server path, one run
+    with chromium() as b:
+        live = live_drag_figures(b)
+        server = slider_round_trips(b, n=10)
+    print("live:", {k: round(v, 2) if isinstance(v, float) else v for k, v in live.items()})
+    print(f"server path: slider release -> image median {statistics.median(server):.0f} ms over {len(server)}")

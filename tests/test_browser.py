@@ -64,7 +64,7 @@ def page(browser):
 # What each page shows once its script has run to the end; the pages come from ui.shell.PAGES.
 READY = {
     "map": ".st-key-map_colour",  # the controls come last, above the map: wait for them or clicks miss
-    "sliders": '[data-testid="stImage"]:has-text("decoded")',
+    "sliders": '[data-testid="stImage"]:has-text("decoded"), .st-key-sl_live_view',  # server or live path
     "interpolation": '[data-testid="stImage"]:has-text("lerp in 10 steps")',
     "uncertainty": 'p:has-text("Spearman ρ =")',  # the sentence computed from the numbers
     "anomalies": "text=Leave-one-class-out study",
@@ -107,7 +107,7 @@ def test_every_page_opens(server, page):
 
 
 def test_slider_changes_the_decoded_image(server, page):
-    open_page(page, server, "sliders")
+    open_page(page, server, "sliders", "?sl_live=0")  # the server path (the live one: tests/test_live.py)
     before = image_src(page, "decoded")
     thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first.locator("xpath=../..")
     drag_first_slider(page, thumb.bounding_box()["x"] + 120)
@@ -308,7 +308,7 @@ def test_a_copied_link_reopens_the_same_view(server, browser, page):
 
 
 def test_sliders_keep_the_decoded_image_in_view_while_scrolling(server, page):
-    page.goto(f"{server}/sliders?sl_all=1")
+    page.goto(f"{server}/sliders?sl_all=1&sl_live=0")
     page.locator('[data-testid="stImage"]:has-text("decoded")').first.wait_for()
     wait_idle(page, TIMEOUT)
     page.mouse.move(600, 700)

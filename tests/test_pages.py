@@ -205,7 +205,7 @@ def test_map_decodes_a_free_latent():
 
 def test_sliders_follow_activity_and_change_the_image(media):
     need(DEFAULT)
-    at = open_page("sliders")
+    at = open_page("sliders", sl_live="0")  # the server path: the live one needs a browser
     keys = [s.key for s in at.slider]
     assert len(keys) == 8 and all(k.startswith("z") for k in keys)
     before = image_array(at, media, "decoded")
@@ -220,13 +220,13 @@ def test_sliders_follow_activity_and_change_the_image(media):
 
 def test_sliders_on_a_2d_latent():
     need("mnist5k-vae2")
-    at = open_page("sliders", ckpt="mnist5k-vae2")
+    at = open_page("sliders", ckpt="mnist5k-vae2", sl_live="0")
     assert sorted(s.key for s in at.slider) == ["z0", "z1"]
 
 
 def test_sliders_gaussian_decoder_shows_mean_sample_and_std():
     need("mnist5k-vae16-gaussian")
-    at = open_page("sliders", ckpt="mnist5k-vae16-gaussian")
+    at = open_page("sliders", ckpt="mnist5k-vae16-gaussian", sl_live="0")
     captions = [im.captions[0] for im in at.image]
     assert "decoded" in captions and "one sample" in captions
     assert any(c.startswith("per-pixel std") for c in captions)
@@ -320,7 +320,7 @@ def test_page_settings_survive_a_page_switch_and_live_in_the_url():
     "page, query, widget, value",
     [
         ("uncertainty", {"un_metric": "mahalanobis", "un_measure": "neg_elbo"}, ("radio", "un_metric"), "mahalanobis"),
-        ("sliders", {"sl_start": "centroid", "sl_class": "7"}, ("selectbox", "sl_class"), 7),
+        ("sliders", {"sl_start": "centroid", "sl_class": "7", "sl_live": "0"}, ("selectbox", "sl_class"), 7),
         ("interpolation", {"ip_mode": "points", "ip_ia": "42", "ip_ib": "4000"}, ("number_input", "ip_ib"), 4000),
         ("map", {"map_colour": "cluster", "map_k": "4"}, ("number_input", "map_k"), 4),
     ],
@@ -344,7 +344,7 @@ def test_bad_values_in_the_url_fall_back_to_defaults():
 
 def test_sliders_start_never_replaces_the_current_point():
     need(DEFAULT)
-    at = open_page("sliders", point="123")
+    at = open_page("sliders", point="123", sl_live="0")
     at.radio(key="sl_start").set_value("centroid").run()
     assert at.query_params["point"] == "123"  # the Map's point is still the current point
     assert any("stays as it is until you move a slider" in c.value for c in at.caption)

@@ -275,3 +275,12 @@ def sample_image(ctx: Ctx, z: np.ndarray, seed: int = 0):
 def prior_latent(ctx: Ctx, seed: int) -> np.ndarray:
     """One latent from the prior (VAE) or from where the training codes lie (AE/DAE)."""
     return ctx.model.prior_sample_z(1, torch.Generator().manual_seed(seed))[0].cpu().numpy().astype(np.float64)
+
+
+@st.cache_resource(show_spinner="Exporting the decoder for the browser…")
+def decoder_onnx(name: str, sha: str) -> Path:
+    """The checkpoint's decoder as one ONNX file (core.export), for live decoding in the browser."""
+    from core.export import export_decoder  # lazy: only the live Sliders page needs it
+
+    del sha  # part of the cache key only: a retrained checkpoint exports again
+    return export_decoder(get_checkpoint(name))

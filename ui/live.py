@@ -1,0 +1,108 @@
+"""The Sliders page's live element: a components-v2 wrapper around the frontend build in ``static/live/``.
+
+The browser decodes with onnxruntime-web while a slider moves; on release the latent comes back here and is
+parsed like any user input. Without a build (``make run`` builds it when Node is available) pages use the
+server path instead.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parents[1]
+LIVE = ROOT / "static" / "live"  # served at /app/static/live/ (server.enableStaticServing)
+URL = "/app/static/live/"
+NEEDED = ("live.js", "ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs", "ort/ort-wasm-simd-threaded.wasm")
+
+# The component's own js only loads the built module by absolute URL: a components-v2 module has no base URL.
+_JS = """
+export default function (component) {
+  let cleanup = null, gone = false;
+  const url = new URL("%s" + "live.js?v=%s", window.location.origin).href;
+  import(url).then((m) => { if (!gone) cleanup = m.default(component); });
+  return () => { gone = true; if (cleanup) cleanup(); };
+}
+"""
+
+
+def available() -> bool:
+    """Whether the frontend build is present (every file the page needs)."""
+    return all((LIVE / f).is_file() for f in NEEDED)
+
+
+def _stamp() -> str:
+    f = LIVE / "live.js"
+    return str(f.stat().st_mtime_ns) if f.is_file() else "0"
+
+
+@st.cache_resource
+def _component(stamp: str):
+    return st.components.v2.component("latent_live_sliders", js=_JS % (URL, stamp))
+
+
+def model_url(onnx: Path) -> str:
+    """Copy an exported decoder under the served folder (once) and return its URL."""
+    dest = LIVE / "models" / onnx.name
+    if not dest.is_file() or dest.stat().st_size != onnx.stat().st_size:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(".tmp")
+        shutil.copyfile(onnx, tmp)
+        tmp.replace(dest)
+    return f"{URL}models/{onnx.name}"
+
+
+def parse_latent(value: object, dim: int, lo: float, hi: float) -> list[float] | None:
+    """A latent sent by the browser: a list of ``dim`` finite numbers within [lo, hi], else None."""
+    if not isinstance(value, list | tuple) or len(value) != dim:
+        return None
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not lo <= v <= hi:
+            return None
+        out.append(float(v))
+    return out
+
+
+def sliders(
+    *,
+    model: Path,
+    z: list[float],
+    rev: int,
+    dims: list[tuple[int, str]],
+    lo: float,
+    hi: float,
+    shape: tuple[int, int, int],
+    gaussian: bool,
+    std_max: float,
+    scale: int,
+    key: str = "sl_live",
+) -> list[float] | None:
+    """Draw the live sliders and canvas; the latent released by the user in this run (parsed), else None."""
+    data = {
+        "base": URL + "ort/",
+        "model": model_url(model),
+        "z": [float(v) for v in z],
+        "rev": rev,
+        "dims": [{"index": int(i), "label": label} for i, label in dims],
+        "lo": lo,
+        "hi": hi,
+        "step": 0.01,
+        "shape": list(shape),
+        "gaussian": gaussian,
+        "std_max": std_max,
+        "scale": scale,
+    }
+    result = _component(_stamp())(key=key, data=data, on_release_change=lambda: None)
+    value = result.get("release") if result is not None else None
+    if value is None:
+        return None
+    parsed = parse_latent(value, len(z), lo, hi)
+    if parsed is None:
+        from ui.state import plain
+
+        st.caption(f"Ignored a latent from the browser that is not {len(z)} numbers in [{lo}, {hi}]: {plain(value)}")
+    return parsed
