@@ -74,7 +74,7 @@ MODEL_FLAGS = tuple(f.name for f in fields(ModelConfig) if f.name not in ("image
 class TrainConfig:
     """Every training setting, checked on construction; the model's own settings live in ``model``.
 
-    ``image_shape`` of ``model`` is a placeholder: training takes it from the dataset.
+    ``model.image_shape`` is replaced by the dataset's image shape when training starts (a dataset decides it).
     """
 
     dataset: str = "mnist5k"

@@ -121,18 +121,22 @@ def live_panel() -> None:
     z = np.array(st.session_state["sl_z"])
     left, right = st.columns([1, 1])
     with left:
-        fig = figures.background_map(ctx, height=360)
-        fig.add_trace(figures.marker(ctx.md.projector.to_map(z)[0], "this latent"))
-        st.plotly_chart(fig, key="sl_map")
+        small_map(z)
     with right:
-        dist, _ = loaders.sample_image(ctx, z)
-        st.download_button(
-            "PNG of the decoded image",
-            images.png_bytes(images.to_pil(dist.mean[0])),
-            "decoded.png",
-            "image/png",
-            key="sl_png",
-        )
+        png_download(loaders.decode(ctx, z).mean[0])
+
+
+def small_map(z: np.ndarray) -> None:
+    """Where the sliders' latent falls among the dataset."""
+    fig = figures.background_map(ctx, height=360)
+    fig.add_trace(figures.marker(ctx.md.projector.to_map(z)[0], "this latent"))
+    st.plotly_chart(fig, key="sl_map")
+
+
+def png_download(image) -> None:
+    st.download_button(
+        "PNG of the decoded image", images.png_bytes(images.to_pil(image)), "decoded.png", "image/png", key="sl_png"
+    )
 
 
 @st.fragment
@@ -173,16 +177,8 @@ def panel() -> None:
             )
         else:
             images.show_images([dist.mean[0], sample], ["decoded", "one sample (each pixel on or off)"], cols=3)
-        fig = figures.background_map(ctx, height=360)
-        fig.add_trace(figures.marker(ctx.md.projector.to_map(z)[0], "this latent"))
-        st.plotly_chart(fig, key="sl_map")
-        st.download_button(
-            "PNG of the decoded image",
-            images.png_bytes(images.to_pil(dist.mean[0])),
-            "decoded.png",
-            "image/png",
-            key="sl_png",
-        )
+        small_map(z)
+        png_download(dist.mean[0])
 
 
 live_panel() if use_live else panel()

@@ -57,13 +57,6 @@ def activity(ctx: Ctx) -> np.ndarray:
     return _activity(ctx.ckpt.weights_sha256, ctx.ds.key, ctx)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _evaluation(sha: str, _ctx: Ctx):
-    from core.evaluate import load_evaluation
-
-    return load_evaluation(_ctx.ckpt)
-
-
 def evaluation(ctx: Ctx):
     """The stored core.evaluate figures of the model, or None when never evaluated."""
-    return _evaluation(ctx.ckpt.weights_sha256, ctx)
+    return loaders.evaluation(ctx.ckpt)

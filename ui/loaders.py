@@ -111,16 +111,42 @@ def _map(sha: str, data_key: str, n: int, _ckpt: Checkpoint, _ds: Dataset) -> Ma
     return md
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _evaluation(path: str, mtime_ns: int, _ckpt: Checkpoint):
+    from core.evaluate import load_evaluation
+
+    return load_evaluation(_ckpt)
+
+
+def evaluation(ckpt: Checkpoint):
+    """The checkpoint's stored core.evaluate figures (an Evaluation), or None; re-read only when the file changes."""
+    from core.evaluate import evaluation_path
+
+    path = evaluation_path(ckpt)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _evaluation(str(path), mtime, ckpt)
+
+
+_READY: set[tuple] = set()  # maps whose disk caches were found complete: not checked again on every rerun
+
+
 def load_map(ckpt: Checkpoint, ds: Dataset, home: Dataset, n: int = 2) -> MapData:
     """The dataset on the checkpoint's map; a missing disk cache (encoding, UMAP fit) runs inside st.status."""
     args = (ckpt.weights_sha256, ds.key, n, ckpt, ds)
-    steps = pending_work(ckpt, ds, n, home=home)
+    if args[:3] in _READY:
+        return _map(*args)
+    steps = pending_work(ckpt, ds, n, home=home)  # reads the latents file: once per map and process, not per rerun
     if not steps:
+        _READY.add(args[:3])
         return _map(*args)
     with st.status(f"Building the {n}-D map of {ds.name} for {ckpt.name}…", expanded=True) as s:
         st.write("First use, then cached on disk: " + "; ".join(steps) + ".")
         md = _map(*args)
         s.update(label=f"{n}-D map ready", state="complete", expanded=False)
+    _READY.add(args[:3])
     return md
 
 

@@ -43,8 +43,6 @@ def sidebar() -> None:
 
 def card(ckpt) -> None:
     """What the checkpoint is, how it was trained and how well it does: core.evaluate's figures when stored."""
-    from core.evaluate import load_evaluation
-
     cfg, info = ckpt.config, ckpt.info
     c, h, w = cfg.image_shape
     kind = {"ae": "Autoencoder (AE)", "dae": "Denoising autoencoder (DAE)", "vae": "Variational autoencoder (VAE)"}
@@ -58,7 +56,7 @@ def card(ckpt) -> None:
         lines.append(f"β = {cfg.beta:g}")
     if ckpt.excluded_class is not None:
         lines.append(f"**trained without class {ckpt.excluded_class}** (held out to test anomaly detection)")
-    ev = load_evaluation(ckpt)
+    ev = loaders.evaluation(ckpt)
     test = ev.test if ev is not None else None
     saved = (info.get("metrics") or {}).get("test")
     if test is not None or saved:
