@@ -1,4 +1,5 @@
-"""A checkpoint is a folder: ``model.safetensors`` (weights only) + ``config.json``.
+"""A checkpoint is a folder: ``model.safetensors`` (weights only) + ``config.json``, or a model from any
+framework as ``encoder.onnx`` + ``decoder.onnx`` + ``config.json`` (core.onnx_model).
 
 ``config.json`` holds the model config, the dataset and split, the training settings and the
 exact command, final metrics and a SHA-256 of the weights file. Loading never unpickles: the
@@ -24,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save_file
 
+from core import onnx_model
 from core.cache import file_sha256, fsync_dir
 from core.errors import CheckpointError, ConfigError, check
 from core.models import Autoencoder, ModelConfig, build_model
@@ -214,10 +216,13 @@ def read_config(path: str | os.PathLike) -> dict:
         meta = json.loads(cfg_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, OSError) as e:
         raise CheckpointError(f"checkpoint {path.name}: {CONFIG} is not valid JSON ({type(e).__name__})") from e
+    onnx = isinstance(meta, dict) and meta.get("format") == onnx_model.FORMAT
     try:
-        _check_meta(meta)
+        onnx_model.parse_config(meta) if onnx else _check_meta(meta)
     except (ConfigError, TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path.name}: bad {CONFIG}: {e}") from e
+    if onnx:
+        onnx_model.check_files(path)  # a missing, empty or oversized graph is named before anything is loaded
     return meta
 
 
@@ -273,6 +278,9 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     recover_checkpoint(path)  # a save killed between its two renames (where there is no atomic exchange)
     for attempt in range(3):
         meta = read_config(path)
+        if meta.get("format") == onnx_model.FORMAT:  # a model from any framework: two graphs, checked at load
+            model, digest = onnx_model.load_onnx_model(path, meta, device)
+            return Checkpoint(path, model, model.cfg, onnx_model.info_of(meta), digest)
         w_path = path / WEIGHTS
         try:
             data = w_path.read_bytes()
@@ -315,8 +323,16 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return Checkpoint(path, model, cfg, info, digest)
 
 
+def weight_files(path: str | os.PathLike) -> list[Path]:
+    """The files a checkpoint's numbers come from (for a cache that must notice a replaced model)."""
+    path = Path(path)
+    if (path / onnx_model.ENCODER).exists() or (path / onnx_model.DECODER).exists():
+        return [path / onnx_model.ENCODER, path / onnx_model.DECODER]
+    return [path / WEIGHTS]
+
+
 def list_checkpoints(root: str | os.PathLike = "checkpoints") -> list[Path]:
-    """Folders under root that hold a config.json, sorted by name."""
+    """Folders under root that hold a config.json (either format), sorted by name."""
     root = Path(root)
     if not root.is_dir():
         return []

@@ -6,6 +6,9 @@ in [0, 1], and for a Gaussian decoder also its per-pixel ``std``: the likelihood
 needs no post-processing. The file is cached beside the checkpoint's other derived files,
 keyed by the weights' hash.
 
+For an ONNX checkpoint (core.onnx_model) the file is the user's own ``decoder.onnx`` with the same head
+appended as graph nodes (``decoder_with_head``): the same inputs and outputs, the numbers ``decode`` gives.
+
 ``OnnxDecoder`` runs such a file with onnxruntime in Python: the same numbers a browser gets.
 """
 
@@ -24,6 +27,7 @@ from core.cache import USER_CACHE, atomic_write_bytes, content_key
 from core.checkpoints import Checkpoint
 from core.errors import ConfigError
 from core.models import Autoencoder
+from core.onnx_model import OnnxAutoencoder, decoder_with_head
 
 EXPORT_VERSION = 1
 OPSET = 17  # supported by every onnxruntime (and onnxruntime-web) release of the last years
@@ -47,6 +51,8 @@ def output_names(model: Autoencoder) -> list[str]:
 
 def decoder_onnx_bytes(model: Autoencoder) -> bytes:
     """The decoder of ``model`` as the bytes of a single ONNX file, weights inside, batch axis dynamic."""
+    if isinstance(model, OnnxAutoencoder):  # already a graph: append the head rather than trace
+        return decoder_with_head(model)
     outputs = output_names(model)
     z = torch.zeros(2, model.cfg.latent_dim, device=model.device)
     buf = io.BytesIO()

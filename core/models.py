@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -32,6 +33,7 @@ KINDS = ("ae", "dae", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian")
 NOISES = ("gaussian", "mask", "salt_pepper")
 CONV_SIZES = (28, 32, 64)
+EXTERNAL_SIZES = (4, 256)  # square side of an external (ONNX) model's images: no architecture to fit
 MAX_WIDTH, MAX_HIDDEN = 512, 4096  # caps: a config can never ask for gigabytes before its weights are checked
 LOGVAR_MIN = -6.0  # per-pixel std >= 0.05: stops a Gaussian decoder collapsing on flat pixels
 
@@ -57,6 +59,7 @@ class ModelConfig:
     noise_level: float = 0.3  # dae only: Gaussian std, or the fraction of pixels masked
     beta: float = 1.0  # vae only: weight of the KL term
     schema_version: int = 1
+    architecture: ClassVar[str] = "builtin"  # not a field: "onnx" for ExternalModelConfig
 
     def __post_init__(self) -> None:
         shape = self.image_shape
@@ -78,14 +81,8 @@ class ModelConfig:
         check(self.likelihood in LIKELIHOODS, "likelihood", f"one of {LIKELIHOODS}", self.likelihood)
         check(self.noise in NOISES, "noise", f"one of {NOISES}", self.noise)
         check(len(self.image_shape) == 3, "image_shape", "(C, H, W)", self.image_shape)
-        c, h, w = self.image_shape
-        check(c in (1, 3), "image_shape", "1 or 3 channels", c)
-        check(
-            h == w and (h in CONV_SIZES or 4 <= h <= 16),
-            "image_shape",
-            f"square, {CONV_SIZES} (conv) or 4..16 px (MLP)",
-            self.image_shape,
-        )
+        check(self.image_shape[0] in (1, 3), "image_shape", "1 or 3 channels", self.image_shape[0])
+        self._check_size()
         check(2 <= self.latent_dim <= 128, "latent_dim", "2 <= latent_dim <= 128", self.latent_dim)
         check(self.width >= 1 and self.hidden >= 1, "width/hidden", ">= 1", (self.width, self.hidden))
         check(
@@ -96,6 +93,16 @@ class ModelConfig:
         )
         check(self.noise_level >= 0, "noise_level", ">= 0", self.noise_level)
         check(self.beta >= 0, "beta", ">= 0", self.beta)
+
+    def _check_size(self) -> None:
+        """The sizes the built-in architectures are made for."""
+        _, h, w = self.image_shape
+        check(
+            h == w and (h in CONV_SIZES or 4 <= h <= 16),
+            "image_shape",
+            f"square, {CONV_SIZES} (conv) or 4..16 px (MLP)",
+            self.image_shape,
+        )
 
     @property
     def is_conv(self) -> bool:
@@ -113,6 +120,22 @@ class ModelConfig:
         if unknown:
             raise ConfigError(f"unknown model config keys {sorted(unknown)}; allowed: {sorted(allowed)}")
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class ExternalModelConfig(ModelConfig):
+    """A model whose networks come from elsewhere (ONNX graphs): the same fields, any square size in EXTERNAL_SIZES.
+
+    kind is "ae" or "vae" (does the encoder give a variance), likelihood what the decoder gives; width, hidden
+    and noise are unused. A subclass, not a field, so training (which offers every field as a flag) never sees it.
+    """
+
+    architecture: ClassVar[str] = "onnx"
+
+    def _check_size(self) -> None:
+        _, h, w = self.image_shape
+        lo, hi = EXTERNAL_SIZES
+        check(h == w and lo <= h <= hi, "image_shape", f"square, {lo}..{hi} px", self.image_shape)
 
 
 # ----------------------------------------------------------------------------------------
@@ -384,4 +407,6 @@ MODELS: dict[str, type[Autoencoder]] = {"ae": Autoencoder, "dae": DenoisingAutoe
 
 def build_model(cfg: ModelConfig) -> Autoencoder:
     """A fresh model of the configured kind."""
+    if cfg.architecture != "builtin":
+        raise ConfigError(f"a {cfg.architecture} model is loaded from its files, not built")
     return MODELS[cfg.kind](cfg)

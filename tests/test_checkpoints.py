@@ -111,3 +111,27 @@ def test_list_checkpoints(saved, tmp_path):
     path, _, _ = saved
     (tmp_path / "empty").mkdir()
     assert list_checkpoints(tmp_path) == [path]
+
+
+def test_onnx_folders_are_listed_and_checked_up_front(saved, tmp_path):
+    """An encoder.onnx + decoder.onnx folder is a checkpoint too; its config and files are checked before loading."""
+    from core.checkpoints import read_config, weight_files
+
+    path, _, _ = saved
+    onnx = tmp_path / "mine"
+    onnx.mkdir()
+    meta = {"format": "latent-explorer-onnx", "format_version": 1, "image_shape": [3, 48, 48], "latent_dim": 8}
+    (onnx / CONFIG).write_text(json.dumps({**meta, "encoder_outputs": "code", "decoder_outputs": "probs"}))
+    assert list_checkpoints(tmp_path) == [path, onnx]
+    with pytest.raises(CheckpointError, match="^checkpoint mine has no encoder.onnx$"):
+        read_config(onnx)
+    (onnx / "encoder.onnx").write_bytes(b"x")
+    (onnx / "decoder.onnx").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="^checkpoint mine: decoder.onnx is empty$"):
+        load_checkpoint(onnx)
+    assert weight_files(onnx) == [onnx / "encoder.onnx", onnx / "decoder.onnx"] and weight_files(path) == [
+        path / WEIGHTS
+    ]
+    (onnx / CONFIG).write_text(json.dumps({**meta, "encoder_outputs": "mean", "decoder_outputs": "probs"}))
+    with pytest.raises(CheckpointError, match="bad config.json: encoder_outputs must be one of"):
+        read_config(onnx)

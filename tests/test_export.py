@@ -99,3 +99,18 @@ def test_bad_latent_shape(tmp_path, tiny_model):
     dec = OnnxDecoder(export_decoder(saved(tmp_path, tiny_model("vae"))))
     with pytest.raises(ConfigError, match=r"latents must be \(M, 4\)"):
         dec(np.zeros((2, 5), np.float32))
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_an_onnx_checkpoint_exports_the_decoder_a_torch_one_does(tmp_path, tiny_model, likelihood):
+    """The same networks as a torch checkpoint and as encoder.onnx + decoder.onnx: one live decoder, to TOL."""
+    from test_onnx_model import onnx_twin
+
+    model = tiny_model("vae", likelihood=likelihood)
+    onnx_ck, torch_ck = load_checkpoint(onnx_twin(model, tmp_path / "onnx")), saved(tmp_path, model)
+    assert_parity(onnx_ck)
+    z = torch.randn(16, 4, generator=torch.Generator().manual_seed(SEED)).numpy()
+    got, want = OnnxDecoder(export_decoder(onnx_ck))(z), OnnxDecoder(export_decoder(torch_ck))(z)
+    np.testing.assert_allclose(got.mean, want.mean, rtol=0, atol=TOL)
+    if likelihood == "gaussian":
+        np.testing.assert_allclose(got.std, want.std, rtol=0, atol=TOL)

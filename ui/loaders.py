@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint, read_config
+from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint, read_config, weight_files
 from core.data import DEFAULT_ROOT, Dataset, load_dataset, source_stamp
 from core.errors import LatentExplorerError
 from core.explorer import MapData, map_dataset, pending_work
@@ -77,7 +77,7 @@ def get_checkpoint(name: str) -> Checkpoint:
     """The loaded checkpoint, cached by its path and weights hash (a retrained one reloads)."""
     path = CKPT_ROOT / name
     try:
-        mtime = (path / "model.safetensors").stat().st_mtime_ns
+        mtime = max(p.stat().st_mtime_ns for p in weight_files(path))  # model.safetensors, or the two .onnx files
     except OSError:
         mtime = 0
     return _checkpoint(str(path), checkpoint_config(name).get("weights_sha256", ""), mtime)

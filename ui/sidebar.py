@@ -48,7 +48,7 @@ def card(ckpt) -> None:
     kind = {"ae": "Autoencoder (AE)", "dae": "Denoising autoencoder (DAE)", "vae": "Variational autoencoder (VAE)"}
     lines = [
         f"**{kind[cfg.kind]}**, {cfg.latent_dim}-D latent, {LIKELIHOOD[cfg.likelihood]}",
-        f"input: {'RGB' if c == 3 else 'grey'} {h}×{w} images",
+        f"input: {'RGB' if c == 3 else 'grey'} {h}×{w} images" + (" · ONNX" if cfg.architecture == "onnx" else ""),
     ]
     if cfg.kind == "dae":
         lines.append(f"trained to remove {cfg.noise} noise (level {cfg.noise_level:g})")
@@ -65,6 +65,8 @@ def card(ckpt) -> None:
         n = test.n if test else saved.get("n")
         line = f"test ({n} images): recon MSE {mse:.4f}"
         lines.append(line + (f" · neg ELBO {elbo:.1f} nats" if elbo is not None else ""))
+    elif cfg.architecture == "onnx":  # a model brought from elsewhere: never trained here
+        lines.append("no test figures yet: run `python -m core.evaluate --checkpoint` on its folder")
     else:
         lines.append(f"still training (epoch {info.get('progress', {}).get('epoch', 0)}): no test figures yet")
     if ev is not None:
