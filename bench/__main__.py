@@ -2,6 +2,9 @@
 
     python -m bench [--checkpoint checkpoints/mnist5k-vae16] [--browser] [--quick]
 
+--browser adds the app in headless Chromium: the server path's slider round trip and the live Sliders
+element (single image and 64-image grid while dragging, first-load bytes, page ready -> first image).
+
 Prints a table of medians and writes bench/results.json. Timings are medians of repeated
 runs on a noisy machine: read ratios, not absolute numbers.
 """
@@ -195,6 +198,42 @@ def fmt(v) -> str:
     return f"{v:,.3f}" if v < 10 else f"{v:,.1f}"
 
 
+def map_rows() -> list[dict]:
+    """The live Map's figures (tests/map_live_bench.py) as rows beside the others."""
+    from tests.map_live_bench import map_live_figures
+
+    f = map_live_figures()
+    sel5, sel70 = statistics.median(f["selection_ms_5k"]), statistics.median(f["selection_ms_70k"])
+    return [
+        {
+            "what": "live map: hover -> decoded image drawn (5k)",
+            "ours_ms": f["hover_ms_5k"]["median"],
+            "target": "<= 5 ms median",
+            "p90_ms": f["hover_ms_5k"]["p90"],
+            "compute_ms": f["hover_ms_5k"]["compute_median"],
+        },
+        {
+            "what": "live map: hover -> decoded image drawn (70k)",
+            "ours_ms": f["hover_ms_70k"]["median"],
+            "target": "<= 5 ms median",
+            "p90_ms": f["hover_ms_70k"]["p90"],
+        },
+        {
+            "what": "live map: box selection -> histogram + mean image (5k)",
+            "ours_ms": sel5,
+            "target": "<= 300 ms",
+            "naive": "Plotly selection rerun 1.8-3.7 s",
+        },
+        {"what": "live map: box selection -> histogram + mean image (70k)", "ours_ms": sel70, "target": "<= 300 ms"},
+        {
+            "what": "live map: pan frames/s (70k points)",
+            "pan": f["pan_70k"],
+            "target": ">= 30 frames/s",
+            "ready_s": f["ready_s_70k"],
+        },
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default="checkpoints/mnist5k-vae16")
@@ -210,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         from tests.browser import bench_browser
 
         rows += bench_browser()
+        if not a.quick:  # the live Map: hover, selection, and a 70,000-point map (encoded once, minutes)
+            rows += map_rows()
     if a.load:
         from tests.browser import bench_load
 
@@ -234,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    if a.browser:
+        print(
+            "live rows: headless Chromium rendering in software on this machine's CPU (no GPU), so frame rates "
+            "are a floor; the server path row above is the same run's fallback (?sl_live=0)."
+        )
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return 0
 

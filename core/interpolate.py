@@ -6,6 +6,7 @@ so the same paths can be drawn on a map and decoded into images.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,6 +148,39 @@ def traversal_grid(z: np.ndarray, dims: list[int], values: np.ndarray) -> np.nda
     for i, d in enumerate(dims):
         grid[i, :, d] = values
     return grid
+
+
+GRID_STEPS = 8  # columns of the Sliders page's traversal grid
+
+
+@dataclass(frozen=True)
+class SliderGrid:
+    """The Sliders page's traversal grid: row i sweeps dimension dims[i] over the slider range, the rest is z."""
+
+    columns: np.ndarray  # (steps,) the evenly spaced values over [lo, hi]
+    latents: np.ndarray  # (len(dims), steps, D) float32
+    values: np.ndarray  # (len(dims), steps) the swept dimension's value in each cell
+    current: np.ndarray  # (len(dims),) the column that holds z itself
+
+
+def slider_grid(z: np.ndarray, dims: list[int], lo: float, hi: float, steps: int = GRID_STEPS) -> SliderGrid:
+    """Each row: ``steps`` values evenly over [lo, hi], the one nearest z[d] replaced by z[d] (that column is z).
+
+    Twin of ``frontend/src/grid.ts`` (gridLatents): same arithmetic in float64, then float32; a vitest checks it.
+    """
+    z = _vector(z, "z")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi) or steps < 2:
+        raise ConfigError(f"need lo < hi (finite) and steps >= 2, got lo={lo}, hi={hi}, steps={steps}")
+    base = np.array([lo + (hi - lo) * j / (steps - 1) for j in range(steps)])
+    values = np.tile(base, (len(dims), 1))
+    current = np.zeros(len(dims), dtype=np.int64)
+    for i, d in enumerate(dims):
+        current[i] = int(np.argmin(np.abs(base - z[int(d)])))  # the first of two equally near columns
+        values[i, current[i]] = z[int(d)]
+    latents = traversal_grid(z, dims, base)
+    for i, d in enumerate(dims):
+        latents[i, :, int(d)] = values[i]
+    return SliderGrid(base, latents.astype(np.float32), values, current)
 
 
 def dimension_activity(enc: EncodedSet) -> Activity:

@@ -111,6 +111,18 @@ class KernelInverse:
             "params": np.array([self.n_neighbors, self.scale], np.float64),
         }
 
+    def to_browser_bytes(self) -> tuple[bytes, dict[str, int]]:
+        """``to_arrays()`` as one little-endian float32 buffer (centers | latents | bandwidths) and its shapes."""
+        a = self.to_arrays()
+        n, p = a["centers"].shape
+        buf = np.concatenate([a["centers"].ravel(), a["latents"].ravel(), a["bandwidths"]]).astype("<f4")
+        return buf.tobytes(), {"n": n, "p": p, "d": a["latents"].shape[1]}
+
+    @classmethod
+    def for_browser(cls, embedding: np.ndarray, latents: np.ndarray, **params) -> KernelInverse:
+        """Fit, then rebuild from the float32 arrays a browser gets: Python and browser evaluate the same inverse."""
+        return cls.from_arrays(cls(**params).fit(embedding, latents).to_arrays())
+
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> KernelInverse:
         """Rebuild a fitted inverse from ``to_arrays()`` (or an .npz loaded with allow_pickle=False)."""

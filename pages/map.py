@@ -1,12 +1,13 @@
 """Map: every image of the dataset as a point on the checkpoint's 2-D (or 3-D) map of its latent space."""
 
+import dataclasses
 from functools import partial
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import figures, images, loaders, panels, settings, state
+from ui import figures, images, loaders, map_live, panels, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -22,6 +23,7 @@ settings.restore(
     settings.Setting("map_k", 10, parse=settings.bounded_int(2, 30)),
     settings.Setting("map_3d", False, (False, True), settings.flag),
     settings.Setting("map_overlay", False, (False, True), settings.flag),
+    settings.Setting("map_live", True, (False, True), settings.flag),
 )
 # The controls come before the map, so the map never moves under the user's pointer.
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
@@ -42,59 +44,115 @@ c5.number_input(
 )
 if unavailable:
     st.caption("Not offered for this model: " + "; ".join(unavailable.values()) + ".")
-
-index = np.arange(len(enc))
+no_wasm = st.session_state.get(map_live.NO_WASM, False)
+use_live = bool(st.session_state["map_live"]) and map_live.available() and not three_d and not no_wasm
 if three_d:
-    with st.spinner("Loading the 3-D map…"):
-        xy = loaders.load_map(ctx.ckpt, ctx.ds, ctx.home, 3).xy
+    st.caption("3-D map: drawn on the server's figure (Plotly); hovering decodes on the 2-D map only.")
+elif use_live:
+    st.caption(
+        "Live: this browser decodes the map position under the pointer (onnxruntime-web); a click makes it the "
+        "current point."
+    )
+elif not st.session_state["map_live"]:
+    st.caption("Server path: each click is decoded on the server (live decoding is off: `map_live=0`).")
+elif no_wasm:
+    st.caption("Server path: each click is decoded on the server (this browser has no WebAssembly).")
 else:
-    xy = md.xy
-if colour == "class":
-    traces = figures.group_traces(xy, enc.labels, ctx.ds.classes, index)
-elif colour == "cluster":
-    traces = figures.group_traces(xy, loaders.kmeans(ctx, k), [f"cluster {c}" for c in range(k)], index, hover="")
-else:
+    st.caption("Server path: each click is decoded on the server (no frontend build: run `make run`).")
+find = None
+if use_live:
+    text = st.columns([2, 3])[0].text_input(
+        "Find on the map",
+        key="map_find",
+        placeholder="a sample index (123) or a class (class 3)",
+        help="Highlights the matches on the map and zooms to them; the selection panel keeps the last box or lasso.",
+    )
+    find = map_live.search(text, [str(c) for c in ctx.ds.classes], len(enc)) if text else None
+    if text and find is None:
+        st.caption(state.plain(f"Nothing on this map matches {text!r}: type a sample index or 'class' and a class."))
+
+
+def plotly_traces(xy: np.ndarray) -> list:
+    """The server path's traces: one per class or cluster, or one coloured by a measure."""
+    index = np.arange(len(enc))
+    if colour == "class":
+        return figures.group_traces(xy, enc.labels, ctx.ds.classes, index)
+    if colour == "cluster":
+        return figures.group_traces(xy, loaders.kmeans(ctx, k), [f"cluster {c}" for c in range(k)], index, hover="")
     values = loaders.measure_values(ctx, colour)
-    traces = [figures.value_trace(xy, values, enc.labels, index, loaders.measure_label(colour))]
-here = ctx.latent()
-chart, side = st.columns([3, 2], gap="medium")  # results beside the map: in view when a click changes them
-with chart:
+    return [figures.value_trace(xy, values, enc.labels, index, loaders.measure_label(colour))]
+
+
+def live_colouring() -> map_live.Colouring:
+    """The live map's colouring: the same groups, names and colours as the Plotly one."""
+    if colour == "class":
+        names = [str(c) for c in ctx.ds.classes]
+        return map_live.Colouring("class", "class", enc.labels, names, figures.palette(len(names)))
+    if colour == "cluster":
+        names = [f"cluster {c}" for c in range(k)]
+        return map_live.Colouring(f"cluster-{k}", "k-means cluster", loaders.kmeans(ctx, k), names, figures.palette(k))
+    return map_live.Colouring(colour, loaders.measure_label(colour), values=loaders.measure_values(ctx, colour))
+
+
+def plotly_map(view: state.Ctx) -> None:
+    """Today's Plotly map (the server path and the 3-D view): click, box and lasso come back as a selection."""
     layout = {"height": 640, "margin": {"l": 0, "r": 0, "t": 10, "b": 0}, "legend": figures.LEGEND}
     if three_d:
-        st.plotly_chart(go.Figure(traces, layout), key="map_chart3d")
+        with st.spinner("Loading the 3-D map…"):
+            xy = loaders.load_map(view.ckpt, view.ds, view.home, 3).xy
+        st.plotly_chart(go.Figure(plotly_traces(xy), layout), key="map_chart3d")
         st.caption("Clicking and selecting work on the 2-D map; the 3-D view is for looking around.")
-    else:
-        if here is not None:  # the current point, drawn last so it sits on top
-            traces.append(figures.marker(state.point_xy(ctx), "current point"))
-        fig = go.Figure([*traces, figures.click_grid(md.xy)], layout)  # grid last: on ties, clicks pick data
-        fig.update_layout(images=figures.decoded_overlay(ctx) if overlay else [])
-        fig.update_yaxes(scaleanchor="x")
-        st.plotly_chart(
-            fig,
-            key="map_chart",
-            on_select=partial(state.on_map_select, "map_chart", md.projector, ctx.key),
-            selection_mode=("points", "box", "lasso"),
-        )
+        return
+    traces = plotly_traces(md.xy)
+    if view.latent() is not None:  # the current point, drawn last so it sits on top
+        traces.append(figures.marker(state.point_xy(view), "current point"))
+    fig = go.Figure([*traces, figures.click_grid(md.xy)], layout)  # grid last: on ties, clicks pick data
+    fig.update_layout(images=figures.decoded_overlay(view) if overlay else [])
+    fig.update_yaxes(scaleanchor="x")
+    st.plotly_chart(
+        fig,
+        key="map_chart",
+        on_select=partial(state.on_map_select, "map_chart", md.projector, view.key),
+        selection_mode=("points", "box", "lasso"),
+    )
 
 
-def current_point() -> None:
-    st.subheader("Current point")
-    panels.current_point(ctx)
+def point_now() -> int | np.ndarray | None:
+    """The current point as this run sees it (a fragment rerun keeps the page's ``ctx``), checked like load_context."""
+    p = state.parse_point(st.session_state.get(state.POINT))
+    if isinstance(p, int) and p >= len(enc) or isinstance(p, np.ndarray) and len(p) != ctx.ckpt.config.latent_dim:
+        return None
+    return p
 
 
-def selection() -> None:
-    st.subheader("Selection")
-    panels.selection(ctx)
+@st.fragment
+def map_and_results() -> None:
+    """The map and, beside it, the current point and the selection: a click or a selection reruns only this."""
+    if state.CALLBACK_ERROR in st.session_state:  # a fragment rerun does not pass the page's opening
+        st.error(state.plain(st.session_state.pop(state.CALLBACK_ERROR)))
+    if use_live and st.session_state.get(map_live.NO_WASM):  # the browser cannot decode: the whole page falls back
+        st.rerun(scope="app")
+    view = dataclasses.replace(ctx, point=point_now())  # this run's point, not the page's
+    chart, side = st.columns([3, 2], gap="medium")  # results beside the map: in view when a click changes them
+    with chart:
+        if use_live:
+            map_live.map_view(
+                view,
+                live_colouring(),
+                point_xy=None if view.latent() is None else state.point_xy(view),
+                find=find,
+                clear_rev=st.session_state.get(panels.CLEARED, 0),
+                overlay=overlay,
+            )
+        else:
+            plotly_map(view)
+    sections = {"point": partial(panels.current_point, view), "region": partial(panels.selection, view)}
+    titles = {"point": "Current point", "region": "Selection"}
+    with side:  # what the user did last comes first
+        for name in ("region", "point") if st.session_state.get(state.MAP_LAST) == "region" else ("point", "region"):
+            st.subheader(titles[name])
+            sections[name]()
 
 
-with side:  # what the user did last comes first
-    for section in (
-        (selection, current_point)
-        if st.session_state.get(state.MAP_LAST) == "region"
-        else (
-            current_point,
-            selection,
-        )
-    ):
-        section()
+map_and_results()
 images.csv_download(ctx)

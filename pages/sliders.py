@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core.interpolate import class_centroids, dimension_activity
+from core.interpolate import GRID_STEPS, class_centroids, dimension_activity, slider_grid
 from ui import figures, images, live, loaders, settings, state
 from ui.shell import page
 
@@ -97,6 +97,7 @@ user = st.session_state.pop("sl_dirty", False)
 if user or len(st.session_state.get("sl_z", [])) != D or stale:
     load(start_vector(mode))  # a start vector never replaces the current point by itself: only a moved slider does
 shown = act.order if show_all else act.order[: min(8, D)]
+grid_rows = [int(d) for d in act.order[: min(8, D)]]  # the traversal grid: the 8 most active dimensions
 
 
 @st.fragment
@@ -109,6 +110,7 @@ def live_panel() -> None:
             z=st.session_state["sl_z"],
             rev=st.session_state.get("sl_rev", 0),
             dims=[(int(d), f"z{d} · {act.score[d]:.2f}") for d in shown],
+            grid=grid_rows,
             lo=float(lo[0]),
             hi=float(hi[0]),
             shape=cfg.image_shape,
@@ -121,7 +123,10 @@ def live_panel() -> None:
     z = np.array(st.session_state["sl_z"])
     left, right = st.columns([1, 1])
     with left:
-        small_map(z)
+        if live.drawn():  # after the first live image: Plotly's code would hold the browser ~1 s before it
+            small_map(z)
+        else:
+            st.caption("The map of this latent follows the first image.")
     with right:
         png_download(loaders.decode(ctx, z).mean[0])
 
@@ -137,6 +142,26 @@ def png_download(image) -> None:
     st.download_button(
         "PNG of the decoded image", images.png_bytes(images.to_pil(image)), "decoded.png", "image/png", key="sl_png"
     )
+
+
+def traversal(z: np.ndarray) -> None:
+    """The 8 most active dimensions, each swept over the slider range around z (the live element's grid)."""
+    g = slider_grid(z, grid_rows, float(lo[0]), float(hi[0]))
+    means = loaders.decode_means(ctx, g.latents.reshape(-1, D))
+    st.image(
+        images.labelled_grid(
+            means,
+            GRID_STEPS,
+            [f"z{d} = {g.values[i, g.current[i]]:.2f}" for i, d in enumerate(grid_rows)],
+            [f"{v:.1f}" for v in g.columns],
+            g.current.tolist(),
+        ),
+        caption=TRAVERSAL_CAPTION,
+        output_format="PNG",
+    )
+
+
+TRAVERSAL_CAPTION = "traversal: each row sweeps one dimension over the slider range (outlined: the current value)"
 
 
 @st.fragment
@@ -177,9 +202,13 @@ def panel() -> None:
             )
         else:
             images.show_images([dist.mean[0], sample], ["decoded", "one sample (each pixel on or off)"], cols=3)
+        traversal(z)
         small_map(z)
         png_download(dist.mean[0])
 
 
-live_panel() if use_live else panel()
+if use_live:  # a statement, not a conditional expression: magic would write its value (None)
+    live_panel()
+else:
+    panel()
 images.csv_download(ctx)

@@ -16,6 +16,7 @@ import pytest
 from browser import (
     DECODED_CHANGED,
     MAP_READY,
+    PLOTLY_MAP,
     chromium,
     chromium_path,
     drag_first_slider,
@@ -71,6 +72,7 @@ READY = {
     "denoising": "text=The numbers: mean PSNR in dB",  # the expander after every image row and curve
     "compare": "text=64 samples from each model's prior, decoded",
     "directions": "text=What one dimension does",
+    "train": "text=Start training",  # the new-training form's button, then the queue below it
 }
 TITLES = {"": PAGES[0].title} | {p.url: p.title for p in PAGES[1:]}  # the default page is served at /
 
@@ -81,7 +83,7 @@ def open_page(page, base: str, path: str, query: str = "") -> None:
     page.get_by_role("heading", name=title).first.wait_for()
     page.locator(ready).first.wait_for()
     if not path:
-        page.locator(MAP_READY).first.wait_for()
+        page.wait_for_function(MAP_READY, timeout=TIMEOUT, polling=100)
     wait_idle(page, TIMEOUT)
     page.wait_for_timeout(300)  # let the layout settle before pixel positions are read
 
@@ -122,7 +124,7 @@ def test_clicking_a_map_point_makes_it_current(server, page):
 
     emb = checkpoint_projection(load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16"), 2).embedding_
     idx = 1234
-    open_page(page, server, "")
+    open_page(page, server, "", "?map_live=0")  # the Plotly map; the live one: test_map_live
     px, py = plot_point_pixels(page, "map_chart", float(emb[idx, 0]), float(emb[idx, 1]))
     page.mouse.click(px, py)
     page.wait_for_url("**point=*", timeout=TIMEOUT)
@@ -142,7 +144,7 @@ def test_clicking_empty_map_space_decodes_it(server, page):
     from core.explorer import checkpoint_projection
 
     emb = checkpoint_projection(load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16"), 2).embedding_
-    open_page(page, server, "")
+    open_page(page, server, "", "?map_live=0")
     # the empty grid node farthest from every data point (still inside the map's box)
     lo, hi = emb.min(0), emb.max(0)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 81), np.linspace(lo[1], hi[1], 81))
@@ -185,7 +187,7 @@ def test_70k_map_pans_and_selects(server, page, tmp_path):
     path = tmp_path / "shifted.npz"
     np.savez(path, x=(big * 255).round().astype(np.uint8), y=y)
     t0 = time.perf_counter()
-    page.goto(f"{server}/?ckpt=mnist5k-vae16&data=npz:{path}")
+    page.goto(f"{server}/?ckpt=mnist5k-vae16&data=npz:{path}&map_live=0")
     page.locator(".st-key-map_chart .js-plotly-plot").wait_for(timeout=180_000)
     page.locator(".st-key-map_colour").wait_for(timeout=60_000)
     wait_idle(page, TIMEOUT)
@@ -255,8 +257,8 @@ COLOURS = [  # every "Colour by" option of a VAE: the score colourings used to c
 @pytest.mark.parametrize("colour", COLOURS)
 def test_click_and_box_select_under_every_colouring(server, page, colour):
     emb, idx = map_embedding(), 1234
-    page.goto(f"{server}/?map_colour={colour}")
-    page.locator(MAP_READY).first.wait_for()
+    page.goto(f"{server}/?map_colour={colour}&map_live=0")  # the server path's Plotly map (live: test_map_live)
+    page.locator(PLOTLY_MAP).first.wait_for()
     page.locator(".st-key-map_colour").wait_for()
     wait_idle(page, TIMEOUT)
     page.wait_for_timeout(300)
@@ -291,7 +293,7 @@ def test_a_copied_link_reopens_the_same_view(server, browser, page):
     page.locator('[data-testid="stImage"]:has-text("slerp in 10 steps")').first.wait_for()
     wait_idle(page, TIMEOUT)
     page.get_by_text("Map", exact=True).first.click()  # to the map and back: the setting is kept
-    page.locator(MAP_READY).first.wait_for()
+    page.wait_for_function(MAP_READY, timeout=TIMEOUT, polling=100)
     wait_idle(page, TIMEOUT)
     page.get_by_text("Interpolation", exact=True).first.click()
     page.locator('[data-testid="stImage"]:has-text("slerp in 10 steps")').first.wait_for()

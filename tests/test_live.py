@@ -1,10 +1,12 @@
-"""Live decoding on the Sliders page: the browser's decoder against Python onnxruntime (vitest on a fixture
-written here), the parser of what the browser sends back, the fallback without a build, and a real drag in
-headless Chromium (pixels change before release, no server rerun during the drag, URL follows on release).
+"""Live decoding on the Sliders page: the browser's decoder and traversal-grid latents against Python (vitest on
+fixtures written here), the parser of what the browser sends back, the fallback without a build (its grid drawn
+by Python), and real drags in headless Chromium (image and grid change before release, no server rerun during
+the drag, the grid equals Python onnxruntime's decode, the URL follows on release, a grid click sets the latent).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -14,7 +16,9 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from core.interpolate import GRID_STEPS, dimension_activity, slider_grid
 from support import DEFAULT, ROOT, open_page
 from ui import live
 
@@ -36,7 +40,20 @@ def test_parse_latent_takes_only_finite_numbers_in_range():
         assert live.parse_latent(bad, 3, -3, 3) is None
 
 
-@pytest.mark.skipif(NPM is None or not (FRONTEND / "node_modules").is_dir(), reason="no node / npm ci not run")
+NO_NODE = NPM is None or not (FRONTEND / "node_modules").is_dir()
+
+
+def vitest(*files: str, **env: str) -> str:
+    """Run vitest (``npm test``) on ``files`` with fixture paths in the environment; its output."""
+    env = {**os.environ, **env, "PATH": f"{ROOT / '.venv/bin'}:{os.environ['PATH']}"}
+    cmd = [NPM, "test", "--", *files]
+    run = subprocess.run(cmd, cwd=FRONTEND, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "skipped" not in run.stdout  # the fixture tests ran
+    return run.stdout
+
+
+@pytest.mark.skipif(NO_NODE, reason="no node / npm ci not run")
 def test_vitest_decodes_like_python_onnxruntime(tmp_path):
     from ui.images import to_pil
 
@@ -53,18 +70,89 @@ def test_vitest_decodes_like_python_onnxruntime(tmp_path):
             "pixels": [np.asarray(to_pil(m, scale=1)).ravel().tolist() for m in out.mean],
         }
         (tmp_path / f"{name}.json").write_text(json.dumps(fixture))
-        env = {**os.environ, "LIVE_FIXTURE": str(tmp_path / f"{name}.json")}
-        env["PATH"] = f"{ROOT / '.venv/bin'}:{env['PATH']}"
-        run = subprocess.run([NPM, "test"], cwd=FRONTEND, env=env, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        assert "1 skipped" not in run.stdout  # the parity test ran
+        vitest("src/decoder.test.ts", LIVE_FIXTURE=str(tmp_path / f"{name}.json"))
 
 
-def test_without_a_build_the_page_uses_the_server_path(monkeypatch, tmp_path):
+def test_slider_grid_sweeps_each_row_and_keeps_z_in_its_nearest_column():
+    z = np.array([0.2, -1.0, 5.0])
+    g = slider_grid(z, [1, 0], -3.0, 3.0, steps=4)  # columns -3, -1, 1, 3
+    assert g.columns.tolist() == [-3, -1, 1, 3] and g.current.tolist() == [1, 2]
+    assert g.latents.shape == (2, 4, 3) and g.latents.dtype == np.float32
+    np.testing.assert_array_equal(g.latents[0, :, 1], [-3, -1, 1, 3])
+    np.testing.assert_array_equal(g.latents[1, :, 0], np.float32([-3, -1, 0.2, 3]))
+    np.testing.assert_array_equal(g.latents[:, :, 2], 5.0)  # dimensions off the rows keep z
+    assert g.values[1, 2] == 0.2
+
+
+@pytest.mark.skipif(NO_NODE, reason="no node / npm ci not run")
+def test_vitest_grid_latents_equal_python(tmp_path):
+    rng = np.random.default_rng(1)
+    cases = []
+    for z, dims, lo, hi in [
+        (rng.normal(size=16), [4, 1, 13, 6, 10, 15, 2, 11], -5.0, 5.0),
+        (np.zeros(16), list(range(8)), -4.0, 4.0),  # z midway between two columns: the first nearest wins
+        (np.array([-5.0, 5.0, 0.3]), [2, 0, 1], -5.0, 5.0),  # at the ends of the range
+        (rng.uniform(-3, 3, size=2), [1, 0], -3.0, 3.0),
+    ]:
+        z = z.astype(np.float32)  # the browser holds the latent in a Float32Array
+        g = slider_grid(z, dims, lo, hi)
+        cases.append(
+            {
+                "z": z.tolist(),
+                "dims": dims,
+                "lo": lo,
+                "hi": hi,
+                "steps": GRID_STEPS,
+                "columns": g.columns.tolist(),
+                "latents": g.latents.ravel().tolist(),
+                "values": g.values.ravel().tolist(),
+                "current": g.current.tolist(),
+            }
+        )
+    (tmp_path / "grid.json").write_text(json.dumps(cases))
+    vitest("src/grid.test.ts", GRID_FIXTURE=str(tmp_path / "grid.json"))
+
+
+def test_without_a_build_the_page_uses_the_server_path(monkeypatch, tmp_path, media):
+    import torch
+
+    from core.checkpoints import load_checkpoint
+    from ui.images import GRID_LEFT, GRID_PAD, GRID_TOP, to_pil
+
     monkeypatch.setattr(live, "LIVE", tmp_path / "no-build")
     at = open_page("sliders")
     assert any(c.value.startswith("Server path") for c in at.caption)
     assert len(at.slider) == 8 and any(im.captions == ["decoded"] for im in at.image)
+    # the traversal grid, drawn by Python: every cell is the decoded image of slider_grid's latent
+    shown = [im for im in at.image if im.captions[0].startswith("traversal")]
+    assert len(shown) == 1
+    got = np.asarray(Image.open(io.BytesIO(media[shown[0].value[0].rsplit("/", 1)[-1].split(".")[0]])).convert("RGB"))
+    model = load_checkpoint(ROOT / "checkpoints" / DEFAULT).model
+    enc = encoded(DEFAULT)
+    act = dimension_activity(enc)
+    lo, hi = np.floor(min(float(enc.mean.min()), -3.0)), np.ceil(max(float(enc.mean.max()), 3.0))
+    g = slider_grid(np.zeros(16), act.order[:8].tolist(), lo, hi)  # no current point: the sliders start at zero
+    with torch.no_grad():
+        means = model.decode(torch.as_tensor(g.latents.reshape(-1, 16))).mean
+    s, pad = 2, GRID_PAD * 2
+    assert got.shape == (GRID_TOP + 8 * (56 + pad) + pad, GRID_LEFT + 8 * (56 + pad) + pad, 3)
+    for k in range(64):
+        i, j = divmod(k, 8)
+        y, x = GRID_TOP + pad + i * (56 + pad), GRID_LEFT + pad + j * (56 + pad)
+        want = np.asarray(to_pil(means[k], scale=s), np.int16)
+        assert np.abs(got[y : y + 56, x : x + 56, 0].astype(np.int16) - want).max() <= 1  # 1: float rounding
+        outlined = got[y - 1, x + 28] if j == g.current[i] else None
+        if outlined is not None:
+            assert outlined.tolist() == [76, 106, 138]  # the current column's outline, in the padding
+
+
+def encoded(name: str):
+    from core.checkpoints import load_checkpoint
+    from core.explorer import home_dataset
+    from core.latents import load_or_encode
+
+    ck = load_checkpoint(ROOT / "checkpoints" / name)
+    return load_or_encode(ck, home_dataset(ck))
 
 
 # ---- in the browser ------------------------------------------------------------------------------------------
@@ -100,6 +188,17 @@ def drag(page, steps: int = 25, dx: float = 0.3, on_step=None) -> None:
     page.mouse.up()
 
 
+GRID = '[data-testid="le-grid"]'
+# the only console errors allowed: Streamlit's own probes of /<page>/_stcore/{health,host-config} (a page opened
+# on its own URL; streamlit/streamlit#7074)
+STREAMLIT_PROBE = "/sliders/_stcore/"
+
+
+def wait_grid_current(page) -> None:
+    """Until the grid drawn last follows the sliders' latent as it is now."""
+    page.wait_for_function("() => (s => s.gridZ.join() === s.latest.join())(window.__latentLive)", polling="raf")
+
+
 @pytest.mark.browser
 def test_dragging_a_live_slider_decodes_in_the_browser():
     from browser import chromium, streamlit_server, wait_idle
@@ -107,21 +206,35 @@ def test_dragging_a_live_slider_decodes_in_the_browser():
 
     _browser_ready()
     path, dec = onnx_decoder()
+    enc = encoded(DEFAULT)
+    act = dimension_activity(enc)
+    lo, hi = np.floor(min(float(enc.mean.min()), -3.0)), np.ceil(max(float(enc.mean.max()), 3.0))
     with streamlit_server() as (base, _, _), chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(120_000)
-        sent = []
+        sent, errors = [], []
         page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(time.perf_counter())))
+        page.on("console", lambda m: errors.append((m.text, m.location.get("url", ""))) if m.type == "error" else None)
         open_live(page, base)
+        page.locator(".st-key-sl_map .main-svg").first.wait_for()  # the small map, drawn after the first image
         wait_idle(page)
         time.sleep(0.5)
-        canvas = page.locator(MEAN)
+        canvas, grid = page.locator(MEAN), page.locator(GRID)
         seen = [canvas.evaluate(PIXELS)]
+        grids = {}
         n_sent = len(sent)
-        drag(page, on_step=lambda i: seen.append(canvas.evaluate(PIXELS)))
+
+        def step(i: int) -> None:
+            if i in (8, 16):  # two intermediate positions: wait for their grid, then read both canvases
+                wait_grid_current(page)
+                grids[i] = (grid.evaluate(PIXELS), canvas.evaluate(PIXELS))
+            seen.append(canvas.evaluate(PIXELS))
+
+        drag(page, on_step=step)
         during = len(sent) - n_sent  # messages to the server while the button was down (the last is the release)
         changes = sum(a != b for a, b in zip(seen, seen[1:], strict=False))
         assert changes >= 10, changes  # the image followed the drag before release
+        assert grids[8][0] != grids[16][0] and grids[8][1] != grids[16][1]  # grid and image, both mid-drag
         assert during <= 1, during  # at most the release itself reached the server before mouse up returned
         page.wait_for_function("() => new URL(location.href).searchParams.get('point')?.split(',').length === 16")
         wait_idle(page)
@@ -132,3 +245,58 @@ def test_dragging_a_live_slider_decodes_in_the_browser():
         got = np.array(canvas.evaluate(PIXELS), np.int16).reshape(*want.shape, 4)[..., 0]
         edge = np.abs((dec(z[None]).mean[0, 0] * 255 + 0.5) % 1 - 0.5) > 0.5 - 1e-5 * 255  # a rounding edge
         assert np.all((got == want) | edge)
+
+        # the grid follows the final latent: Python's slider_grid latents, decoded by Python onnxruntime
+        page.wait_for_function("z => window.__latentLive.gridZ.join() === z.join()", arg=z.tolist())
+        g_z, g_mean = page.evaluate(
+            "() => [Array.from(window.__latentLive.gridLatents), Array.from(window.__latentLive.gridMean)]"
+        )
+        g = slider_grid(z, act.order[:8].tolist(), lo, hi)
+        np.testing.assert_array_equal(np.array(g_z, np.float32), g.latents.ravel())
+        py = dec(g.latents.reshape(64, 16)).mean
+        assert np.abs(np.array(g_mean, np.float32) - py.ravel()).max() <= 1e-5
+        cells = np.array(grid.evaluate(PIXELS), np.int16).reshape(8 * 30 + 2, 8 * 30 + 2, 4)[..., 0]
+        for k in range(64):  # the canvas shows those images, make_grid's layout
+            i, j = divmod(k, 8)
+            cell = cells[2 + i * 30 : 2 + i * 30 + 28, 2 + j * 30 : 2 + j * 30 + 28]
+            want = np.asarray(to_pil(py[k], scale=1), np.int16)
+            edge = np.abs((py[k, 0] * 255 + 0.5) % 1 - 0.5) > 0.5 - 1e-5 * 255
+            assert np.all((cell == want) | edge), k
+        assert [e for e in errors if STREAMLIT_PROBE not in e[1]] == []
+
+
+@pytest.mark.browser
+def test_a_gaussian_decoder_shows_mean_sample_and_std_while_dragging():
+    from browser import chromium, streamlit_server, wait_idle
+
+    _browser_ready()
+    with streamlit_server() as (base, _, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.goto(base + "/sliders?ckpt=mnist5k-vae16-gaussian")
+        page.wait_for_function("() => window.__latentLive && window.__latentLive.gridMean !== null", polling=100)
+        wait_idle(page)
+        names = ('[data-testid="le-mean"]', '[data-testid="le-sample"]', '[data-testid="le-std"]', GRID)
+        snaps = {}
+
+        def step(i: int) -> None:
+            if i in (5, 20):
+                wait_grid_current(page)
+                snaps[i] = [page.locator(n).evaluate(PIXELS) for n in names]
+
+        drag(page, on_step=step)
+        for before, after, name in zip(snaps[5], snaps[20], names, strict=True):
+            assert before != after, name  # each of them follows the drag
+            assert len(set(after[0::4])) > 2, name  # and shows a picture, not a flat canvas
+        wait_idle(page)
+        # a click on a grid cell (first row, first column: the most active dimension at the slider's minimum)
+        # moves the sliders there and sends the latent back like a release
+        enc = encoded("mnist5k-vae16-gaussian")
+        dim, lo = int(dimension_activity(enc).order[0]), np.floor(min(float(enc.mean.min()), -3.0))
+        box = page.locator(GRID).bounding_box()
+        scale = box["width"] / (8 * 30 + 2)
+        page.mouse.click(box["x"] + 16 * scale, box["y"] + 16 * scale)
+        page.wait_for_function(
+            "([d, lo]) => Number(new URL(location.href).searchParams.get('point')?.split(',')[d]) === lo", arg=[dim, lo]
+        )
+        assert page.evaluate("() => window.__latentLive.latest")[dim] == lo

@@ -137,7 +137,7 @@ def test_own_npz_of_another_size_is_resized_to_the_model(tmp_path, monkeypatch):
     need(DEFAULT)
     rgb = np.random.default_rng(0).integers(0, 256, size=(12, 56, 56, 3), dtype=np.uint8)
     np.savez(tmp_path / "mine.npz", x=rgb, y=np.arange(12) % 2)
-    at = open_page("map", data=f"npz:{tmp_path / 'mine.npz'}")
+    at = open_page("map", data=f"npz:{tmp_path / 'mine.npz'}", map_live="0")  # the Plotly map
     assert not at.exception and not at.error
     data = chart_data(at, "map_chart")
     assert sum(n_points(t) for t in data[:-1]) == 12  # 56x56 RGB -> 28x28 grey, encoded, placed on the map
@@ -168,7 +168,7 @@ def test_gif_is_ping_pong_and_loops():
 
 def test_map_page():
     need(DEFAULT)
-    at = open_page("map")
+    at = open_page("map", map_live="0")  # the server path's Plotly map (the live one: tests/test_map_live.py)
     data = chart_data(at, "map_chart")
     grid, points = data[-1], data[:-1]  # the click grid comes last: on ties, hover and clicks pick data
     assert grid["name"] == "grid" and n_points(grid) == figures.GRID**2 and grid["marker"]["opacity"] == 0
@@ -179,7 +179,7 @@ def test_map_page():
 
 def test_map_overlay_of_decoded_images():
     need(DEFAULT)
-    at = open_page("map")
+    at = open_page("map", map_live="0")
     at.toggle(key="map_overlay").set_value(True).run()
     assert not at.exception
     charts = [c for c in at.get("plotly_chart") if "map_chart" in c.proto.id]

@@ -40,6 +40,33 @@ def grid(images, nrow: int, scale: int | None = None) -> Image.Image:
     return to_pil(make_grid(images, nrow=nrow, padding=2, pad_value=0.35), s)
 
 
+GRID_PAD = 2  # image pixels between the cells of grid(): torchvision make_grid's padding
+GRID_LEFT, GRID_TOP = 64, 18  # labelled_grid's margins for the row and column labels (screen pixels)
+
+
+def labelled_grid(
+    images, nrow: int, rows: list[str], cols: list[str], marked: list[int], scale: int = 2
+) -> Image.Image:
+    """grid() with a label per row and per column, and cell ``marked[i]`` of row i outlined in the padding
+    (the cells' own pixels stay the decoded ones)."""
+    from PIL import ImageDraw, ImageFont
+
+    g = grid(images, nrow, scale)
+    h, w = (int(v) * scale for v in torch.as_tensor(images).shape[-2:])
+    pad, left, top = GRID_PAD * scale, GRID_LEFT, GRID_TOP
+    out = Image.new("RGB", (g.width + left, g.height + top), "white")
+    out.paste(g, (left, top))
+    draw, font = ImageDraw.Draw(out), ImageFont.load_default(size=11)
+    for j, text in enumerate(cols):
+        draw.text((left + pad + j * (w + pad) + w / 2, top / 2), text, fill="#555", font=font, anchor="mm")
+    for i, text in enumerate(rows):
+        y0 = top + pad + i * (h + pad)
+        draw.text((left - 4, y0 + h / 2), text, fill="#555", font=font, anchor="rm")
+        x0 = left + pad + marked[i] * (w + pad)
+        draw.rectangle([x0 - scale, y0 - scale, x0 + w + scale - 1, y0 + h + scale - 1], outline="#4c6a8a", width=scale)
+    return out
+
+
 @lru_cache(maxsize=1)
 def _viridis() -> np.ndarray:
     from plotly.colors import sample_colorscale

@@ -7,6 +7,7 @@ server path instead.
 
 from __future__ import annotations
 
+import gzip
 import math
 import shutil
 from pathlib import Path
@@ -16,14 +17,33 @@ import streamlit as st
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = ROOT / "static" / "live"  # served at /app/static/live/ (server.enableStaticServing)
 URL = "/app/static/live/"
-NEEDED = ("live.js", "ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs", "ort/ort-wasm-simd-threaded.wasm")
+NEEDED = (
+    "live.js",
+    "ort/ort.wasm.min.mjs",
+    "ort/ort-wasm-simd-threaded.mjs",
+    "ort/ort-wasm-simd-threaded.wasm",
+    "ort/ort-wasm-simd-threaded.wasm.gz",
+)
 
 # The component's own js only loads the built module by absolute URL: a components-v2 module has no base URL.
+# It first asks the browser for every file the element needs, at once: the imports would find them one by one.
 _JS = """
 export default function (component) {
   let cleanup = null, gone = false;
-  const url = new URL("%s" + "live.js?v=%s", window.location.origin).href;
-  import(url).then((m) => { if (!gone) cleanup = m.default(component); });
+  const base = new URL("%s", window.location.origin).href;
+  const model = component.data && component.data.model_gz;
+  const files = [["ort/ort.wasm.min.mjs", "modulepreload"], ["ort/ort-wasm-simd-threaded.mjs", "modulepreload"],
+                 ["ort/ort-wasm-simd-threaded.wasm.gz", "fetch"], [model, "fetch"]];
+  for (const [path, kind] of files) {
+    if (!path) continue;
+    const href = new URL(path, base).href;
+    if ([...document.head.querySelectorAll("link")].some((l) => l.href === href)) continue;
+    const link = Object.assign(document.createElement("link"), { href });
+    if (kind === "modulepreload") link.rel = kind;
+    else Object.assign(link, { rel: "preload", as: "fetch", crossOrigin: "anonymous" });
+    document.head.append(link);
+  }
+  import(base + "live.js?v=%s").then((m) => { if (!gone) cleanup = m.default(component); });
   return () => { gone = true; if (cleanup) cleanup(); };
 }
 """
@@ -44,15 +64,23 @@ def _component(stamp: str):
     return st.components.v2.component("latent_live_sliders", js=_JS % (URL, stamp))
 
 
-def model_url(onnx: Path) -> str:
-    """Copy an exported decoder under the served folder (once) and return its URL."""
+def model_url(onnx: Path) -> tuple[str, str]:
+    """Copy an exported decoder under the served folder (once), with a gzip copy; the URLs of both."""
     dest = LIVE / "models" / onnx.name
-    if not dest.is_file() or dest.stat().st_size != onnx.stat().st_size:
+    packed = dest.with_name(dest.name + ".gz")  # served as it is: Streamlit would gzip the .onnx on every request
+    if not dest.is_file() or dest.stat().st_size != onnx.stat().st_size or not packed.is_file():
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(".tmp")
         shutil.copyfile(onnx, tmp)
+        tmp.with_suffix(".gz.tmp").write_bytes(gzip.compress(onnx.read_bytes(), 9, mtime=0))
+        tmp.with_suffix(".gz.tmp").replace(packed)
         tmp.replace(dest)
-    return f"{URL}models/{onnx.name}"
+    return f"{URL}models/{onnx.name}", f"{URL}models/{packed.name}"
+
+
+def drawn(key: str = "sl_live") -> bool:
+    """Whether the live element of ``key`` has drawn its first image in this session (or failed to load)."""
+    return bool(st.session_state.get(key + "__drawn"))
 
 
 def parse_latent(value: object, dim: int, lo: float, hi: float) -> list[float] | None:
@@ -73,6 +101,7 @@ def sliders(
     z: list[float],
     rev: int,
     dims: list[tuple[int, str]],
+    grid: list[int],
     lo: float,
     hi: float,
     shape: tuple[int, int, int],
@@ -81,13 +110,17 @@ def sliders(
     scale: int,
     key: str = "sl_live",
 ) -> list[float] | None:
-    """Draw the live sliders and canvas; the latent released by the user in this run (parsed), else None."""
+    """Draw the live sliders, images and traversal grid (rows: ``grid``, most active dimensions first); the
+    latent released by the user in this run (parsed), else None."""
+    plain, packed = model_url(model)
     data = {
         "base": URL + "ort/",
-        "model": model_url(model),
+        "model": plain,
+        "model_gz": packed,
         "z": [float(v) for v in z],
         "rev": rev,
         "dims": [{"index": int(i), "label": label} for i, label in dims],
+        "grid": [int(i) for i in grid],
         "lo": lo,
         "hi": hi,
         "step": 0.01,
@@ -96,7 +129,9 @@ def sliders(
         "std_max": std_max,
         "scale": scale,
     }
-    result = _component(_stamp())(key=key, data=data, on_release_change=lambda: None)
+    result = _component(_stamp())(key=key, data=data, on_release_change=lambda: None, on_ready_change=lambda: None)
+    if result is not None and result.get("ready"):  # the browser drew its first image (or gave up): once a session
+        st.session_state[key + "__drawn"] = True
     value = result.get("release") if result is not None else None
     if value is None:
         return None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from ui import figures, images, loaders, state
 from ui.state import Ctx
+
+CLEARED = "map_cleared"  # counts "Clear selection" clicks: the live map drops its highlighted selection on a change
 
 
 def current_point(ctx: Ctx, neighbours: bool = True) -> None:
@@ -40,25 +41,57 @@ def current_point(ctx: Ctx, neighbours: bool = True) -> None:
 
 
 def selection(ctx: Ctx) -> None:
-    """The last box or lasso selection on the map: its classes and its mean decoded image."""
+    """The last box or lasso selection on the map: its classes and its mean decoded image; clear it or get a CSV."""
     region = state.map_region(ctx.key)
     if not region:
-        st.info("Use box or lasso select (top right of the map) to summarise a region.")
+        st.info("Use box or lasso select (top of the map) to summarise a region.")
         return
     enc = ctx.enc
     counts = np.bincount(enc.labels[region], minlength=len(ctx.ds.classes))
     names = [ctx.class_name(c) for c in range(len(counts))]
-    bar = go.Figure(go.Bar(x=names, y=counts, marker_color=figures.palette(len(counts))))
-    bar.update_layout(
-        height=200,
-        margin={"l": 0, "r": 0, "t": 30, "b": 0},
-        xaxis_type="category",
-        title=f"Classes of the {len(region):,} selected points",
-    )
-    st.plotly_chart(bar, key="map_hist")
-    z = enc.mean[region][figures.downsample(len(region), 5000)]  # the mean image needs no more than 5,000
+    st.html(figures.bar_html(counts, names, f"Classes of the {len(region):,} selected points"))
+    # 1,000 reconstructions give the same mean image to the eye as 5,000, in a fifth of the time
+    z = enc.mean[region][figures.downsample(len(region), 1000)]
     images.show_images(
         [loaders.decode(ctx, z.mean(0)).mean[0], loaders.decode_means(ctx, z).mean(0)],
         ["decoded mean latent", "mean of their reconstructions"],
         cols=2,
     )
+    left, right = st.columns(2)
+    left.button("Clear selection", key="map_clear", on_click=clear_selection, icon=":material/close:")
+    right.download_button(
+        "CSV of the selection",
+        selection_csv(ctx, region),
+        f"selection-{ctx.ckpt.name}-{len(region)}.csv",
+        "text/csv",
+        key="map_sel_csv",
+        on_click="ignore",
+        help="index, label, split, x, y (the 2-D map), scores (reconstruction error, KL, neg ELBO), z0..zD-1",
+    )
+
+
+def clear_selection() -> None:
+    st.session_state[state.MAP_REGION] = None
+    st.session_state[state.MAP_LAST] = "point"
+    st.session_state[CLEARED] = st.session_state.get(CLEARED, 0) + 1
+
+
+def selection_csv(ctx: Ctx, region: list[int]):
+    """A deferred CSV of the selected samples: ids, labels, map coordinates, scores and latents (built on click)."""
+
+    def build() -> bytes:
+        import pandas as pd
+
+        enc, idx = ctx.enc, np.asarray(region, dtype=np.int64)
+        df = pd.DataFrame({"index": idx, "label": enc.labels[idx]})
+        df["class"] = [ctx.class_name(int(c)) for c in enc.labels[idx]]
+        df["split"] = np.where(enc.is_test[idx], "test", "train")
+        df["x"], df["y"] = ctx.md.xy[idx, 0], ctx.md.xy[idx, 1]
+        for name in ("recon_error", "recon_nll", "kl", "neg_elbo"):
+            if getattr(enc, name) is not None:
+                df[name] = getattr(enc, name)[idx]
+        z = pd.DataFrame(enc.mean[idx], columns=[f"z{d}" for d in range(enc.latent_dim)])
+        # scores are small numbers: significant digits, not a fixed count of decimals
+        return pd.concat([df, z], axis=1).to_csv(index=False, float_format="%.7g").encode()
+
+    return build

@@ -8,12 +8,64 @@ export interface Decoded {
   std: Float32Array | null; // Gaussian decoders only
 }
 
-/** Import the served onnxruntime-web (``<base>ort.wasm.min.mjs``) and point it at its own wasm files. */
-export async function loadOrt(base: string): Promise<OrtModule> {
-  const ort: OrtModule = await import(/* @vite-ignore */ `${base}ort.wasm.min.mjs`);
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.wasmPaths = base;
+export const WASM = "ort-wasm-simd-threaded.wasm";
+
+/** When each loading step finished (performance.now()), for the benchmark's breakdown of the first image. */
+export const marks: Record<string, number> = {};
+
+/** Bytes of ``gz`` (a gzip file, inflated by the browser's DecompressionStream), else of ``plain``. */
+export async function fetchBytes(plain: string, gz: string | null): Promise<Uint8Array> {
+  if (gz && typeof DecompressionStream !== "undefined") {
+    const r = await fetch(gz);
+    if (r.ok && r.body) {
+      return new Uint8Array(await new Response(r.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer());
+    }
+  }
+  const r = await fetch(plain);
+  if (!r.ok) throw new Error(`${plain}: HTTP ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+let ort: Promise<OrtModule> | null = null;
+
+/**
+ * Import the served onnxruntime-web (``<base>ort.wasm.min.mjs``) and, at the same time, fetch its wasm as the
+ * build's gzip copy (Streamlit would gzip the plain file again on every request); once per page.
+ */
+export function loadOrt(base: string): Promise<OrtModule> {
+  ort ??= (async () => {
+    const wasm = fetchBytes(base + WASM, base + WASM + ".gz").then(
+      (b) => ((marks.wasm = performance.now()), b),
+      () => null, // ORT then fetches the plain .wasm itself
+    );
+    const mod: OrtModule = await import(/* @vite-ignore */ `${base}ort.wasm.min.mjs`);
+    marks.ort = performance.now();
+    mod.env.wasm.numThreads = 1; // threads would need cross-origin isolation, and cost start-up
+    mod.env.wasm.wasmPaths = base; // the .mjs glue comes from here either way
+    const bytes = await wasm;
+    if (bytes) mod.env.wasm.wasmBinary = bytes;
+    return mod;
+  })();
+  ort.catch(() => (ort = null)); // a failed load is retried on the next call
   return ort;
+}
+
+const sessions = new Map<string, Promise<Decoder>>();
+
+/** The decoder at ``model`` (its gzip copy ``gz`` preferred), one session per URL for the page's lifetime. */
+export function decoderFor(base: string, model: string, gz: string | null, latentDim: number): Promise<Decoder> {
+  let dec = sessions.get(model);
+  if (!dec) {
+    const bytes = fetchBytes(model, gz).then((b) => ((marks.model = performance.now()), b));
+    dec = loadOrt(base).then(async (o) => {
+      const d = await Decoder.create(o, await bytes, latentDim);
+      marks.session = performance.now();
+      return d;
+    });
+    sessions.set(model, dec);
+    dec.catch(() => sessions.delete(model));
+  }
+  return dec;
 }
 
 export class Decoder {

@@ -1,16 +1,22 @@
 /**
  * The Sliders page's live element (a Streamlit components-v2 component): one range input per shown latent
- * dimension and a canvas; every `input` event decodes in the browser, a release sends the latent to Python.
+ * dimension, the decoded image (with one sample, and the per-pixel std of a Gaussian decoder) and a traversal
+ * grid of 64 images. Inputs are coalesced to one decode per animation frame; a release sends the latent to Python.
  */
-import { Decoder, loadOrt } from "./decoder";
+import { type Decoder, decoderFor, loadOrt, marks } from "./decoder";
+import { gridLatents, GRID_STEPS } from "./grid";
+import { GRID_CSS, GridView } from "./gridview";
 import { heatRGBA, toRGBA, type Shape } from "./pixels";
+import { normals, sample, uniforms } from "./sample";
 
 export interface LiveData {
-  base: string; // URL of the served folder (…/app/static/live/), ends with "/"
+  base: string; // URL of the served onnxruntime-web folder (…/app/static/live/ort/), ends with "/"
   model: string; // URL of the decoder's .onnx file
+  model_gz: string | null; // URL of its gzip copy
   z: number[]; // the latent vector (all D dimensions)
   rev: number; // changes when Python puts a new vector into the sliders (start, reset, random)
   dims: { index: number; label: string }[]; // shown dimensions, in order
+  grid: number[]; // the traversal grid's rows: the most active dimensions, most active first
   lo: number;
   hi: number;
   step: number;
@@ -26,12 +32,20 @@ interface Args {
   setTriggerValue: (name: string, value: unknown) => void;
 }
 
-/** Timings for tests and benchmarks: ms from an input event to its image drawn, and draws done. */
+/** Timings and the last outputs, for tests and benchmarks (nothing in the page reads them). */
 export interface LiveStats {
   readyMs: number | null; // performance.now() when the first image was decoded and drawn
-  lags: number[];
-  draws: number[]; // performance.now() of every draw
+  lags: number[]; // ms from the first input of a frame to its single image drawn
+  single: number[]; // ms to decode and draw the single image (and its sample / std)
+  grid: number[]; // ms to decode the 64 grid latents in one call and draw them
+  draws: number[]; // performance.now() of every single-image draw
+  gridDraws: number[]; // performance.now() of every grid draw
   z: number[]; // the latent of the image drawn last
+  latest: number[]; // the sliders' latent now (drawn or not yet)
+  gridZ: number[]; // the latent the grid drawn last follows
+  gridLatents: Float32Array | null; // the 64 latents of that grid, and their decoded means
+  gridMean: Float32Array | null;
+  marks: Record<string, number>; // when each loading step finished
   error: string | null;
 }
 
@@ -41,32 +55,57 @@ declare global {
   }
 }
 
+const ORT_BASE = new URL(/* @vite-ignore */ "./ort/", import.meta.url).href;
+marks.module = performance.now();
+void loadOrt(ORT_BASE).catch(() => {}); // start fetching the runtime before the first data arrives
+
 const CSS = `
-.le-live{display:flex;gap:1.5rem;align-items:flex-start;font-family:inherit;color:inherit}
-.le-sliders{flex:1 1 60%;display:flex;flex-direction:column;gap:.35rem}
+.le-live{display:flex;gap:1.5rem;align-items:flex-start;font-family:inherit;color:inherit;flex-wrap:wrap}
+.le-left{flex:1 1 18rem;min-width:16rem}
+.le-sliders{display:flex;flex-direction:column;gap:.35rem}
 .le-row{display:grid;grid-template-columns:7.5rem 1fr 3.5rem;gap:.5rem;align-items:center;font-size:.85rem}
 .le-row input{width:100%;accent-color:var(--st-primary-color,#4c6a8a)}
-.le-images{flex:0 0 auto;display:flex;gap:.75rem;position:sticky;top:3.75rem}
-.le-images figure{margin:0;text-align:center;font-size:.8rem}
+.le-right{flex:0 0 auto;display:flex;flex-direction:column;gap:.75rem;position:sticky;top:3.75rem}
+.le-images{display:flex;gap:.75rem}
+.le-live figure{margin:0;text-align:center;font-size:.8rem}
 .le-images canvas{image-rendering:pixelated;display:block}
 .le-status{font-size:.75rem;opacity:.7;margin-top:.25rem}
-`;
+${GRID_CSS}`;
 
 class Live {
   readonly root = document.createElement("div");
   private readonly inputs: HTMLInputElement[] = [];
   private readonly values: HTMLSpanElement[] = [];
   private readonly mean = document.createElement("canvas");
+  private readonly sampled = document.createElement("canvas");
   private readonly std = document.createElement("canvas");
   private readonly status = document.createElement("div");
+  private grid: GridView | null = null;
+  private noise: Float32Array = new Float32Array(0);
   private data!: LiveData;
   private z = new Float32Array(0);
   private decoder: Promise<Decoder> | null = null;
   private model = "";
-  private busy = false;
-  private pending: number | null = null; // time of the newest input not yet decoded
+  private busy = false; // a frame's decodes are running
+  private frame = 0; // a requested animation frame
+  private dirty = false; // the latent changed since the last frame started
+  private inputT: number | null = null; // time of the first input not yet drawn
   private setTrigger: Args["setTriggerValue"] = () => {};
-  readonly stats: LiveStats = { readyMs: null, lags: [], draws: [], z: [], error: null };
+  readonly stats: LiveStats = {
+    readyMs: null,
+    lags: [],
+    single: [],
+    grid: [],
+    draws: [],
+    gridDraws: [],
+    z: [],
+    latest: [],
+    gridZ: [],
+    gridLatents: null,
+    gridMean: null,
+    marks,
+    error: null,
+  };
 
   constructor(parent: HTMLElement | ShadowRoot) {
     const style = document.createElement("style");
@@ -82,16 +121,17 @@ class Live {
     this.setTrigger = setTriggerValue;
     const old = this.data;
     this.data = data;
-    const layout = (d: LiveData) => JSON.stringify([d.dims, d.lo, d.hi, d.step, d.shape, d.gaussian, d.scale]);
+    const layout = (d: LiveData) => JSON.stringify([d.dims, d.grid, d.lo, d.hi, d.step, d.shape, d.gaussian, d.scale]);
     if (!old || old.rev !== data.rev || this.z.length !== data.z.length) this.z = Float32Array.from(data.z);
     if (!old || layout(old) !== layout(data)) this.build();
     else this.sync();
     if (data.model !== this.model) {
       this.model = data.model;
       const t0 = performance.now();
-      this.decoder = loadOrt(data.base).then((ort) => Decoder.create(ort, data.model, data.z.length));
+      // one session per model URL for the page's lifetime: a rerun never creates it again
+      this.decoder = decoderFor(data.base, data.model, data.model_gz, data.z.length);
       this.decoder.then(
-        () => (this.status.textContent = `decoding in this browser (decoder loaded in ${Math.round(performance.now() - t0)} ms)`),
+        () => (this.status.textContent = `decoding in this browser (decoder ready in ${Math.round(performance.now() - t0)} ms)`),
         (e) => this.fail(e),
       );
     }
@@ -114,21 +154,25 @@ class Live {
       input.setAttribute("aria-label", label);
       const value = document.createElement("span");
       input.addEventListener("input", (e) => this.onInput(index, input, e.timeStamp));
-      input.addEventListener("change", () => this.setTrigger("release", Array.from(this.z)));
+      input.addEventListener("change", () => this.release());
       row.append(name, input, value);
       sliders.append(row);
       this.inputs.push(input);
       this.values.push(value);
     }
-    const [, h, w] = d.shape;
+    const [c, h, w] = d.shape;
     const figures = document.createElement("div");
     figures.className = "le-images";
-    const canvases: [HTMLCanvasElement, string][] = [[this.mean, "decoded (live)"]];
+    const canvases: [HTMLCanvasElement, string][] = [
+      [this.mean, "decoded (live)"],
+      [this.sampled, d.gaussian ? "one sample" : "one sample (each pixel on or off)"],
+    ];
     if (d.gaussian) canvases.push([this.std, `per-pixel std: 0 dark … ${d.std_max} yellow`]);
+    const scale = d.gaussian ? Math.max(1, Math.floor((d.scale * 2) / 3)) : d.scale; // three images fit one row too
     for (const [canvas, caption] of canvases) {
       Object.assign(canvas, { width: w, height: h });
-      canvas.style.width = `${w * d.scale}px`;
-      canvas.style.height = `${h * d.scale}px`;
+      canvas.style.width = `${w * scale}px`;
+      canvas.style.height = `${h * scale}px`;
       const fig = document.createElement("figure");
       const cap = document.createElement("figcaption");
       cap.textContent = caption;
@@ -136,12 +180,25 @@ class Live {
       figures.append(fig);
     }
     this.mean.dataset.testid = "le-mean";
+    this.sampled.dataset.testid = "le-sample";
+    this.std.dataset.testid = "le-std";
+    this.noise = d.gaussian ? normals(c * h * w) : uniforms(c * h * w);
+    this.grid = new GridView(
+      d.shape,
+      d.grid.map((i) => `z${i}`),
+      GRID_STEPS,
+      Math.max(1, d.scale / 4),
+      (row, col) => this.pick(row, col),
+    );
     const left = document.createElement("div");
-    left.style.flex = "1 1 60%";
+    left.className = "le-left";
     left.append(sliders, this.status);
+    const right = document.createElement("div");
+    right.className = "le-right";
+    right.append(figures, this.grid.root);
     this.status.className = "le-status";
     this.status.textContent ||= "loading the decoder…";
-    this.root.replaceChildren(left, figures);
+    this.root.replaceChildren(left, right);
     this.sync();
   }
 
@@ -159,45 +216,81 @@ class Live {
     this.request(t);
   }
 
-  /** Decode the newest latent; inputs arriving while a decode runs are folded into one next decode. */
-  private request(t: number): void {
-    if (this.pending === null) this.pending = t;
-    if (!this.busy) void this.drain();
+  private release(): void {
+    this.setTrigger("release", Array.from(this.z));
   }
 
-  private async drain(): Promise<void> {
-    if (!this.decoder) return;
+  /** A click on a grid cell: its latent becomes the sliders' latent, sent back like a release. */
+  private pick(row: number, col: number): void {
+    const g = gridLatents(this.z, this.data.grid, this.data.lo, this.data.hi);
+    this.z[this.data.grid[row]] = Math.fround(g.values[row * GRID_STEPS + col]);
+    this.sync();
+    this.request(performance.now());
+    this.release();
+  }
+
+  /** Ask for a decode on the next animation frame; any number of inputs before it make one decode. */
+  private request(t: number): void {
+    this.stats.latest = Array.from(this.z);
+    this.inputT ??= t;
+    this.dirty = true;
+    if (!this.frame && !this.busy) this.frame = requestAnimationFrame(() => void this.tick());
+  }
+
+  /** One frame: the single image, then the 64-image grid, each one onnxruntime call, for the newest latent. */
+  private async tick(): Promise<void> {
+    this.frame = 0;
+    if (!this.decoder || this.busy || !this.dirty) return;
     this.busy = true;
     try {
       const decoder = await this.decoder;
-      while (this.pending !== null) {
-        const t = this.pending;
-        this.pending = null;
-        const z = Float32Array.from(this.z);
-        const out = await decoder.decode(z);
-        this.draw(out.mean, out.std);
-        this.stats.z = Array.from(z);
-        const now = performance.now();
-        this.stats.lags.push(now - t);
-        this.stats.draws.push(now);
-        this.stats.readyMs ??= now;
+      this.dirty = false;
+      const t = this.inputT ?? performance.now();
+      this.inputT = null;
+      const z = Float32Array.from(this.z);
+      const t0 = performance.now();
+      const one = await decoder.decode(z);
+      this.drawSingle(one.mean, one.std);
+      const t1 = performance.now();
+      this.stats.single.push(t1 - t0);
+      this.stats.lags.push(t1 - t);
+      this.stats.draws.push(t1);
+      this.stats.z = Array.from(z);
+      if (this.stats.readyMs === null) {
+        this.stats.readyMs = t1;
+        marks.first ??= t1;
+        this.setTrigger("ready", true); // Python draws the page's map (Plotly) only now
       }
+      const g = gridLatents(z, this.data.grid, this.data.lo, this.data.hi);
+      const out = await decoder.decode(g.latents); // all 64 in one call
+      this.grid!.draw(out.mean);
+      this.grid!.label(g, this.data.grid);
+      const t2 = performance.now();
+      this.stats.grid.push(t2 - t1);
+      this.stats.gridDraws.push(t2);
+      this.stats.gridZ = Array.from(z);
+      this.stats.gridLatents = g.latents;
+      this.stats.gridMean = out.mean;
     } catch (e) {
       this.fail(e);
     } finally {
       this.busy = false;
+      if (this.dirty && !this.frame) this.frame = requestAnimationFrame(() => void this.tick());
     }
   }
 
-  private draw(mean: Float32Array, std: Float32Array | null): void {
-    const [, h, w] = this.data.shape;
-    this.mean.getContext("2d")!.putImageData(new ImageData(toRGBA(mean, this.data.shape), w, h), 0, 0);
-    if (std && this.data.gaussian) {
-      this.std.getContext("2d")!.putImageData(new ImageData(heatRGBA(std, this.data.shape, this.data.std_max), w, h), 0, 0);
-    }
+  private drawSingle(mean: Float32Array, std: Float32Array | null): void {
+    const { shape, gaussian, std_max } = this.data;
+    const [, h, w] = shape;
+    const put = (c: HTMLCanvasElement, rgba: Uint8ClampedArray<ArrayBuffer>) =>
+      c.getContext("2d")!.putImageData(new ImageData(rgba, w, h), 0, 0);
+    put(this.mean, toRGBA(mean, shape));
+    put(this.sampled, toRGBA(sample(mean, gaussian ? std : null, this.noise), shape));
+    if (std && gaussian) put(this.std, heatRGBA(std, shape, std_max));
   }
 
   private fail(e: unknown): void {
+    if (this.stats.error === null) this.setTrigger("ready", true); // the page's map need not wait any more
     this.stats.error = String(e);
     this.status.textContent = `live decoding failed: ${String(e).slice(0, 200)}`;
   }
@@ -207,6 +300,7 @@ const instances = new WeakMap<object, Live>();
 
 /** The components-v2 entry: called on mount and on every rerun with new data; returns the unmount cleanup. */
 export default function mount(args: Args): () => void {
+  marks.mount ??= performance.now();
   let live = instances.get(args.parentElement);
   if (!live) {
     live = new Live(args.parentElement);

@@ -1,0 +1,118 @@
+/**
+ * Draws the traversal grid: one canvas laid out like torchvision's make_grid (2-pixel grey padding, as the
+ * server path's ui.images.grid), rows labelled by dimension, columns by value, the current cell of each row
+ * outlined (an overlay, so the canvas holds only decoded pixels), and a click that picks a cell.
+ */
+import type { GridLatents } from "./grid";
+import { toByte, type Shape } from "./pixels";
+
+const PAD = 2;
+const PAD_BYTE = toByte(0.35); // make_grid's pad_value in ui.images.grid
+
+export class GridView {
+  readonly root = document.createElement("figure");
+  readonly canvas = document.createElement("canvas");
+  private readonly marks: HTMLDivElement[] = [];
+  private readonly rowLabels: HTMLSpanElement[] = [];
+  private readonly top = Object.assign(document.createElement("div"), { className: "le-grid-cols" });
+  private image: ImageData | null = null;
+
+  constructor(
+    private readonly shape: Shape,
+    private readonly labels: string[], // one per row
+    private readonly steps: number,
+    private readonly scale: number,
+    onPick: (row: number, col: number) => void,
+  ) {
+    const [, h, w] = shape;
+    const rows = labels.length;
+    Object.assign(this.canvas, { width: steps * (w + PAD) + PAD, height: rows * (h + PAD) + PAD });
+    this.canvas.style.width = `${this.canvas.width * scale}px`;
+    this.canvas.style.height = `${this.canvas.height * scale}px`;
+    this.canvas.dataset.testid = "le-grid";
+    this.canvas.title = "click a cell to move the sliders there";
+    this.canvas.addEventListener("click", (e) => {
+      const r = this.canvas.getBoundingClientRect();
+      const col = Math.floor(((e.clientX - r.left) / scale - PAD / 2) / (w + PAD));
+      const row = Math.floor(((e.clientY - r.top) / scale - PAD / 2) / (h + PAD));
+      if (row >= 0 && row < rows && col >= 0 && col < steps) onPick(row, col);
+    });
+    const cellH = (h + PAD) * scale;
+    const left = document.createElement("div"); // row labels, one per image row
+    left.className = "le-grid-rows";
+    left.style.paddingTop = `${(PAD / 2) * scale}px`;
+    for (const label of labels) {
+      const span = document.createElement("span");
+      span.textContent = label;
+      span.style.height = `${cellH}px`;
+      left.append(span);
+      this.rowLabels.push(span);
+    }
+    this.top.style.paddingLeft = `${(PAD / 2) * scale}px`;
+    this.top.style.gridTemplateColumns = `repeat(${steps}, ${(w + PAD) * scale}px)`;
+    const stage = document.createElement("div"); // the canvas and its markers
+    stage.className = "le-grid-stage";
+    stage.append(this.canvas);
+    for (let i = 0; i < rows; i++) {
+      const m = document.createElement("div");
+      m.className = "le-grid-mark";
+      Object.assign(m.style, { width: `${w * scale}px`, height: `${h * scale}px`, top: `${(PAD + i * (h + PAD)) * scale}px` });
+      stage.append(m);
+      this.marks.push(m);
+    }
+    const body = document.createElement("div");
+    body.className = "le-grid";
+    body.append(document.createElement("span"), this.top, left, stage);
+    const cap = document.createElement("figcaption");
+    cap.textContent = "traversal: each row sweeps one dimension over the slider range (outlined: the current value)";
+    this.root.append(body, cap);
+  }
+
+  /** Column labels: the evenly spaced values; each row's label gives its current value (its outlined cell). */
+  label({ columns, values, current }: GridLatents, dims: number[]): void {
+    const [, , w] = this.shape;
+    if (!this.top.childElementCount) {
+      for (const v of columns) this.top.append(Object.assign(document.createElement("span"), { textContent: v.toFixed(1) }));
+    }
+    dims.forEach((d, i) => {
+      this.rowLabels[i].textContent = `z${d} = ${values[i * this.steps + current[i]].toFixed(2)}`;
+      this.marks[i].style.left = `${(PAD + current[i] * (w + PAD)) * this.scale}px`;
+    });
+  }
+
+  /** Draw (rows * steps) images (C, H, W) from one decoder output, cell by cell. */
+  draw(mean: Float32Array): void {
+    const [c, h, w] = this.shape;
+    const { width, height } = this.canvas;
+    this.image ??= new ImageData(width, height);
+    const px = this.image.data;
+    const n = h * w;
+    for (let i = 0; i < px.length; i += 4) {
+      px[i] = px[i + 1] = px[i + 2] = PAD_BYTE;
+      px[i + 3] = 255;
+    }
+    const cells = mean.length / (c * n);
+    for (let k = 0; k < cells; k++) {
+      const x0 = PAD + (k % this.steps) * (w + PAD);
+      const y0 = PAD + Math.floor(k / this.steps) * (h + PAD);
+      const off = k * c * n;
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const o = ((y0 + y) * width + x0 + x) * 4;
+          for (let ch = 0; ch < 3; ch++) px[o + ch] = toByte(mean[off + (c === 1 ? 0 : ch) * n + y * w + x]);
+        }
+      }
+    }
+    this.canvas.getContext("2d")!.putImageData(this.image, 0, 0);
+  }
+}
+
+export const GRID_CSS = `
+.le-grid{display:grid;grid-template-columns:auto auto;font-size:.7rem;line-height:1}
+.le-grid-cols{display:grid;text-align:center;opacity:.75;padding-bottom:.2rem}
+.le-grid-rows{display:flex;flex-direction:column;padding-right:.35rem;opacity:.75;white-space:nowrap}
+.le-grid-rows span{display:flex;align-items:center;justify-content:flex-end}
+.le-grid-stage{position:relative}
+.le-grid-stage canvas{image-rendering:pixelated;display:block;cursor:pointer}
+.le-grid-mark{position:absolute;box-sizing:border-box;outline:2px solid var(--st-primary-color,#4c6a8a);pointer-events:none}
+`;

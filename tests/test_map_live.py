@@ -1,0 +1,325 @@
+"""The live Map: the browser inverse against Python's (vitest on a fixture written here), the parsers of what the
+browser sends back, the element's data and served files, clicks and selections reaching the state, the fallback
+paths, and real hovering and clicking in headless Chromium (decoded pixels equal Python's, the URL follows).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import time
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+from test_live import NPM, onnx_decoder
+
+from core.inverse import KernelInverse
+from support import DEFAULT, ROOT, open_page
+from ui import map_live, panels, state
+
+FRONTEND = ROOT / "frontend"
+
+
+def home_map(name: str = DEFAULT):
+    from core.checkpoints import load_checkpoint
+    from core.explorer import home_dataset, map_dataset
+
+    ck = load_checkpoint(ROOT / "checkpoints" / name)
+    ds = home_dataset(ck)
+    return ck, ds, map_dataset(ck, ds)
+
+
+def element_data(at: AppTest) -> dict:
+    els = at.get("bidi_component")
+    assert els and els[0].proto.component_name == "latent_live_map"
+    return json.loads(els[0].proto.json)
+
+
+def served(url: str) -> np.ndarray:
+    """A file the element fetches, read from disk (URL /app/static/live/... -> static/live/...)."""
+    return np.fromfile(ROOT / "static" / url.removeprefix("/app/static/"), "<f4")
+
+
+# ---- parsers -------------------------------------------------------------------------------------------------
+
+
+def test_parse_click_takes_an_index_in_range_or_a_finite_position_near_the_map():
+    lo, hi = np.array([0.0, 0.0]), np.array([10.0, 5.0])
+    assert map_live.parse_click({"index": 7}, 100, lo, hi) == 7
+    assert map_live.parse_click({"xy": [1.5, -2]}, 100, lo, hi) == (1.5, -2.0)
+    for bad in (
+        {"index": 100},
+        {"index": -1},
+        {"index": True},
+        {"index": 2.0},
+        {"xy": [1, float("nan")]},
+        {"xy": [1, 2, 3]},
+        {"xy": [25.0, 1]},  # beyond the map's box widened by its size
+        {"xy": ["1", 2]},
+        [1, 2],
+        None,
+        "7",
+    ):
+        assert map_live.parse_click(bad, 100, lo, hi) is None, bad
+
+
+def test_parse_selection_takes_distinct_indices_in_range():
+    assert map_live.parse_selection([3, 0, 9], 10) == [3, 0, 9]
+    assert map_live.parse_selection([], 10) == []
+    for bad in ([1, 1], [0, 10], [-1], [1.0], [True], "1,2", None, list(range(11))):
+        assert map_live.parse_selection(bad, 10) is None, bad
+
+
+def test_search_finds_an_index_or_a_class():
+    classes = [str(c) for c in range(10)]
+    assert map_live.search("123", classes, 5000) == {"index": 123}
+    assert map_live.search(" #42 ", classes, 5000) == {"index": 42}
+    assert map_live.search("class 3", classes, 5000) == {"label": 3}
+    assert map_live.search("Sneaker", ["T-shirt", "Sneaker"], 10) == {"label": 1}
+    assert map_live.search("9999", classes, 5000) is None and map_live.search("dog", classes, 50) is None
+
+
+# ---- the inverse in the browser equals Python's ------------------------------------------------------------
+
+
+def test_browser_arrays_rebuild_the_same_inverse():
+    _, _, md = home_map()
+    inv = KernelInverse.for_browser(md.projector.embedding_, md.projector.latents_)
+    buf, shape = inv.to_browser_bytes()
+    flat = np.frombuffer(buf, "<f4")
+    n, p, d = shape["n"], shape["p"], shape["d"]
+    assert (n, p, d) == (5000, 2, 16) and len(flat) == n * (p + d + 1)
+    assert np.array_equal(flat[: n * p].reshape(n, p), md.projector.embedding_.astype(np.float32))
+    assert np.array_equal(flat[n * p : n * (p + d)].reshape(n, d), md.projector.latents_.astype(np.float32))
+
+
+@pytest.mark.skipif(NPM is None or not (FRONTEND / "node_modules").is_dir(), reason="no node / npm ci not run")
+def test_vitest_inverse_equals_python(tmp_path):
+    _, _, md = home_map()
+    inv = KernelInverse.for_browser(md.projector.embedding_, md.projector.latents_)
+    buf, shape = inv.to_browser_bytes()
+    (tmp_path / "inverse.bin").write_bytes(buf)
+    xy = md.xy.astype(np.float64)
+    lo, hi = xy.min(0), xy.max(0)
+    rng = np.random.default_rng(0)
+    # inside the map, on data points, and far outside it (where the heavy tail decides)
+    q = np.vstack([lo + rng.random((40, 2)) * (hi - lo), xy[rng.choice(len(xy), 10)], hi + rng.normal(0, 20, (10, 2))])
+    fixture = {"bin": str(tmp_path / "inverse.bin"), "shape": shape, "queries": q.tolist()}
+    fixture["latents"] = inv.transform(q).astype(np.float64).tolist()
+    (tmp_path / "inverse.json").write_text(json.dumps(fixture))
+    env = {**os.environ, "INVERSE_FIXTURE": str(tmp_path / "inverse.json")}
+    env["PATH"] = f"{ROOT / '.venv/bin'}:{env['PATH']}"
+    run = subprocess.run(
+        [NPM, "test", "--", "src/inverse.test.ts"], cwd=FRONTEND, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "skipped" not in run.stdout  # the parity test ran
+
+
+# ---- the page ------------------------------------------------------------------------------------------------
+
+
+def needs_build():
+    if not map_live.available():
+        pytest.skip("no frontend build with map.js (make test builds it when node is available)")
+
+
+def test_the_live_map_gets_its_arrays_once_as_served_files():
+    needs_build()
+    at = open_page("map")
+    assert any(c.value.startswith("Live: this browser decodes the map position") for c in at.caption)
+    assert not [c for c in at.get("plotly_chart") if "map_chart" in c.proto.id]  # not the Plotly map
+    data = element_data(at)
+    _, _, md = home_map()
+    xy = served(data["xy"]).reshape(-1, 2)
+    assert np.array_equal(xy, md.xy.astype(np.float32)) and data["n"] == 5000
+    assert np.array_equal(served(data["labels"]), md.enc.labels.astype(np.float32))
+    inv = served(data["inverse"]["url"])
+    assert len(inv) == 5000 * (2 + 16 + 1) and data["inverse"]["d"] == 16
+    colour = data["colour"]
+    assert colour["kind"] == "category" and colour["names"] == [str(c) for c in range(10)]
+    assert np.array_equal(served(colour["url"]), md.enc.labels.astype(np.float32))
+    assert len(json.dumps(data)) < 3000  # a rerun sends URLs and a few values, never the arrays
+    # a score colouring: values with their range for the colour bar
+    at.selectbox(key="map_colour").set_value("recon_error").run()
+    colour = element_data(at)["colour"]
+    values = served(colour["url"])
+    assert colour["kind"] == "value"
+    assert np.isclose(values.min(), colour["lo"]) and np.isclose(values.max(), colour["hi"])
+    assert np.allclose(values, md.enc.recon_error, rtol=1e-6)
+
+
+def test_fallbacks_say_which_path_draws_the_map(monkeypatch, tmp_path):
+    at = open_page("map", map_live="0")
+    assert any(c.value.startswith("Server path") and "map_live=0" in c.value for c in at.caption)
+    assert [c for c in at.get("plotly_chart") if "map_chart" in c.proto.id] and not at.get("bidi_component")
+    monkeypatch.setattr(map_live.live, "LIVE", tmp_path / "no-build")
+    at = open_page("map")
+    assert any(c.value.startswith("Server path") and "no frontend build" in c.value for c in at.caption)
+    assert [c for c in at.get("plotly_chart") if "map_chart" in c.proto.id]
+
+
+def _event_script(got: dict) -> None:
+    """A page that sends one browser event through map_live.handle, then shows the state."""
+    import json
+
+    import numpy as np
+    import streamlit as st
+
+    from ui import loaders, map_live, state
+
+    st.session_state[state.CKPT] = "mnist5k-vae16"  # the shell is not run here: no URL is read
+    ctx = loaders.load_context()
+    xy = ctx.md.xy
+    map_live.handle(ctx, got, xy.min(0).astype(float), xy.max(0).astype(float))
+    st.write(json.dumps({"point": st.session_state.get(state.POINT), "region": state.map_region(ctx.key)}))
+    st.write(str(st.session_state.get(state.CALLBACK_ERROR)))
+    st.write(str(np.asarray((st.session_state.get(state.POINT_XY) or (None, [0, 0]))[1]).tolist()))
+
+
+def run_event(got: dict) -> tuple[dict, str, list]:
+    import json as _json
+
+    at = AppTest.from_function(_event_script, args=(got,), default_timeout=120).run()
+    assert not at.exception, at.exception
+    out, err, xy = (m.value for m in at.markdown)
+    return _json.loads(out), err, _json.loads(xy)
+
+
+def test_a_click_from_the_browser_becomes_the_current_point():
+    _, _, md = home_map()
+    out, err, _ = run_event({"click": {"index": 77}})
+    assert out["point"] == "77" and err == "None"
+    # empty space: the latent is the browser's inverse at that position (what the hover card showed)
+    xy = [float(md.xy[:, 0].min()) - 0.5, float(md.xy[:, 1].mean())]
+    out, err, kept = run_event({"click": {"xy": xy}})
+    inv = KernelInverse.for_browser(md.projector.embedding_, md.projector.latents_)
+    assert out["point"] == state.point_text(inv.transform(np.array([xy]))[0]) and kept == xy
+    out, err, _ = run_event({"click": {"index": 99999}})
+    assert out["point"] is None and err.startswith("Ignored a click from the browser")
+
+
+def test_a_selection_from_the_browser_becomes_the_region():
+    out, err, _ = run_event({"select": [5, 1, 3]})
+    assert out["region"] == [5, 1, 3] and err == "None"
+    out, err, _ = run_event({"select": [5, 5]})
+    assert out["region"] == [] and err.startswith("Ignored a selection")
+
+
+def test_selection_panel_histogram_clear_and_csv():
+    from ui.state import Ctx
+
+    ck, ds, md = home_map()
+    region = [int(i) for i in np.flatnonzero(md.enc.labels == 3)[:40]] + [0]
+    ctx = Ctx(ck, ds, ds, md, None)
+    df = pd.read_csv(io.BytesIO(panels.selection_csv(ctx, region)()))
+    assert df["index"].tolist() == region and df["label"].tolist() == md.enc.labels[region].tolist()
+    assert np.allclose(df[["x", "y"]].to_numpy(), md.xy[region], atol=1e-5)
+    assert np.allclose(df["recon_error"], md.enc.recon_error[region], rtol=1e-6, atol=0)
+    assert np.allclose(df[[f"z{d}" for d in range(16)]].to_numpy(), md.enc.mean[region], atol=1e-5)
+    assert "neg_elbo" in df and "kl" in df
+
+    at = open_page("map")
+    at.session_state[state.MAP_REGION] = (ctx.key, region)  # what the element's callback stores
+    at.session_state[state.MAP_LAST] = "region"
+    at.run()
+    hist = [h.proto.body for h in at.get("html") if "le-hist" in h.proto.body]
+    assert len(hist) == 1 and "Classes of the 41 selected points" in hist[0]
+    assert ">40</span>" in hist[0] and ">1</span>" in hist[0]  # 40 threes and sample 0, of another class
+    assert any(im.captions == ["mean of their reconstructions"] for im in at.image)
+    assert any(b.label == "CSV of the selection" for b in at.get("download_button"))
+    at.button(key="map_clear").click().run()
+    assert not at.exception and at.session_state[state.MAP_REGION] is None
+    assert not [h for h in at.get("html") if "le-hist" in h.proto.body]
+    if map_live.available():
+        assert element_data(at)["clear"] == 1  # the browser drops its highlighted selection
+
+
+# ---- in the browser ------------------------------------------------------------------------------------------
+
+
+def _browser_ready() -> None:
+    from browser import chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("chromium not installed")
+    needs_build()
+
+
+STATS = "() => { const s = window.__latentMap; return {xy: s.xy, index: s.index, draws: s.draws, domain: s.domain,"
+STATS += " mean: s.mean ? Array.from(s.mean) : null, clicks: s.clicks}; }"
+
+
+def open_map(page, base: str, query: str = "") -> None:
+    page.goto(f"{base}/{query}")
+    page.wait_for_function("() => window.__latentMap && window.__latentMap.readyMs !== null", polling=100)
+
+
+def to_pixels(page, p) -> tuple[float, float]:
+    """A map position -> page pixels, through the view the element reports."""
+    box = page.locator('[data-testid="le-map-canvas"]').bounding_box()
+    x0, x1, y0, y1 = page.evaluate("() => window.__latentMap.domain")
+    return (
+        float(box["x"] + (p[0] - x0) / (x1 - x0) * box["width"]),
+        float(box["y"] + (y1 - p[1]) / (y1 - y0) * box["height"]),
+    )
+
+
+def hover(page, xy, draws_before: int) -> dict:
+    page.mouse.move(*to_pixels(page, xy))
+    page.wait_for_function(f"() => window.__latentMap.draws > {draws_before}", polling=20)
+    time.sleep(0.2)  # moves folded into one decode: the last one is drawn
+    return page.evaluate(STATS)
+
+
+@pytest.mark.browser
+def test_hovering_decodes_like_python_and_a_click_pins_the_point():
+    from browser import chromium, streamlit_server, wait_idle
+
+    _browser_ready()
+    _, dec = onnx_decoder()
+    _, _, md = home_map()
+    inv = KernelInverse.for_browser(md.projector.embedding_, md.projector.latents_)
+    with streamlit_server() as (base, _, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        open_map(page, base)
+        wait_idle(page)
+        lo, hi = md.xy.min(0), md.xy.max(0)
+        seen = []
+        for frac in ((0.3, 0.45), (0.7, 0.6)):  # two positions in the map's box, on a point or not
+            s = hover(page, lo + np.array(frac) * (hi - lo), page.evaluate("() => window.__latentMap.draws"))
+            want = dec(inv.transform(np.array([s["xy"]], np.float64))).mean[0].ravel()
+            assert np.abs(np.array(s["mean"], np.float32) - want).max() <= 1e-5
+            seen.append(np.array(s["mean"]))
+        assert np.abs(seen[0] - seen[1]).max() > 0.1  # two places, two images
+        # a click on a point: that sample becomes the current point (URL), the camera stays where it was
+        i = 1234
+        s = hover(page, md.xy[i], page.evaluate("() => window.__latentMap.draws"))
+        assert s["index"] == i and np.allclose(s["xy"], md.xy[i])
+        page.mouse.wheel(0, -300)  # zoom in around the pointer first
+        time.sleep(0.8)
+        domain = page.evaluate("() => window.__latentMap.domain")
+        page.mouse.click(*to_pixels(page, md.xy[i]))
+        page.wait_for_function(f"() => new URL(location.href).searchParams.get('point') === '{i}'")
+        wait_idle(page)
+        page.get_by_text(f"#{i} · class").first.wait_for()
+        assert np.allclose(page.evaluate("() => window.__latentMap.domain"), domain)  # zoom kept across the rerun
+        # empty space (the whole map in view again): the position's latent (Python's inverse there) becomes the point
+        page.locator('[data-tool="reset"]').click()
+        page.wait_for_function(f"() => window.__latentMap.domain[1] - window.__latentMap.domain[0] > {hi[0] - lo[0]}")
+        time.sleep(0.3)
+        far = md.xy[:, 0].min() - 0.02 * (hi[0] - lo[0]), md.xy[:, 1].mean()
+        page.mouse.click(*to_pixels(page, far))
+        page.wait_for_function("() => (new URL(location.href).searchParams.get('point') || '').includes(',')")
+        wait_idle(page)
+        sent = page.evaluate("() => window.__latentMap.clicks.at(-1)")
+        assert "xy" in sent
+        point = np.array(parse_qs(urlparse(page.url).query)["point"][0].split(","), float)
+        assert np.abs(point - inv.transform(np.array([sent["xy"]]))[0]).max() <= 5e-4 + 1e-6
+        page.get_by_text("decoded from this map position").first.wait_for()
