@@ -6,6 +6,10 @@
 epoch's weights; a fixed ``--epochs N`` warns at the end when the loss was still falling. Either way
 ``config.json`` records a convergence verdict.
 
+``--progress-file PATH`` appends every epoch's figures (and in-epoch updates) as JSON lines, the very
+figures the CLI prints; SIGTERM stops the run cleanly after the current step, keeping the last complete
+epoch's checkpoint (exit status 143; continue with ``--resume``).
+
 Order as in nanoGPT: settings, data, model, loop, save. Deterministic under ``--seed``: each
 epoch draws its shuffling and noise from a generator seeded by (seed, epoch), so a run
 resumed with ``--resume`` continues exactly where the killed one stopped.
@@ -15,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -29,6 +35,7 @@ from core.data import DEFAULT_ROOT, Dataset, load_dataset
 from core.errors import CheckpointError, ConfigError, LatentExplorerError, check
 from core.latents import EncodedSet, SetMetrics, encode_dataset, summarize
 from core.models import KINDS, LIKELIHOODS, NOISES, Autoencoder, ModelConfig, build_model
+from core.progress import Point, ProgressWriter, format_point
 
 AUTO = "auto"
 MIN_STEPS = 1500  # optimiser steps before "auto" may stop: a small dataset gets more epochs, not fewer steps
@@ -37,6 +44,8 @@ MIN_GAIN = 1e-3
 MAX_EPOCHS = 300  # "auto" also stops here, or after MAX_SECONDS, and then says it had not converged
 MAX_SECONDS = 3600.0
 STILL_FALLING = 5e-3  # a fixed run whose last epoch still lowered the validation loss by more warns
+STOPPED_EXIT = 143  # the CLI's exit status after a SIGTERM stopped it cleanly (the shell's 128 + 15)
+UPDATE_SECONDS = 1.0  # in-epoch progress lines: at most one per this many seconds
 
 
 @dataclass(frozen=True)
@@ -133,9 +142,11 @@ class TrainResult:
     path: Path
     epochs_run: int
     train_seconds: float
-    history: list[dict]  # per epoch: train_loss, val_loss
-    metrics: SetMetrics  # on the test images of the classes it was trained on (core.latents.summarize)
+    history: list[dict]  # per epoch: train_loss, val_loss, and their recon / kl parts
+    metrics: SetMetrics | None  # on the test images of the classes trained on (core.latents.summarize); None if stopped
     verdict: Verdict | None = None
+    stopped: bool = False  # a stop request ended it early: the last complete epoch is saved, resume with --resume
+    device: str = ""  # the device that ran it, e.g. "cuda (NVIDIA H200)" or "cpu"
 
 
 def set_metrics(model: Autoencoder, ds: Dataset, exclude_class: int | None = None) -> SetMetrics:
@@ -155,13 +166,25 @@ def seen_test_mask(enc: EncodedSet, exclude_class: int | None) -> np.ndarray:
 @torch.no_grad()
 def validation_loss(model: Autoencoder, x: torch.Tensor, seed: int, batch_size: int = 500) -> float:
     """The training loss (recon + beta * KL, one posterior sample) averaged over x, for the learning curve."""
+    return validation_parts(model, x, seed, batch_size)[0]
+
+
+@torch.no_grad()
+def validation_parts(
+    model: Autoencoder, x: torch.Tensor, seed: int, batch_size: int = 500
+) -> tuple[float, float, float]:
+    """(loss, reconstruction, KL) averaged over x: validation_loss with its two terms apart."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    total = 0.0
+    total = recon = kl = 0.0
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].to(model.device)
-        total += model.loss(xb, generator=g if model.device.type == "cpu" else None).total.sum().item()
-    return total / max(len(x), 1)
+        parts = model.loss(xb, generator=g if model.device.type == "cpu" else None)
+        total += parts.total.sum().item()
+        recon += parts.recon.sum().item()
+        kl += parts.kl.sum().item()
+    n = max(len(x), 1)
+    return total / n, recon / n, kl / n
 
 
 def _train_indices(ds: Dataset, exclude_class: int | None) -> np.ndarray:
@@ -192,10 +215,21 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
     opt.load_state_dict(sd)
 
 
-def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -> TrainResult:
-    """Train as configured, saving ``cfg.out`` atomically after each epoch; returns the final metrics."""
+def train(
+    cfg: TrainConfig,
+    progress: bool = True,
+    command: str | None = None,
+    progress_file: str | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train as configured, saving ``cfg.out`` atomically after each epoch; returns the final metrics.
+
+    ``progress_file`` gets JSON lines (core.progress); once ``stop`` is set the current epoch is abandoned
+    and the run returns ``stopped`` with the last complete epoch saved.
+    """
     # settings
     device = resolve_device(cfg.device)
+    device_name = describe_device(device)
     # data
     ds = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size, cfg.channels, cfg.split_seed)
     tr_idx = _train_indices(ds, cfg.exclude_class)
@@ -226,6 +260,7 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
     if command is None:
         command = "python -m core.train " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     info = {"dataset": cfg.dataset, "split_seed": cfg.split_seed, "training": cfg.to_dict(), "command": command}
+    info["device"] = device_name  # the device that ran (the last run, when resumed)
     # loop
     auto = cfg.epochs == AUTO
     steps_per_epoch = -(-len(x_train) // cfg.batch_size)
@@ -234,6 +269,9 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
     vals = [h["val_loss"] for h in history]
     best_val = reference = min(vals) if vals else float("inf")  # lowest loss seen; last significant one
     best_state, since_best, stopped = None, 0, "epochs"
+    log, halted = ProgressWriter(progress_file), False
+    log.start(device_name, cfg.epochs, start_epoch)
+    target = max_epochs if not auto else min_epochs  # what the ETA counts towards ("auto": its minimum)
     for epoch in range(start_epoch, max_epochs):
         t0 = time.perf_counter()
         model.train()
@@ -246,23 +284,47 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
             leave=False,
             file=sys.stderr,
         )
-        tot, n = 0.0, 0
-        for i in bar:
+        tot, rec, kl, n, last_update = 0.0, 0.0, 0.0, 0, time.perf_counter()
+        for step, i in enumerate(bar, 1):
+            if stop is not None and stop.is_set():
+                break
             xb = x_train[perm[i : i + cfg.batch_size]].to(device)
-            loss = model.loss(xb, generator=g if device.type == "cpu" else None).total.mean()
+            parts = model.loss(xb, generator=g if device.type == "cpu" else None)
+            loss = parts.total.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             tot, n = tot + loss.item() * len(xb), n + len(xb)
-            bar.set_postfix(loss=f"{tot / n:.2f}")
-        val = validation_loss(model, x_val, seed=cfg.seed)
+            rec, kl = rec + parts.recon.detach().sum().item(), kl + parts.kl.detach().sum().item()
+            bar.set_postfix(loss=f"{tot / n:.2f}", recon=f"{rec / n:.2f}", kl=f"{kl / n:.2f}")
+            now = time.perf_counter()
+            if now - last_update >= UPDATE_SECONDS and step < steps_per_epoch:
+                last_update, seconds = now, elapsed + now - t0
+                eta = _eta(seconds, epoch + step / steps_per_epoch, target)
+                log.point(Point(epoch + 1, step, steps_per_epoch, tot / n, rec / n, kl / n, seconds, eta))
+        if stop is not None and stop.is_set():  # abandon this epoch: the last complete one is saved already
+            halted = True
+            break
+        val, val_rec, val_kl = validation_parts(model, x_val, seed=cfg.seed)
         elapsed += time.perf_counter() - t0
-        history.append({"epoch": epoch + 1, "train_loss": tot / n, "val_loss": val})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": tot / n,
+                "val_loss": val,
+                "train_recon": rec / n,
+                "train_kl": kl / n,
+                "val_recon": val_rec,
+                "val_kl": val_kl,
+            }
+        )
+        point = Point(
+            epoch + 1, steps_per_epoch, steps_per_epoch, tot / n, rec / n, kl / n, elapsed,
+            _eta(elapsed, epoch + 1, target), val, val_rec, val_kl,
+        )  # fmt: skip
+        log.point(point)
         if progress:
-            print(
-                f"epoch {epoch + 1}/{cfg.epochs}  train {tot / n:.2f}  val {val:.2f}  ({elapsed:.0f} s)",
-                file=sys.stderr,
-            )
+            print(format_point(point, cfg.epochs), file=sys.stderr)
         _set_latent_stats(model, x_train)
         save_checkpoint(
             out,
@@ -282,6 +344,13 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
         if auto and elapsed > MAX_SECONDS:
             stopped = "time"
             break
+    if halted:
+        where = f"epoch {len(history)} is saved in {out}" if history else "no epoch had ended, nothing is saved"
+        message = f"stopped: {where}; continue with --resume"
+        log.end("stopped", message, epoch=len(history))
+        if progress:
+            print(message, file=sys.stderr)
+        return TrainResult(out, len(history) - start_epoch, elapsed, history, None, stopped=True, device=device_name)
     if best_state is not None:
         model.load_state_dict(best_state)
     run_verdict = verdict(history, auto, stopped)
@@ -297,7 +366,20 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
         "convergence": run_verdict.to_dict(),
     }
     save_checkpoint(out, model, final, extra_tensors=_optimizer_tensors(opt))
-    return TrainResult(out, len(history) - start_epoch, elapsed, history, metrics, run_verdict)
+    log.end("finished", run_verdict.reason, epoch=len(history), converged=run_verdict.converged)
+    return TrainResult(out, len(history) - start_epoch, elapsed, history, metrics, run_verdict, device=device_name)
+
+
+def _eta(seconds: float, done: float, target: int) -> float | None:
+    """Seconds left to reach ``target`` epochs at the pace so far (None past it: "auto" decides when to stop)."""
+    return seconds / done * (target - done) if 0 < done < target else None
+
+
+def describe_device(device: torch.device) -> str:
+    """The device in words: "cpu", "cuda (NVIDIA H200)", "mps"."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
 
 
 @torch.no_grad()
@@ -339,7 +421,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             choices=choices.get(name),
             help=f"(default {shown})",
         )
+    p.add_argument("--progress-file", help="append the run's progress here as JSON lines (core.progress)")
     args = vars(p.parse_args(argv))
+    args.pop("progress_file")  # where to report, not how to train: kept out of config.json
     args["out"] = args["out"] or ""
     try:
         return TrainConfig.from_dict(args)
@@ -347,16 +431,36 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         p.exit(2, f"error: {e}\n")
 
 
+def _split_progress_file(argv: list[str]) -> tuple[str | None, list[str]]:
+    """(--progress-file's value, the other arguments): the recorded command leaves the report file out."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--progress-file")
+    known, rest = pre.parse_known_args(argv)
+    return known.progress_file, rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     cfg = parse_args(argv)
+    progress_file, rest = _split_progress_file(argv)
+    command = "python -m core.train " + " ".join(shlex.quote(a) for a in rest)
+    stop = threading.Event()  # SIGTERM (the Train page's Stop) ends the run after the current step, not mid-save
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        res = train(cfg)
+        res = train(cfg, command=command, progress_file=progress_file, stop=stop)
     except LatentExplorerError as e:
         print(f"error: {e}", file=sys.stderr)
+        ProgressWriter(progress_file).end("failed", f"error: {e}")
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted: the last finished epoch is saved in {cfg.out}; continue with --resume", file=sys.stderr)
+        message = f"interrupted: the last finished epoch is saved in {cfg.out}; continue with --resume"
+        print(message, file=sys.stderr)
+        ProgressWriter(progress_file).end("stopped", message)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if res.stopped:
+        return STOPPED_EXIT
     m = res.metrics
     elbo = f"  neg ELBO {m.neg_elbo:.2f} nats" if m.neg_elbo is not None else ""
     print(f"saved {res.path}  ({res.train_seconds:.0f} s)  test recon MSE {m.recon_mse:.4f}{elbo}")

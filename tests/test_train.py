@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -161,3 +162,51 @@ def test_epochs_flag_takes_auto_or_a_number(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--epochs", "lots"])
     assert "must be 'auto' or a whole number" in capsys.readouterr().err
+
+
+def test_progress_file_holds_what_the_cli_prints(tmp_path, capsys):
+    from core.progress import format_point, read_progress
+
+    out, log = tmp_path / "p", tmp_path / "progress.jsonl"
+    args = ["--dataset", "digits", "--latent-dim", "3", "--width", "4", "--hidden", "16", "--epochs", "2"]
+    assert main([*args, "--batch-size", "64", "--out", str(out), "--progress-file", str(log)]) == 0
+    printed = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("epoch ") and "val " in ln]
+    prog = read_progress(log)
+    assert prog.device == "cpu" and prog.planned == 2 and prog.end["state"] == "finished"
+    assert printed == [format_point(p, 2) for p in prog.epochs]  # the terminal shows the file's very figures
+    assert printed[0].startswith("epoch 1/2  train ") and "(recon " in printed[0] and " + KL " in printed[0]
+    meta = json.loads((out / "config.json").read_text())
+    hist = meta["progress"]["history"]
+    for h, p in zip(hist, prog.epochs, strict=True):
+        assert h["val_loss"] == pytest.approx(h["val_recon"] + h["val_kl"]) and h["val_kl"] > 0
+        assert (h["train_recon"], h["val_kl"]) == (p.train_recon, p.val_kl)
+    assert meta["device"] == "cpu" and "--progress-file" not in meta["command"]
+    assert parse_args(["--progress-file", "x.jsonl", "--out", "o"]) == parse_args(["--out", "o"])  # not a setting
+
+
+def test_a_stop_request_keeps_the_last_complete_epoch(tmp_path):
+    import threading
+
+    from core.progress import read_progress
+
+    log, stop = tmp_path / "progress.jsonl", threading.Event()
+
+    def stop_after_first_epoch() -> None:
+        while not read_progress(log).epochs:
+            time.sleep(0.01)
+        stop.set()
+
+    watcher = threading.Thread(target=stop_after_first_epoch, daemon=True)
+    watcher.start()
+    c = cfg(kind="ae", epochs=50, batch_size=16, out=str(tmp_path / "s"))
+    res = train(c, progress=False, progress_file=str(log), stop=stop)
+    assert res.stopped and res.metrics is None and res.verdict is None and 1 <= len(res.history) < 50
+    ck = load_checkpoint(res.path)
+    assert ck.info["progress"]["epoch"] == len(res.history) and "metrics" not in ck.info
+    assert read_progress(log).end == {
+        "state": "stopped",
+        "message": f"stopped: epoch {len(res.history)} is saved in {res.path}; continue with --resume",
+        "epoch": len(res.history),
+    }
+    done = train(cfg(kind="ae", epochs=len(res.history) + 1, batch_size=16, out=c.out, resume=True), progress=False)
+    assert not done.stopped and done.epochs_run == 1 and load_checkpoint(done.path).info["metrics"]["test"]

@@ -29,6 +29,7 @@ PAGES = (
     PageSpec("pages/denoising.py", "Denoising", ":material/blur_off:", "denoising"),
     PageSpec("pages/compare.py", "Compare", ":material/compare:", "compare"),
     PageSpec("pages/directions.py", "Directions", ":material/arrow_outward:", "directions"),
+    PageSpec("pages/train.py", "Train", ":material/model_training:", "train"),
 )
 
 ICON = Path(__file__).with_name("icon.png")
@@ -55,7 +56,8 @@ def run() -> None:
     pages = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url, default=(i == 0)) for i, p in enumerate(PAGES)]
     page = st.navigation(pages)
     st.sidebar.title("Latent Explorer")
-    _preload_plotly()
+    if page.url_path != "sliders":  # there the live element draws first, then its map loads Plotly
+        _preload_plotly()
     from ui import settings, state
     from ui.sidebar import sidebar  # imports torch and the core: while the browser fetches Plotly's code
 
