@@ -203,7 +203,11 @@ def panel() -> None:
         else:
             images.show_images([dist.mean[0], sample], ["decoded", "one sample (each pixel on or off)"], cols=3)
         traversal(z)
+    # below the row, not in the sticky column: images + grid fit a screen, so they stay in view while scrolling
+    m, d = st.columns([1, 1])
+    with m:
         small_map(z)
+    with d:
         png_download(dist.mean[0])
 
 

@@ -321,6 +321,7 @@ def test_sliders_keep_the_decoded_image_in_view_while_scrolling(server, page):
     page.mouse.wheel(0, 900)  # down to the last sliders
     page.wait_for_timeout(500)
     assert page.locator('[data-testid="stSlider"]').count() == 16
+    page.screenshot(path=str(SHOTS / "sliders-scrolled.png"))
     assert in_view(page, page.locator('[data-testid="stImage"]:has-text("decoded")'))
 
 
@@ -356,6 +357,7 @@ def test_an_uploaded_png_is_scored_and_placed_on_the_map(server, page, tmp_path)
     page.get_by_text("as the model sees it").first.wait_for(timeout=120_000)
     page.get_by_text("Prepared: resized from 56×56 to 28×28.").first.wait_for()
     wait_idle(page, TIMEOUT)
+    page.locator(".st-key-an_up_map .js-plotly-plot .main-svg").first.wait_for()  # drawn after the run ends
     marker = page.evaluate("""() => { const t = document.querySelector('.st-key-an_up_map .js-plotly-plot')._fullData
         .find(t => t.name === 'your image'); return t ? [t.x[0], t.y[0]] : null; }""")
     assert marker is not None and all(np.isfinite(marker))  # placed on the map

@@ -541,7 +541,7 @@ def test_map_and_live_sliders_in_a_real_browser(onnx_root, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(120_000)
         page.goto(f"{base}/?ckpt=onnx-vae&map_live=0")
-        page.locator(MAP_READY).first.wait_for()
+        page.wait_for_function(MAP_READY, polling=100)
         wait_idle(page)
         traces = (
             "() => document.querySelector('.st-key-map_chart .js-plotly-plot')._fullData.filter(t => t.name !== 'grid')"
