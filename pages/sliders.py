@@ -27,7 +27,8 @@ settings.restore(
     settings.Setting("sl_all", False, (False, True), settings.flag),
     settings.Setting("sl_live", True, (False, True), settings.flag),
 )
-use_live = bool(st.session_state["sl_live"]) and live.available()
+no_wasm = st.session_state.get(live.NO_WASM, False)
+use_live = bool(st.session_state["sl_live"]) and live.available() and not no_wasm
 
 
 def start_vector(mode: str) -> np.ndarray:
@@ -70,6 +71,8 @@ if mode == "centroid":
 c3, c4, c5, _ = st.columns([1, 1, 1, 3], vertical_alignment="center")
 if use_live:
     st.caption("Live: this browser decodes while you drag (onnxruntime-web); a released slider updates the map.")
+elif no_wasm:
+    st.caption("Server path: each released slider is decoded on the server (this browser has no WebAssembly).")
 elif st.session_state["sl_live"]:
     st.caption("Server path: each released slider is decoded on the server (no frontend build: run `make run`).")
 else:

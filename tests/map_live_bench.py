@@ -74,9 +74,10 @@ def pan_fps(page, seconds: float = 3.0) -> dict:
     return {"fps": out["fps"], "frame_gap_median_ms": statistics.median(gaps), "frame_gap_max_ms": max(gaps)}
 
 
-def selection_ms(page, frac: float = 0.25) -> float:
-    """Box-select the middle of the map: ms from the selection sent to Python to its histogram title and mean
-    image shown beside the map."""
+def selection_ms(page, frac: float = 0.25) -> tuple[float, float]:
+    """Box-select the middle of the map: ms from the selection sent to Python to Python's panel (histogram title
+    and mean image) shown beside the map, and to the element's own histogram painted (the animation frame after
+    it was drawn over the map)."""
     box = canvas_box(page)
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     dx, dy = box["width"] * frac, box["height"] * frac
@@ -84,6 +85,11 @@ def selection_ms(page, frac: float = 0.25) -> float:
     page.mouse.move(cx - dx, cy - dy)
     page.mouse.down()
     page.mouse.move(cx + dx, cy + dy, steps=8)
+    page.evaluate("""() => { const s = window.__latentMap; s.selectedAt = null; s.histAt = null;
+        s.histPaint = null;  // the element's histogram sits in its shadow root: known by its timestamp
+        const tick = () => s.selectedAt !== null && s.histAt !== null
+            ? (s.histPaint = performance.now() - s.selectedAt) : requestAnimationFrame(tick);
+        requestAnimationFrame(tick); }""")
     page.mouse.up()
     page.wait_for_function("() => window.__latentMap.selectedAt !== null")
     n = page.evaluate("() => window.__latentMap.selected")
@@ -99,7 +105,7 @@ def selection_ms(page, frac: float = 0.25) -> float:
         timeout=120_000,
     )
     page.locator('[data-tool="pan"]').last.click()
-    return float(done.json_value())
+    return float(done.json_value()), float(page.evaluate("() => window.__latentMap.histPaint"))
 
 
 def summary(lags: list[float], compute: list[float]) -> dict:
@@ -138,13 +144,15 @@ def map_live_figures(work: Path | None = None) -> dict:
         page.set_default_timeout(120_000)
         open_live_map(page, base)
         out["hover_ms_5k"] = summary(*hover_lags_ms(page))
-        out["selection_ms_5k"] = [selection_ms(page, f) for f in (0.15, 0.25, 0.35)]  # new counts: new titles
+        sel = [selection_ms(page, f) for f in (0.15, 0.25, 0.35)]  # new counts: new titles
+        out["selection_ms_5k"], out["selection_hist_ms_5k"] = [s[0] for s in sel], [s[1] for s in sel]
         t0 = time.perf_counter()
         open_live_map(page, base, f"?ckpt=mnist5k-vae16&data=npz:{npz}")
         out["ready_s_70k"] = time.perf_counter() - t0
         out["pan_70k"] = pan_fps(page)
         out["hover_ms_70k"] = summary(*hover_lags_ms(page))
-        out["selection_ms_70k"] = [selection_ms(page, f) for f in (0.15, 0.25, 0.35)]
+        sel = [selection_ms(page, f) for f in (0.15, 0.25, 0.35)]
+        out["selection_ms_70k"], out["selection_hist_ms_70k"] = [s[0] for s in sel], [s[1] for s in sel]
         page.screenshot(path=str(work / "map-70k.png"))
     return out
 

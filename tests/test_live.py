@@ -300,3 +300,20 @@ def test_a_gaussian_decoder_shows_mean_sample_and_std_while_dragging():
             "([d, lo]) => Number(new URL(location.href).searchParams.get('point')?.split(',')[d]) === lo", arg=[dim, lo]
         )
         assert page.evaluate("() => window.__latentLive.latest")[dim] == lo
+
+
+@pytest.mark.browser
+def test_without_webassembly_the_sliders_use_the_server_path():
+    from browser import chromium, streamlit_server, wait_idle
+
+    _browser_ready()
+    with streamlit_server() as (base, _, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.add_init_script("delete window.WebAssembly")
+        page.goto(base + "/sliders")
+        page.get_by_text("Server path: each released slider is decoded on the server (this browser has no").wait_for()
+        wait_idle(page)
+        assert page.locator('[data-testid="stSlider"]').count() == 8  # Streamlit's sliders, not the element's
+        assert page.evaluate("() => window.__latentLive === undefined")  # the live module never loaded
+        page.locator('[data-testid="stImage"]').filter(has_text="decoded").first.wait_for()

@@ -121,6 +121,25 @@ def test_vitest_inverse_equals_python(tmp_path):
     assert "skipped" not in run.stdout  # the parity test ran
 
 
+@pytest.mark.skipif(NPM is None or not (FRONTEND / "node_modules").is_dir(), reason="no node / npm ci not run")
+def test_vitest_class_counts_equal_python(tmp_path):
+    """The element's instant histogram (map-hist.ts) counts what the selection panel (panels.class_counts) counts."""
+    _, ds, md = home_map()
+    rng = np.random.default_rng(1)
+    picks = [[], [0], rng.choice(5000, 300, replace=False).tolist(), np.flatnonzero(md.xy[:, 0] < 0).tolist()]
+    labels = md.enc.labels
+    counts = [panels.class_counts(labels, p, len(ds.classes)).tolist() for p in picks]
+    assert counts[1][int(labels[0])] == 1 and sum(counts[2]) == 300  # real counts, not zeros
+    fixture = {"labels": labels.tolist(), "k": len(ds.classes), "picks": picks, "counts": counts}
+    (tmp_path / "hist.json").write_text(json.dumps(fixture))
+    env = {**os.environ, "HIST_FIXTURE": str(tmp_path / "hist.json")}
+    run = subprocess.run(
+        [NPM, "test", "--", "src/map-hist.test.ts"], cwd=FRONTEND, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "skipped" not in run.stdout  # the parity test ran
+
+
 # ---- the page ------------------------------------------------------------------------------------------------
 
 
@@ -323,3 +342,44 @@ def test_hovering_decodes_like_python_and_a_click_pins_the_point():
         point = np.array(parse_qs(urlparse(page.url).query)["point"][0].split(","), float)
         assert np.abs(point - inv.transform(np.array([sent["xy"]]))[0]).max() <= 5e-4 + 1e-6
         page.get_by_text("decoded from this map position").first.wait_for()
+        # a box selection: its histogram is drawn in the element at once, with the counts of the panel that follows
+        box = page.locator('[data-testid="le-map-canvas"]').bounding_box()
+        page.locator('[data-tool="box"]').click()
+        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7, steps=8)
+        page.mouse.up()
+        page.wait_for_function("() => window.__latentMap.counts.length === 10")
+        n, counts = page.evaluate("() => [window.__latentMap.selected, window.__latentMap.counts]")
+        assert n > 20 and sum(counts) == n
+        page.locator('[data-testid="le-map-hist"]').get_by_text(f"{n:,} selected").wait_for()
+        page.get_by_text(f"Classes of the {n:,} selected points").wait_for()
+        wait_idle(page)
+        panel = page.locator(".le-hist").first.evaluate(
+            "h => [...h.querySelectorAll('span')].filter((_, i) => i % 2 === 0).map(s => +s.innerText)"
+        )
+        assert panel == counts  # Python's bars (count above each) = the element's
+        page.locator('[data-tool="pan"]').click()
+
+
+@pytest.mark.browser
+def test_without_webassembly_the_map_page_draws_the_plotly_map():
+    from browser import chromium, streamlit_server, wait_idle
+
+    _browser_ready()
+    with streamlit_server() as (base, _, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.add_init_script("delete window.WebAssembly")
+        page.goto(base + "/")
+        page.get_by_text(
+            "Server path: each click is decoded on the server (this browser has no WebAssembly)."
+        ).wait_for()
+        page.locator('[data-testid="stPlotlyChart"] .legendtext').first.wait_for()
+        wait_idle(page)
+        legend = page.locator('[data-testid="stPlotlyChart"] .legendtext').evaluate_all(
+            "t => t.map(e => e.textContent)"
+        )
+        assert [str(c) for c in range(10)] == legend[:10]  # one trace per class: the server path's map
+        assert page.locator('[data-testid="le-map"]').count() == 0  # the live element is gone
+        assert not page.get_by_text("Live: this browser decodes").count()

@@ -17,6 +17,7 @@ import streamlit as st
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = ROOT / "static" / "live"  # served at /app/static/live/ (server.enableStaticServing)
 URL = "/app/static/live/"
+NO_WASM = "_sl_no_wasm"  # set when the browser said it has no WebAssembly: the page uses the server path
 NEEDED = (
     "live.js",
     "ort/ort.wasm.min.mjs",
@@ -30,6 +31,10 @@ NEEDED = (
 _JS = """
 export default function (component) {
   let cleanup = null, gone = false;
+  if (typeof WebAssembly === "undefined") {  // onnxruntime-web cannot run: Python draws the server path instead
+    component.setTriggerValue("fallback", "no WebAssembly");
+    return () => {};
+  }
   const base = new URL("%s", window.location.origin).href;
   const model = component.data && component.data.model_gz;
   const files = [["ort/ort.wasm.min.mjs", "modulepreload"], ["ort/ort-wasm-simd-threaded.mjs", "modulepreload"],
@@ -83,6 +88,10 @@ def drawn(key: str = "sl_live") -> bool:
     return bool(st.session_state.get(key + "__drawn"))
 
 
+def _no_wasm() -> None:
+    st.session_state[NO_WASM] = True
+
+
 def parse_latent(value: object, dim: int, lo: float, hi: float) -> list[float] | None:
     """A latent sent by the browser: a list of ``dim`` finite numbers within [lo, hi], else None."""
     if not isinstance(value, list | tuple) or len(value) != dim:
@@ -129,7 +138,12 @@ def sliders(
         "std_max": std_max,
         "scale": scale,
     }
-    result = _component(_stamp())(key=key, data=data, on_release_change=lambda: None, on_ready_change=lambda: None)
+    result = _component(_stamp())(
+        key=key, data=data, on_release_change=lambda: None, on_ready_change=lambda: None, on_fallback_change=_no_wasm
+    )
+    if result is not None and result.get("fallback") is not None:  # the whole page falls back to the server path
+        st.session_state[NO_WASM] = True
+        st.rerun(scope="app")
     if result is not None and result.get("ready"):  # the browser drew its first image (or gave up): once a session
         st.session_state[key + "__drawn"] = True
     value = result.get("release") if result is not None else None

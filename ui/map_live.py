@@ -18,7 +18,7 @@ import streamlit as st
 
 from core.cache import atomic_write_bytes, content_key
 from core.inverse import KernelInverse
-from ui import live, state
+from ui import figures, live, state
 
 if TYPE_CHECKING:
     from ui.state import Ctx
@@ -211,6 +211,7 @@ def map_view(
         "xy": _served(f"{tag}-xy.bin", lambda: _f32(xy)),
         "labels": _served(f"{tag}-labels.bin", lambda: _f32(enc.labels)),
         "classes": [str(c) for c in ctx.ds.classes],
+        "class_colours": figures.palette(len(ctx.ds.classes)),
         "inverse": {"url": _served(f"{inv_tag}-inverse.bin", lambda: inv.to_browser_bytes()[0]), **shape},
         "colour": _colour_data(ctx, colouring),
         "point": None if point_xy is None else [float(point_xy[0]), float(point_xy[1])],

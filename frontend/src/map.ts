@@ -10,6 +10,7 @@ import { decoderFor, type Decoder } from "./decoder";
 import { KernelInverse, type InverseShape } from "./inverse";
 import { legend, viridis, type Colour } from "./map-colours";
 import { fetchFloats, frameOf, linearScale, type Frame, type LinearScale } from "./map-data";
+import { classCounts, histogram } from "./map-hist";
 import { toRGBA, type Shape } from "./pixels";
 import { PointGrid } from "./scatter-index";
 
@@ -24,6 +25,7 @@ export interface MapLiveData {
   xy: string; // URL: float32 (N, 2) map positions
   labels: string; // URL: float32 (N,) class labels
   classes: string[];
+  class_colours: string[]; // one per class, as the panel's histogram (ui.figures.palette)
   inverse: { url: string } & InverseShape;
   colour: Colour;
   point: [number, number] | null; // the current point's map position
@@ -52,6 +54,8 @@ export interface MapStats {
   clicks: unknown[]; // what was sent to Python
   selected: number; // points in the last box / lasso
   selectedAt: number | null; // performance.now() when that selection was sent
+  counts: number[]; // its class counts, drawn in the element at once
+  histAt: number | null; // performance.now() when that histogram was drawn
   frames: number; // frames the scatter drew
   views: number; // camera changes seen
   domain: number[]; // the map box in view: x0, x1, y0, y1 (data units)
@@ -87,6 +91,11 @@ const CSS = `
 .le-card{position:absolute;z-index:4;pointer-events:none;background:#fff;border:1px solid #d0d3da;border-radius:.35rem;
   padding:.3rem;box-shadow:0 2px 8px rgba(0,0,0,.15);font-size:.72rem;text-align:center;display:none}
 .le-card canvas{position:static;image-rendering:pixelated;display:block}
+.le-hist-live{position:absolute;right:.5rem;bottom:.5rem;z-index:3;background:rgba(255,255,255,.9);padding:.3rem .5rem;
+  border-radius:.25rem;font-size:.65rem;pointer-events:none;min-width:12rem}
+.le-hist-title{font-weight:600;font-size:.75rem;margin-bottom:.15rem}
+.le-hist-bars{display:flex;align-items:flex-end;gap:2px;height:90px}
+.le-hist-bars>div{flex:1;display:flex;flex-direction:column;align-items:center;justify-content:flex-end}
 .le-status{position:absolute;left:.5rem;bottom:.35rem;z-index:3;font-size:.7rem;opacity:.75;pointer-events:none}
 `;
 
@@ -95,7 +104,7 @@ type Mode = "pan" | "box" | "lasso";
 class MapView {
   readonly root = document.createElement("div");
   readonly stats: MapStats = {
-    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectedAt: null, frames: 0, views: 0, domain: [], error: null,
+    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectedAt: null, counts: [], histAt: null, frames: 0, views: 0, domain: [], error: null,
   };
   private readonly canvas = document.createElement("canvas");
   private readonly below = document.createElement("canvas"); // decoded overlay, under the points
@@ -106,6 +115,7 @@ class MapView {
   private readonly status = document.createElement("div");
   private readonly tools = document.createElement("div");
   private legendBox: HTMLElement | null = null;
+  private histBox: HTMLElement | null = null;
   private readonly scatter: ReturnType<typeof createScatterplot>;
   private xScale: LinearScale = linearScale(-1, 1);
   private yScale: LinearScale = linearScale(-1, 1);
@@ -172,7 +182,10 @@ class MapView {
     this.root.addEventListener("click", (e) => (swallow(e), this.onClick(e)), true);
     this.root.addEventListener("dblclick", swallow, true);
     this.canvas.addEventListener("pointerdown", (e) => (this.down = { x: e.clientX, y: e.clientY }));
-    this.canvas.addEventListener("pointermove", (e) => this.onMove(e));
+    // Chromium dispatches pointermove at the next animation frame (~8 ms later on average, measured);
+    // pointerrawupdate (secure contexts: localhost, https) comes as the input arrives, so the card follows sooner.
+    const move = "onpointerrawupdate" in window ? "pointerrawupdate" : "pointermove";
+    this.canvas.addEventListener(move, (e) => this.onMove(e as PointerEvent));
     this.canvas.addEventListener("pointerleave", () => (this.card.style.display = "none"));
     new ResizeObserver(() => this.resize()).observe(this.root);
     window.__latentMap = this.stats;
@@ -239,11 +252,13 @@ class MapView {
         this.yScale = linearScale(cy - half, cy + half);
         this.scatter.set({ xScale: this.xScale, yScale: this.yScale } as any);
         this.overlayTiles = [];
+        this.showHistogram([]); // a new map starts without a selection
       }
       if (newMap || data.colour.url !== this.shown.colour) await this.drawPoints(data.colour, newMap);
       if (newMap) this.fit(false);
       if (data.clear !== this.shown.clear) {
         if (this.shown.clear >= 0) this.scatter.deselect({ preventEvent: true } as any);
+        if (this.shown.clear >= 0) this.showHistogram([]);
         this.shown.clear = data.clear;
       }
       const find = JSON.stringify(data.find);
@@ -476,6 +491,18 @@ class MapView {
     this.stats.selected = picked.length;
     this.stats.selectedAt = performance.now();
     this.setTrigger("select", picked);
+    this.showHistogram(picked);
+  }
+
+  /** The selection's class histogram over the map, at once (none for an empty selection). */
+  private showHistogram(picked: number[]): void {
+    this.histBox?.remove();
+    this.histBox = null;
+    this.stats.counts = picked.length ? classCounts(this.labels, picked, this.data.classes.length) : [];
+    this.stats.histAt = performance.now();
+    if (!picked.length) return;
+    this.histBox = histogram(this.stats.counts, this.data.classes, this.data.class_colours, picked.length);
+    this.root.append(this.histBox);
   }
 
   private say(text: string): void {
