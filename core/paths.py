@@ -29,6 +29,11 @@ def server_paths_allowed() -> bool:
     return os.environ.get("LATENT_EXPLORER_SERVER_PATHS", "1") != "0"
 
 
+def training_allowed() -> bool:
+    """Whether visitors may queue, stop and resume training jobs (``LATENT_EXPLORER_TRAINING=0``: not)."""
+    return os.environ.get("LATENT_EXPLORER_TRAINING", "1") != "0"
+
+
 def check_spec(name: str) -> None:
     """Raise DatasetError unless a folder:/npz: spec names a path inside the data roots (other names pass)."""
     if not name.startswith(SPEC_PREFIXES):

@@ -14,7 +14,7 @@ import streamlit as st
 from core import jobs
 from core.data import BUILTIN, DEFAULT_ROOT, TORCHVISION, is_present
 from core.errors import LatentExplorerError
-from core.paths import check_spec, server_paths_allowed
+from core.paths import check_spec, server_paths_allowed, training_allowed
 from core.uploads import MAX_BYTES, MAX_FILES, MAX_SIDE, unpack_upload
 from ui import jobs_view, loaders, state
 from ui.shell import require_shell
@@ -32,6 +32,12 @@ st.caption(
     "Train a new model on a built-in dataset, your own images or a server folder. Training runs as its own "
     "process, one job at a time: close the tab and come back, the queue and its curves are still here."
 )
+if not training_allowed():  # a shared server: visitors explore, only the operator trains (the CLI)
+    st.info(
+        "Training from the browser is off on this server (`LATENT_EXPLORER_TRAINING=0`). "
+        "The operator trains with `python -m core.train`; its checkpoints appear in the picker."
+    )
+    st.stop()
 
 
 def dataset_choice() -> str | None:

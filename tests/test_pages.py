@@ -150,6 +150,17 @@ def test_no_checkpoint_folder_says_how_to_train(monkeypatch, tmp_path):
     assert any("python -m core.train" in e.value for e in at.error)
 
 
+def test_training_can_be_switched_off_for_a_shared_server(monkeypatch):
+    need(DEFAULT)
+    at = open_page("train")
+    assert any(b.label == "Start training" for b in at.button)  # on by default
+    monkeypatch.setenv("LATENT_EXPLORER_TRAINING", "0")
+    at = open_page("train")
+    assert not at.exception
+    assert any("Training from the browser is off on this server" in i.value for i in at.info)
+    assert not [b for b in at.button if b.label == "Start training"] and not at.get("file_uploader")
+
+
 def test_point_round_trips_through_the_url_format():
     z = np.array([0.1234, -2.0, 3.5], dtype=np.float32)
     assert state.point_text(z) == "0.123,-2.000,3.500"
