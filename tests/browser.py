@@ -118,6 +118,17 @@ DECODED_CHANGED = """(old) => [...document.querySelectorAll('[data-testid="stIma
     .some(f => f.innerText.includes('decoded') && f.querySelector('img').src !== old)"""
 
 
+@contextmanager
+def app_page(env: dict | None = None, init_script: str | None = None, height: int = 1000):
+    """A fresh server (with ``env``) and one Chromium page on it, 120 s timeouts: yields (base URL, page)."""
+    with streamlit_server(env=env) as (base, _, _), chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": height})
+        page.set_default_timeout(120_000)
+        if init_script:
+            page.add_init_script(init_script)
+        yield base, page
+
+
 def wait_idle(page, timeout: float = 60_000) -> None:
     """Until Streamlit has finished the current run: no element is marked stale."""
     page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=timeout, polling=100)

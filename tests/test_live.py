@@ -201,7 +201,7 @@ def wait_grid_current(page) -> None:
 
 @pytest.mark.browser
 def test_dragging_a_live_slider_decodes_in_the_browser():
-    from browser import chromium, streamlit_server, wait_idle
+    from browser import app_page, wait_idle
     from ui.images import to_pil
 
     _browser_ready()
@@ -209,9 +209,7 @@ def test_dragging_a_live_slider_decodes_in_the_browser():
     enc = encoded(DEFAULT)
     act = dimension_activity(enc)
     lo, hi = np.floor(min(float(enc.mean.min()), -3.0)), np.ceil(max(float(enc.mean.max()), 3.0))
-    with streamlit_server() as (base, _, _), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
+    with app_page() as (base, page):
         sent, errors = [], []
         page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(time.perf_counter())))
         page.on("console", lambda m: errors.append((m.text, m.location.get("url", ""))) if m.type == "error" else None)
@@ -267,12 +265,10 @@ def test_dragging_a_live_slider_decodes_in_the_browser():
 
 @pytest.mark.browser
 def test_a_gaussian_decoder_shows_mean_sample_and_std_while_dragging():
-    from browser import chromium, streamlit_server, wait_idle
+    from browser import app_page, wait_idle
 
     _browser_ready()
-    with streamlit_server() as (base, _, _), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
+    with app_page() as (base, page):
         page.goto(base + "/sliders?ckpt=mnist5k-vae16-gaussian")
         page.wait_for_function("() => window.__latentLive && window.__latentLive.gridMean !== null", polling=100)
         wait_idle(page)
@@ -304,13 +300,10 @@ def test_a_gaussian_decoder_shows_mean_sample_and_std_while_dragging():
 
 @pytest.mark.browser
 def test_without_webassembly_the_sliders_use_the_server_path():
-    from browser import chromium, streamlit_server, wait_idle
+    from browser import app_page, wait_idle
 
     _browser_ready()
-    with streamlit_server() as (base, _, _), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
-        page.add_init_script("delete window.WebAssembly")
+    with app_page(init_script="delete window.WebAssembly") as (base, page):
         page.goto(base + "/sliders")
         page.get_by_text("Server path: each released slider is decoded on the server (this browser has no").wait_for()
         wait_idle(page)

@@ -298,15 +298,13 @@ def hover(page, xy, draws_before: int) -> dict:
 
 @pytest.mark.browser
 def test_hovering_decodes_like_python_and_a_click_pins_the_point():
-    from browser import chromium, streamlit_server, wait_idle
+    from browser import app_page, wait_idle
 
     _browser_ready()
     _, dec = onnx_decoder()
     _, _, md = home_map()
     inv = KernelInverse.for_browser(md.projector.embedding_, md.projector.latents_)
-    with streamlit_server() as (base, _, _), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
+    with app_page() as (base, page):
         open_map(page, base)
         wait_idle(page)
         lo, hi = md.xy.min(0), md.xy.max(0)
@@ -364,13 +362,10 @@ def test_hovering_decodes_like_python_and_a_click_pins_the_point():
 
 @pytest.mark.browser
 def test_without_webassembly_the_map_page_draws_the_plotly_map():
-    from browser import chromium, streamlit_server, wait_idle
+    from browser import app_page, wait_idle
 
     _browser_ready()
-    with streamlit_server() as (base, _, _), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
-        page.add_init_script("delete window.WebAssembly")
+    with app_page(init_script="delete window.WebAssembly") as (base, page):
         page.goto(base + "/")
         page.get_by_text(
             "Server path: each click is decoded on the server (this browser has no WebAssembly)."

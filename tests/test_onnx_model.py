@@ -530,16 +530,14 @@ def test_sliders_live_path_uses_the_appended_head(onnx_root, monkeypatch):
 def test_map_and_live_sliders_in_a_real_browser(onnx_root, tmp_path):
     """The real server in Chromium on an ONNX checkpoint: all 1,797 points on the map; the browser decodes
     with the appended head what Python decodes."""
-    from browser import MAP_READY, chromium, chromium_path, streamlit_server, wait_idle
+    from browser import MAP_READY, app_page, chromium_path, wait_idle
     from ui import live
     from ui.images import to_pil
 
     if chromium_path() is None or not live.available():
         pytest.skip("needs chromium and the frontend build")
     env = {"LATENT_EXPLORER_CHECKPOINTS": str(onnx_root), "LATENT_EXPLORER_CACHE": str(tmp_path / "cache")}
-    with streamlit_server(env=env) as (base, _, _), chromium() as browser:
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(120_000)
+    with app_page(env=env) as (base, page):
         page.goto(f"{base}/?ckpt=onnx-vae&map_live=0")
         page.wait_for_function(MAP_READY, polling=100)
         wait_idle(page)
