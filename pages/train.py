@@ -71,7 +71,8 @@ def uploaded() -> str | None:
         "A .zip with one folder of PNG or JPEG images per class, or an .npz with arrays x (and y)",
         type=["zip", "npz"],
         key="tr_upload",
-        help=f"At most {MAX_BYTES // 2**20} MB unpacked, {MAX_FILES:,} files, images up to {MAX_SIDE} px a side; "
+        help=f"A file of at most {st.get_option('server.maxUploadSize')} MB, {MAX_BYTES // 2**20} MB unpacked, "
+        f"{MAX_FILES:,} files, images up to {MAX_SIDE} px a side; "
         "folder images are read as grey 28×28.",
     )
     if file is None:
