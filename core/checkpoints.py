@@ -353,3 +353,10 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device not in DEVICES:
         raise ConfigError(f"device must be one of {DEVICES}, got {device!r}")
     return torch.device(device)
+
+
+def describe_device(device: torch.device) -> str:
+    """The device in words: "cpu", "cuda (NVIDIA H200)", "mps"."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type

@@ -168,6 +168,16 @@ def validate_name(name: str) -> str:
     return name
 
 
+def free_name(root: str | os.PathLike, stem: str) -> str:
+    """A checkpoint name no job and no folder under root uses yet: ``stem`` made to fit the rule, then -2, -3…"""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:56]
+    taken = {j.name for j in list_jobs(root)}
+    name, i = stem, 2
+    while name in taken or (Path(root) / name).exists():
+        name, i = f"{stem}-{i}", i + 1
+    return name
+
+
 def submit(root: str | os.PathLike, name: str, settings: dict, build_map: bool = True, start: bool = True) -> Job:
     """Queue a training of ``settings`` (TrainConfig fields) into ``<root>/<name>``; starts the runner.
 

@@ -30,7 +30,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.checkpoints import DEVICES, load_checkpoint, read_config, recover_checkpoint, resolve_device, save_checkpoint
+from core.checkpoints import (
+    DEVICES,
+    describe_device,
+    load_checkpoint,
+    read_config,
+    recover_checkpoint,
+    resolve_device,
+    save_checkpoint,
+)
 from core.data import DEFAULT_ROOT, Dataset, load_dataset
 from core.errors import CheckpointError, ConfigError, LatentExplorerError, check
 from core.latents import EncodedSet, SetMetrics, encode_dataset, summarize
@@ -373,13 +381,6 @@ def train(
 def _eta(seconds: float, done: float, target: int) -> float | None:
     """Seconds left to reach ``target`` epochs at the pace so far (None past it: "auto" decides when to stop)."""
     return seconds / done * (target - done) if 0 < done < target else None
-
-
-def describe_device(device: torch.device) -> str:
-    """The device in words: "cpu", "cuda (NVIDIA H200)", "mps"."""
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return device.type
 
 
 @torch.no_grad()

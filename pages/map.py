@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import figures, images, loaders, map_live, panels, settings, state
+from ui import figures, images, live, loaders, map_live, panels, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -44,7 +44,7 @@ c5.number_input(
 )
 if unavailable:
     st.caption("Not offered for this model: " + "; ".join(unavailable.values()) + ".")
-no_wasm = st.session_state.get(map_live.NO_WASM, False)
+no_wasm = st.session_state.get(live.NO_WASM, False)
 use_live = bool(st.session_state["map_live"]) and map_live.available() and not three_d and not no_wasm
 if three_d:
     st.caption("3-D map: drawn on the server's figure (Plotly); hovering decodes on the 2-D map only.")
@@ -117,22 +117,15 @@ def plotly_map(view: state.Ctx) -> None:
     )
 
 
-def point_now() -> int | np.ndarray | None:
-    """The current point as this run sees it (a fragment rerun keeps the page's ``ctx``), checked like load_context."""
-    p = state.parse_point(st.session_state.get(state.POINT))
-    if isinstance(p, int) and p >= len(enc) or isinstance(p, np.ndarray) and len(p) != ctx.ckpt.config.latent_dim:
-        return None
-    return p
-
-
 @st.fragment
 def map_and_results() -> None:
     """The map and, beside it, the current point and the selection: a click or a selection reruns only this."""
     if state.CALLBACK_ERROR in st.session_state:  # a fragment rerun does not pass the page's opening
         st.error(state.plain(st.session_state.pop(state.CALLBACK_ERROR)))
-    if use_live and st.session_state.get(map_live.NO_WASM):  # the browser cannot decode: the whole page falls back
+    if use_live and st.session_state.get(live.NO_WASM):  # the browser cannot decode: the whole page falls back
         st.rerun(scope="app")
-    view = dataclasses.replace(ctx, point=point_now())  # this run's point, not the page's
+    # this run's point, not the page's: a fragment rerun keeps the page's ctx
+    view = dataclasses.replace(ctx, point=state.checked_point(len(enc), ctx.ckpt.config.latent_dim))
     chart, side = st.columns([3, 2], gap="medium")  # results beside the map: in view when a click changes them
     with chart:
         if use_live:

@@ -6,7 +6,6 @@ when this tab closes or the server restarts, and comes back here with its curves
 
 from __future__ import annotations
 
-import re
 import time
 
 import streamlit as st
@@ -94,18 +93,6 @@ def uploaded() -> str | None:
     return result.spec
 
 
-def suggested_name(spec: str, kind: str, latent: int) -> str:
-    """A free checkpoint name: dataset-kindDIM, then -2, -3…"""
-    base = spec.split(":", 1)[0] if ":" in spec else spec
-    base = "upload" if spec.startswith(("folder:", "npz:")) else base
-    stem = re.sub(r"[^A-Za-z0-9._-]", "-", f"{base}-{kind}{latent}")[:56]
-    taken = {j.name for j in jobs.list_jobs(ROOT)} | set(loaders.checkpoint_names())
-    name, i = stem, 2
-    while name in taken or (ROOT / name).exists():
-        name, i = f"{stem}-{i}", i + 1
-    return name
-
-
 def new_job() -> None:
     """The settings of a new training, and the button that queues it."""
     spec = dataset_choice()
@@ -135,7 +122,8 @@ def new_job() -> None:
         settings["hidden"] = int(a2.number_input("Hidden units", 1, 4096, 256, key="tr_hidden"))
         settings["seed"] = int(a3.number_input("Seed", 0, 2**31 - 1, 0, key="tr_seed"))
         build_map = a3.checkbox("Build its map when done", True, key="tr_map", help="A UMAP fit: 10-100 s.")
-    suggestion = suggested_name(spec or "data", kind, latent)
+    base = "upload" if (spec or "").startswith(("folder:", "npz:")) else spec or "data"
+    suggestion = jobs.free_name(ROOT, f"{base}-{kind}{latent}")  # dataset-kindDIM, then -2, -3…
     typed = c3.text_input("Checkpoint name", key="tr_name", placeholder=suggestion, max_chars=64)
     name = typed.strip() or suggestion
     if st.button("Start training", type="primary", disabled=spec is None, key="tr_start"):

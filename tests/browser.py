@@ -35,6 +35,16 @@ def chromium_path() -> str | None:
     return None
 
 
+def need_chromium() -> None:
+    """Skip the calling test module without Chromium, or fail where browser tests are required (CI)."""
+    import pytest
+
+    if chromium_path() is None:
+        if os.environ.get("LATENT_EXPLORER_REQUIRE_BROWSER"):
+            raise RuntimeError("browser tests are required here but chromium is missing: apt-get install -y chromium")
+        pytest.skip("chromium not installed (apt-get install -y chromium)", allow_module_level=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

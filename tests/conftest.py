@@ -19,6 +19,26 @@ def _seed():
     np.random.seed(SEED)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for a module's browser tests (tests/browser.py)."""
+    from browser import chromium
+
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh tab 1400 px wide and the module's PAGE_HEIGHT (1000) tall, with its TIMEOUT (60 s) for waits."""
+    height, timeout = getattr(request.module, "PAGE_HEIGHT", 1000), getattr(request.module, "TIMEOUT", 60_000)
+    ctx = browser.new_context(viewport={"width": 1400, "height": height})
+    p = ctx.new_page()
+    p.set_default_timeout(timeout)
+    yield p
+    ctx.close()
+
+
 @pytest.fixture
 def mnist_root(tmp_path: Path) -> Path:
     return make_mnist_root(tmp_path / "data")

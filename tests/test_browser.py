@@ -7,7 +7,6 @@ In CI (LATENT_EXPLORER_REQUIRE_BROWSER=1) a missing browser fails instead of ski
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -17,10 +16,9 @@ from browser import (
     DECODED_CHANGED,
     MAP_READY,
     PLOTLY_MAP,
-    chromium,
-    chromium_path,
     drag_first_slider,
     image_src,
+    need_chromium,
     streamlit_server,
     wait_idle,
 )
@@ -31,10 +29,7 @@ pytestmark = pytest.mark.browser
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 TIMEOUT = 60_000  # ms: a cold server on a busy 2-core machine is slow the first time
 
-if chromium_path() is None:
-    if os.environ.get("LATENT_EXPLORER_REQUIRE_BROWSER"):
-        raise RuntimeError("browser tests are required here but chromium is missing: apt-get install -y chromium")
-    pytest.skip("chromium not installed (apt-get install -y chromium)", allow_module_level=True)
+need_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +40,6 @@ def server(tmp_path_factory):
     env = {"LATENT_EXPLORER_CACHE": str(cache), "LATENT_EXPLORER_DATA_ROOTS": str(data)}
     with streamlit_server(env=env) as (base, healthy_s, _):
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    p = ctx.new_page()
-    p.set_default_timeout(TIMEOUT)
-    yield p
-    ctx.close()
 
 
 # What each page shows once its script has run to the end; the pages come from ui.shell.PAGES.

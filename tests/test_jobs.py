@@ -236,3 +236,13 @@ def test_too_big_or_too_many_files_is_refused(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match=r"not a readable zip file"):
         uploads.unpack_upload(b"PK\x03\x04 not really", "up.zip", tmp_path)
     assert json.dumps(sorted(p.name for p in tmp_path.iterdir())) == "[]"
+
+
+def test_free_name_skips_taken_folders_and_fits_the_rule(tmp_path):
+    from core.jobs import NAME_RULE, free_name
+
+    (tmp_path / "mnist5k-vae16").mkdir()
+    (tmp_path / "mnist5k-vae16-2").mkdir()
+    assert free_name(tmp_path, "mnist5k-vae16") == "mnist5k-vae16-3"
+    odd = free_name(tmp_path, "my data/ä" + "x" * 80 + "-vae16")
+    assert NAME_RULE.fullmatch(odd) and odd.startswith("my-data--")

@@ -7,7 +7,6 @@ Screenshots go to test-artifacts/screenshots/train-*.png.
 from __future__ import annotations
 
 import io
-import os
 import zipfile
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import chromium, chromium_path, streamlit_server, wait_idle
+from browser import need_chromium, streamlit_server, wait_idle
 from core import jobs
 from core.checkpoints import load_checkpoint
 from core.jobs import JobState
@@ -25,6 +24,7 @@ pytestmark = pytest.mark.browser
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 PLOTLY_MAP = ".st-key-map_chart .js-plotly-plot .main-svg"  # the Map page's server path (?map_live=0), drawn
 TIMEOUT = 120_000  # ms: a cold server, a training process and Chromium share two busy cores
+PAGE_HEIGHT = 2000  # the form, the queue and a job's curves in one screenshot
 # On the queue card of the job named `name`: every point plotted, and the validation points of its first panel
 CARD = """(name) => [...document.querySelectorAll('[class*="st-key-job_"]')].find(c => c.innerText.includes(name))
     ?.querySelector('.js-plotly-plot')?.data"""
@@ -38,10 +38,7 @@ def plotted(page, js: str, name: str, more_than: int) -> int:
     return page.evaluate(js, name)
 
 
-if chromium_path() is None:
-    if os.environ.get("LATENT_EXPLORER_REQUIRE_BROWSER"):
-        raise RuntimeError("browser tests are required here but chromium is missing: apt-get install -y chromium")
-    pytest.skip("chromium not installed (apt-get install -y chromium)", allow_module_level=True)
+need_chromium()
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +65,6 @@ def server(place):
     _, env, _ = place
     with streamlit_server(env=env) as (base, _, _):
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 2000})
-    p = ctx.new_page()
-    p.set_default_timeout(TIMEOUT)
-    yield p
-    ctx.close()
 
 
 def class_zip(path: Path, classes: int = 3, per_class: int = 40) -> Path:

@@ -17,7 +17,7 @@ import streamlit as st
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = ROOT / "static" / "live"  # served at /app/static/live/ (server.enableStaticServing)
 URL = "/app/static/live/"
-NO_WASM = "_sl_no_wasm"  # set when the browser said it has no WebAssembly: the page uses the server path
+NO_WASM = "_no_wasm"  # set when the browser said it has no WebAssembly: both live pages use the server path
 NEEDED = (
     "live.js",
     "ort/ort.wasm.min.mjs",
@@ -141,8 +141,7 @@ def sliders(
     result = _component(_stamp())(
         key=key, data=data, on_release_change=lambda: None, on_ready_change=lambda: None, on_fallback_change=_no_wasm
     )
-    if result is not None and result.get("fallback") is not None:  # the whole page falls back to the server path
-        st.session_state[NO_WASM] = True
+    if result is not None and result.get("fallback") is not None:  # _no_wasm ran: the whole page falls back
         st.rerun(scope="app")
     if result is not None and result.get("ready"):  # the browser drew its first image (or gave up): once a session
         st.session_state[key + "__drawn"] = True

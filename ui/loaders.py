@@ -176,12 +176,7 @@ def load_context(n_components: int = 2) -> Ctx:
     except LatentExplorerError as e:
         st.error(state.plain(e))
         st.stop()
-    point = state.parse_point(st.session_state.get(state.POINT))
-    if isinstance(point, int) and point >= len(ds):
-        point = None
-    if isinstance(point, np.ndarray) and len(point) != ckpt.config.latent_dim:
-        point = None
-    return Ctx(ckpt, ds, home, md, point)
+    return Ctx(ckpt, ds, home, md, state.checked_point(len(ds), ckpt.config.latent_dim))
 
 
 # ------------------------------------------------------------------------------ cached arrays

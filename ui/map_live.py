@@ -18,13 +18,12 @@ import streamlit as st
 
 from core.cache import atomic_write_bytes, content_key
 from core.inverse import KernelInverse
-from ui import figures, live, state
+from ui import figures, live, loaders, state
 
 if TYPE_CHECKING:
     from ui.state import Ctx
 
 MAPS = live.LIVE / "maps"
-NO_WASM = "_map_no_wasm"  # set when the browser said it has no WebAssembly: the page uses the server path
 
 _JS = """
 export default function (component) {
@@ -168,7 +167,7 @@ def handle(ctx: Ctx, got: dict, lo: np.ndarray, hi: np.ndarray) -> None:
             st.session_state[state.POINT_XY] = (st.session_state[state.POINT], list(parsed))
             st.session_state[state.MAP_LAST] = "point"
     if got.get("fallback") is not None:
-        st.session_state[NO_WASM] = True
+        st.session_state[live.NO_WASM] = True  # one fact of the browser: both live pages fall back
     if got.get("select") is not None:
         picked = parse_selection(got["select"], n)
         if picked is None:
@@ -198,8 +197,7 @@ def map_view(
     inv = inverse(ctx)
     shape = {"n": len(inv.centers_), "p": 2, "d": inv.latents_.shape[1]}
     cfg = ctx.ckpt.config
-    urls = live.model_url(_decoder_onnx(ctx))
-    model, model_gz = (urls, None) if isinstance(urls, str) else urls
+    model, model_gz = live.model_url(loaders.decoder_onnx(ctx.ckpt.name, ctx.ckpt.weights_sha256))
     data = {
         "key": f"{key}:{tag}",
         "base": live.URL + "ort/",
@@ -224,9 +222,3 @@ def map_view(
     _component(_stamp())(
         key=key, data=data, on_click_change=cb, on_select_change=cb, on_fallback_change=cb, height=height
     )
-
-
-def _decoder_onnx(ctx: Ctx):
-    from ui import loaders
-
-    return loaders.decoder_onnx(ctx.ckpt.name, ctx.ckpt.weights_sha256)

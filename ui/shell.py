@@ -18,11 +18,14 @@ class PageSpec(NamedTuple):
     title: str
     icon: str
     url: str
+    # its first chart is Plotly: load Plotly's code during the server's imports (the Sliders page draws its live
+    # element first, and loads Plotly after it)
+    plotly_first: bool = True
 
 
 PAGES = (
     PageSpec("pages/map.py", "Map", ":material/scatter_plot:", "map"),
-    PageSpec("pages/sliders.py", "Sliders", ":material/tune:", "sliders"),
+    PageSpec("pages/sliders.py", "Sliders", ":material/tune:", "sliders", plotly_first=False),
     PageSpec("pages/interpolation.py", "Interpolation", ":material/timeline:", "interpolation"),
     PageSpec("pages/uncertainty.py", "Uncertainty", ":material/query_stats:", "uncertainty"),
     PageSpec("pages/anomalies.py", "Anomalies", ":material/report:", "anomalies"),
@@ -56,7 +59,7 @@ def run() -> None:
     pages = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url, default=(i == 0)) for i, p in enumerate(PAGES)]
     page = st.navigation(pages)
     st.sidebar.title("Latent Explorer")
-    if page.url_path != "sliders":  # there the live element draws first, then its map loads Plotly
+    if PAGES[[p.url_path for p in pages].index(page.url_path)].plotly_first:
         _preload_plotly()
     from ui import settings, state
     from ui.sidebar import sidebar  # imports torch and the core: while the browser fetches Plotly's code

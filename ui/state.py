@@ -78,6 +78,14 @@ def parse_point(text: str | None) -> int | np.ndarray | None:
         return None
 
 
+def checked_point(n: int, latent_dim: int) -> int | np.ndarray | None:
+    """The session's current point, or None where it does not fit: an index past ``n`` or a latent of another size."""
+    p = parse_point(st.session_state.get(POINT))
+    if isinstance(p, int) and p >= n or isinstance(p, np.ndarray) and len(p) != latent_dim:
+        return None
+    return p
+
+
 def point_text(value: int | np.ndarray | None) -> str | None:
     """The URL form of a point: an index, or a latent with 3 decimals."""
     if value is None:
