@@ -16,35 +16,57 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_tensors
-from safetensors.torch import save_file
-
-from core import onnx_model
 from core.cache import file_sha256, fsync_dir
+from core.config import ModelConfig
 from core.errors import CheckpointError, ConfigError, check
-from core.models import Autoencoder, ModelConfig, build_model
+
+if TYPE_CHECKING:  # torch is imported by the functions that build or save a model, not by reading a config
+    import torch
+
+    from core.models import Autoencoder
 
 WEIGHTS, CONFIG, TRAIN_STATE = "model.safetensors", "config.json", "train_state.safetensors"
 CKPT_FILES = (WEIGHTS, CONFIG)
 FORMAT = "latent-explorer-checkpoint"
 FORMAT_VERSION = 1
+ONNX_FORMAT = "latent-explorer-onnx"  # core.onnx_model's checkpoints, told apart here without importing it
+ONNX_FILES = ("encoder.onnx", "decoder.onnx")
+_BUILDING = threading.Lock()  # one model build at a time: two sessions asking at once get the same model
 
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: the model (eval mode) and everything config.json says about it."""
+    """A checkpoint: everything config.json says, its weights' checked hash, and the model (eval mode).
+
+    From ``open_checkpoint`` the model is built on first use of ``.model`` (importing torch then), so a
+    page drawn from cached arrays never waits for torch; ``load_checkpoint`` builds it at once.
+    """
 
     path: Path
-    model: Autoencoder
     config: ModelConfig
     info: dict = field(default_factory=dict)  # dataset, split_seed, training, command, metrics, ...
     weights_sha256: str = ""
+    device: str = "cpu"
+    _model: Autoencoder | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> Autoencoder:
+        """The model, built (and its weights checked) on first use; CheckpointError if they changed or are bad."""
+        if self._model is None:
+            with _BUILDING:
+                if self._model is None:
+                    self._model = _build(self)
+        return self._model
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._model is not None
 
     @property
     def name(self) -> str:
@@ -110,6 +132,8 @@ def save_checkpoint(
 def _write_complete(tmp: Path, path: Path, model: Autoencoder, info: dict | None, extra: dict | None) -> str:
     """Fill tmp with a complete checkpoint (weights, config, optimizer state, and hard links to the old
     folder's caches), every file synced: after this, tmp alone is a valid checkpoint."""
+    from safetensors.torch import save_file
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(tmp / WEIGHTS))
     digest = file_sha256(tmp / WEIGHTS)
@@ -216,7 +240,9 @@ def read_config(path: str | os.PathLike) -> dict:
         meta = json.loads(cfg_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, OSError) as e:
         raise CheckpointError(f"checkpoint {path.name}: {CONFIG} is not valid JSON ({type(e).__name__})") from e
-    onnx = isinstance(meta, dict) and meta.get("format") == onnx_model.FORMAT
+    onnx = isinstance(meta, dict) and meta.get("format") == ONNX_FORMAT
+    if onnx:
+        from core import onnx_model  # an ONNX pair's model runs behind torch's interface: torch comes with it
     try:
         onnx_model.parse_config(meta) if onnx else _check_meta(meta)
     except (ConfigError, TypeError, ValueError) as e:
@@ -272,21 +298,24 @@ def _check_meta(meta) -> None:
     check(ex is None or (isinstance(ex, int) and not isinstance(ex, bool)), "training.exclude_class", "a label", ex)
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild a model from its folder; raises CheckpointError with a one-line reason."""
+def open_checkpoint(path: str | os.PathLike, device: str = "cpu") -> Checkpoint:
+    """A checkpoint's config and the checked hash of its weights, without torch; raises CheckpointError.
+
+    The model is built on first use of ``.model``. An ONNX pair is loaded (and probed) at once.
+    """
     path = Path(path)
     recover_checkpoint(path)  # a save killed between its two renames (where there is no atomic exchange)
     for attempt in range(3):
         meta = read_config(path)
-        if meta.get("format") == onnx_model.FORMAT:  # a model from any framework: two graphs, checked at load
+        if meta.get("format") == ONNX_FORMAT:  # a model from any framework: two graphs, checked at load
+            from core import onnx_model
+
             model, digest = onnx_model.load_onnx_model(path, meta, device)
-            return Checkpoint(path, model, model.cfg, onnx_model.info_of(meta), digest)
-        w_path = path / WEIGHTS
+            return Checkpoint(path, model.cfg, onnx_model.info_of(meta), digest, device, model)
         try:
-            data = w_path.read_bytes()
+            digest = file_sha256(path / WEIGHTS)
         except OSError as e:
             raise CheckpointError(f"checkpoint {path.name} has no {WEIGHTS} (or it is unreadable)") from e
-        digest = hashlib.sha256(data).hexdigest()
         if not meta.get("weights_sha256") or meta["weights_sha256"] == digest:
             break
         time.sleep(0.05 * (attempt + 1))  # a save may have swapped the folder between our two reads: read again
@@ -298,11 +327,46 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         cfg = ModelConfig.from_dict(meta["model"])
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"checkpoint {path.name}: bad model config: {e}") from e
+    info = {k: v for k, v in meta.items() if k not in ("format", "format_version", "model", "weights_sha256")}
+    return Checkpoint(path, cfg, info, digest, str(device))
+
+
+class _Replaced(CheckpointError):
+    """The weights changed between opening a checkpoint and building its model."""
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild a model from its folder; raises CheckpointError with a one-line reason."""
+    for attempt in range(3):
+        ckpt = open_checkpoint(path, str(device))
+        try:
+            ckpt.model  # noqa: B018  (built now: every weight checked before this returns)
+            return ckpt
+        except _Replaced:
+            time.sleep(0.05 * (attempt + 1))  # a save swapped the folder between the two reads: open it again
+    raise _Replaced(f"checkpoint {Path(path).name}: {WEIGHTS} keeps changing while it is read")
+
+
+def _build(ckpt: Checkpoint) -> Autoencoder:
+    """The model of an opened checkpoint, from weights whose hash is the one checked when it was opened."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_tensors
+
+    from core.models import build_model
+
+    path = ckpt.path
+    try:
+        data = (path / WEIGHTS).read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path.name} has no {WEIGHTS} (or it is unreadable)") from e
+    if hashlib.sha256(data).hexdigest() != ckpt.weights_sha256:
+        raise _Replaced(f"checkpoint {path.name}: {WEIGHTS} was replaced since it was opened: reload the page")
     try:
         state = load_tensors(data)
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path.name}: {WEIGHTS} is corrupt ({type(e).__name__})") from e
-    model = build_model(cfg)
+    model = build_model(ckpt.config)
     expected = model.state_dict()
     missing, unexpected = set(expected) - set(state), set(state) - set(expected)
     if missing or unexpected:
@@ -318,16 +382,14 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"checkpoint {path}: weight {k} holds NaN or Inf values")
     model.load_state_dict(state)
-    model.eval().to(device)
-    info = {k: v for k, v in meta.items() if k not in ("format", "format_version", "model", "weights_sha256")}
-    return Checkpoint(path, model, cfg, info, digest)
+    return model.eval().to(ckpt.device)
 
 
 def weight_files(path: str | os.PathLike) -> list[Path]:
     """The files a checkpoint's numbers come from (for a cache that must notice a replaced model)."""
     path = Path(path)
-    if (path / onnx_model.ENCODER).exists() or (path / onnx_model.DECODER).exists():
-        return [path / onnx_model.ENCODER, path / onnx_model.DECODER]
+    if any((path / f).exists() for f in ONNX_FILES):
+        return [path / f for f in ONNX_FILES]
     return [path / WEIGHTS]
 
 
@@ -344,6 +406,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' picks CUDA, then MPS, then the CPU."""
+    import torch
+
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -357,6 +421,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def describe_device(device: torch.device) -> str:
     """The device in words: "cpu", "cuda (NVIDIA H200)", "mps"."""
+    import torch
+
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type

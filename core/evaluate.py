@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from core.cache import atomic_write_bytes, content_key
 from core.checkpoints import DEVICES, Checkpoint, load_checkpoint, resolve_device
@@ -88,7 +87,6 @@ def load_evaluation(ckpt: Checkpoint, seed: int = 0) -> Evaluation | None:
         return None
 
 
-@torch.no_grad()
 def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: int = 500, seed: int = 0) -> float:
     """Share of map points inside clusters whose decoded image is classified as their neighbourhood's majority.
 
@@ -108,9 +106,12 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
     cand, idx = cand[inside][:n], idx[inside][:n]
     majority = np.array([np.bincount(labels[i]).argmax() for i in idx])
     z = proj.from_map(cand)
+    import torch
+
     model = ckpt.model
-    x = model.decode(torch.from_numpy(z).to(model.device)).mean
-    z_back = model.encode(x).mean.cpu().numpy()
+    with torch.no_grad():
+        x = model.decode(torch.from_numpy(z).to(model.device)).mean
+        z_back = model.encode(x).mean.cpu().numpy()
     predicted, _ = knn_vote(z_back, enc.mean, labels, k=10)
     return float((predicted == majority).mean())
 

@@ -18,31 +18,35 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from core.cache import USER_CACHE, atomic_write_bytes, content_key
-from core.checkpoints import Checkpoint
 from core.errors import ConfigError
-from core.models import Autoencoder
-from core.onnx_model import OnnxAutoencoder, decoder_with_head
+
+if TYPE_CHECKING:  # finding a cached export needs no torch; exporting one imports it
+    from core.checkpoints import Checkpoint
+    from core.models import Autoencoder
 
 EXPORT_VERSION = 1
 OPSET = 17  # supported by every onnxruntime (and onnxruntime-web) release of the last years
 
 
-class _DecodeHead(nn.Module):
-    """The decoder plus its likelihood head: z -> mean (Bernoulli), or z -> (mean, std) (Gaussian)."""
+def _decode_head(model: Autoencoder):
+    """The decoder plus its likelihood head as one module: z -> mean (Bernoulli), or z -> (mean, std) (Gaussian)."""
+    import torch.nn as nn
 
-    def __init__(self, model: Autoencoder):
-        super().__init__()
-        self.model = model
+    class DecodeHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        dist = self.model.decode(z)  # the model's own code path, so the graph cannot drift from it
-        return dist.mean if dist.likelihood == "bernoulli" else (dist.mean, dist.std)
+        def forward(self, z):
+            dist = self.model.decode(z)  # the model's own code path, so the graph cannot drift from it
+            return dist.mean if dist.likelihood == "bernoulli" else (dist.mean, dist.std)
+
+    return DecodeHead().eval()
 
 
 def output_names(model: Autoencoder) -> list[str]:
@@ -51,6 +55,10 @@ def output_names(model: Autoencoder) -> list[str]:
 
 def decoder_onnx_bytes(model: Autoencoder) -> bytes:
     """The decoder of ``model`` as the bytes of a single ONNX file, weights inside, batch axis dynamic."""
+    import torch
+
+    from core.onnx_model import OnnxAutoencoder, decoder_with_head
+
     if isinstance(model, OnnxAutoencoder):  # already a graph: append the head rather than trace
         return decoder_with_head(model)
     outputs = output_names(model)
@@ -60,7 +68,7 @@ def decoder_onnx_bytes(model: Autoencoder) -> bytes:
         # The TorchScript exporter is chosen on purpose: it keeps the weights inside the one file.
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
-            _DecodeHead(model).eval(),
+            _decode_head(model),
             (z,),
             buf,
             dynamo=False,
@@ -85,7 +93,7 @@ def export_decoder(ckpt: Checkpoint) -> Path:
     name = decoder_file_name(ckpt)
     folders = [ckpt.path / "cache", USER_CACHE / ckpt.name]
     for folder in folders:
-        if (folder / name).is_file():
+        if (folder / name).is_file():  # found without torch: the app's first page stays torch-free
             return folder / name
     data = decoder_onnx_bytes(ckpt.model)
     try:

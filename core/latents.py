@@ -18,15 +18,18 @@ import io
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from core.cache import atomic_write_bytes, content_key
-from core.checkpoints import Checkpoint
-from core.data import Dataset
-from core.models import Autoencoder
+
+if TYPE_CHECKING:  # reading a cached table needs numpy only; encoding imports torch
+    import torch
+
+    from core.checkpoints import Checkpoint
+    from core.data import Dataset
+    from core.models import Autoencoder
 
 CACHE_VERSION = 2  # 2: neg ELBO noise drawn per row, independent of the batch size
 ELBO_SEED = 0
@@ -77,6 +80,8 @@ def posterior_noise(n: int, dim: int, seed: int = ELBO_SEED) -> torch.Tensor:
     torch draws a tensor's values in an order that depends on its size, so the noise is drawn in
     blocks of a fixed size, each from its own generator: one image alone gets the noise it gets in a set.
     """
+    import torch
+
     blocks = [
         torch.randn((NOISE_BLOCK, dim), generator=torch.Generator().manual_seed(seed * 1_000_003 + b))
         for b in range(-(-n // NOISE_BLOCK))
@@ -84,7 +89,6 @@ def posterior_noise(n: int, dim: int, seed: int = ELBO_SEED) -> torch.Tensor:
     return torch.cat(blocks)[:n] if blocks else torch.zeros((0, dim))
 
 
-@torch.inference_mode()
 def encode_dataset(
     model: Autoencoder,
     x: torch.Tensor,
@@ -95,6 +99,16 @@ def encode_dataset(
     seed: int = ELBO_SEED,
 ) -> EncodedSet:
     """Encode and score images (N, C, H, W) in batches, without gradients, on the model's device."""
+    import torch
+
+    with torch.inference_mode():
+        return _encode(model, x, labels, test_idx, batch_size, progress, seed)
+
+
+def _encode(model, x, labels, test_idx, batch_size, progress, seed) -> EncodedSet:
+    import torch
+    from tqdm import tqdm
+
     model.eval()
     vae = model.cfg.kind == "vae"
     eps = posterior_noise(len(x), model.cfg.latent_dim, seed) if vae else None

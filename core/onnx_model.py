@@ -28,12 +28,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from core.checkpoints import ONNX_FILES, ONNX_FORMAT
 from core.errors import CheckpointError, ConfigError, check
 from core.models import Autoencoder, ExternalModelConfig, PixelDist, Posterior
 
-FORMAT = "latent-explorer-onnx"
+FORMAT = ONNX_FORMAT  # named in core.checkpoints, which tells the two formats apart without importing torch
 FORMAT_VERSION = 1
-ENCODER, DECODER = "encoder.onnx", "decoder.onnx"
+ENCODER, DECODER = ONNX_FILES
 MAX_BYTES = 512 * 2**20  # per file: a bigger graph is refused before it is read
 ENCODER_OUTPUTS = {"code": ("code",), "mean_logvar": ("mean", "logvar")}
 DECODER_OUTPUTS = {"logits": ("logits",), "probs": ("probs",), "mean_logvar": ("mean", "logvar")}

@@ -10,14 +10,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from scipy import linalg
 
 from core.errors import ConfigError
 from core.latents import EncodedSet
-from core.models import Autoencoder
+
+if TYPE_CHECKING:  # the measures read from a cached table need numpy only; the decoding ones import torch
+    import torch
+
+    from core.models import Autoencoder
 
 METRICS = ("euclidean", "mahalanobis")
 RIDGE = 1e-6  # added to a class covariance, times its mean variance: singular covariances still invert
@@ -124,6 +128,8 @@ def posterior_entropy(enc: EncodedSet) -> np.ndarray:
 
 
 def _batches(model: Autoencoder, x: torch.Tensor | np.ndarray, batch_size: int):
+    import torch
+
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     x = torch.as_tensor(x, dtype=torch.float32)
@@ -133,7 +139,6 @@ def _batches(model: Autoencoder, x: torch.Tensor | np.ndarray, batch_size: int):
         yield x[i : i + batch_size].to(model.device)
 
 
-@torch.no_grad()
 def mc_pixel_variance(
     model: Autoencoder, x: torch.Tensor | np.ndarray, n_samples: int = 16, seed: int = 0, batch_size: int = 500
 ) -> np.ndarray:
@@ -144,23 +149,29 @@ def mc_pixel_variance(
         )
     if not 2 <= n_samples <= 1000:
         raise ConfigError(f"n_samples must be between 2 and 1000, got {n_samples}")
+    import torch
+
     model.eval()
     g = torch.Generator(device=model.device).manual_seed(seed)
     out = []
-    for xb in _batches(model, x, batch_size):
-        q = model.encode(xb)
-        images = torch.stack([model.decode(q.sample(g)).mean for _ in range(n_samples)])  # (K, B, C, H, W)
-        out.append(images.var(dim=0).flatten(1).mean(dim=1))
+    with torch.no_grad():
+        for xb in _batches(model, x, batch_size):
+            q = model.encode(xb)
+            images = torch.stack([model.decode(q.sample(g)).mean for _ in range(n_samples)])  # (K, B, C, H, W)
+            out.append(images.var(dim=0).flatten(1).mean(dim=1))
     return torch.cat(out).double().cpu().numpy() if out else np.zeros(0)
 
 
-@torch.no_grad()
 def decoder_variance(model: Autoencoder, x: torch.Tensor | np.ndarray, batch_size: int = 500) -> np.ndarray:
     """(N,) mean per-pixel variance of the decoder at z = posterior mean (Bernoulli: p(1-p))."""
+    import torch
+
     model.eval()
-    out = [
-        model.decode(model.encode(xb).mean).std.pow(2).flatten(1).mean(dim=1) for xb in _batches(model, x, batch_size)
-    ]
+    with torch.no_grad():
+        out = [
+            model.decode(model.encode(xb).mean).std.pow(2).flatten(1).mean(dim=1)
+            for xb in _batches(model, x, batch_size)
+        ]
     return torch.cat(out).double().cpu().numpy() if out else np.zeros(0)
 
 

@@ -14,6 +14,7 @@ ctx = page(
     "Map",
     "Each point is one image, placed by UMAP of its latent code. Click a point to see it, its reconstruction and "
     "its nearest neighbours in latent space; click empty space to decode that map position; box or lasso to summarise.",
+    needs_model=False,
 )
 enc, md = ctx.enc, ctx.md
 measures, unavailable = loaders.measure_options(ctx)

@@ -37,12 +37,20 @@ def test_pages_never_import_torch():
         assert "import torch" not in text and "from torch" not in text, page.name
 
 
-def test_default_page_needs_no_umap_nor_sklearn():
-    """The first page on the default checkpoint reads caches only: umap-learn and scikit-learn (0.3 s) stay out."""
+def test_default_page_needs_no_torch_nor_umap_nor_sklearn():
+    """The first page on the default checkpoint is drawn from cached arrays and the exported ONNX decoder: torch
+    (1 s), umap-learn and scikit-learn (0.3 s) stay out; after it is drawn, torch and the model load in the
+    background (ui.loaders.warm_up), so the first click does not wait for them."""
     run(
-        "import sys\nfrom streamlit.testing.v1 import AppTest\n"
+        "import sys, time\nfrom streamlit.testing.v1 import AppTest\n"
+        "import ui.loaders\nui.loaders.WARM_UP_DELAY_S = 1.0\n"
         "at = AppTest.from_file('app.py', default_timeout=60).run()\n"
         "assert not at.exception, at.exception\nassert [t.value for t in at.title][0] == 'Map'\n"
+        "assert any(c.value.startswith('Live: this browser') for c in at.caption), 'not the live map'\n"
+        "assert 'torch' not in sys.modules, 'the default page imported torch'\n"
         "assert 'umap' not in sys.modules, 'the default page imported umap'\n"
         "assert 'sklearn' not in sys.modules, 'the default page imported scikit-learn'\n"
+        "ckpt = ui.loaders.get_checkpoint(at.session_state['ckpt'])\nassert not ckpt.model_loaded\n"
+        "for _ in range(600):\n    time.sleep(0.1)\n    if ckpt.model_loaded: break\n"
+        "assert ckpt.model_loaded and 'torch' in sys.modules, 'the model was not built in the background'\n"
     )

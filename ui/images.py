@@ -8,7 +8,6 @@ from functools import lru_cache
 
 import numpy as np
 import streamlit as st
-import torch
 from PIL import Image
 
 from ui.state import Ctx
@@ -18,9 +17,16 @@ def scale_for(h: int) -> int:
     return max(1, 112 // h)  # 28 px -> 112 px, 8 px -> 112 px: tiny images shown big, pixels kept sharp
 
 
+def as_array(a) -> np.ndarray:
+    """A torch tensor (any device) or an array as a float32 numpy array, without importing torch."""
+    if hasattr(a, "detach"):
+        a = a.detach().float().cpu().numpy()
+    return np.asarray(a, dtype=np.float32)
+
+
 def to_pil(img, scale: int | None = None) -> Image.Image:
     """An image (C, H, W) in [0, 1] (tensor or array) -> PIL, upscaled with nearest neighbour."""
-    a = np.asarray(torch.as_tensor(img).detach().float().cpu().clamp(0, 1).numpy() * 255 + 0.5, dtype=np.uint8)
+    a = np.asarray(np.clip(as_array(img), 0, 1) * 255 + 0.5, dtype=np.uint8)
     a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
     return _upscale(Image.fromarray(a), scale)
 
@@ -33,9 +39,10 @@ def _upscale(pil: Image.Image, scale: int | None) -> Image.Image:
 
 def grid(images, nrow: int, scale: int | None = None) -> Image.Image:
     """A grid (torchvision make_grid) of images (B, C, H, W) as one upscaled PIL image."""
+    import torch
     from torchvision.utils import make_grid  # imported here: torchvision costs ~1 s, off the first page's path
 
-    images = torch.as_tensor(images).float()
+    images = torch.as_tensor(as_array(images))
     s = scale_for(images.shape[-2]) if scale is None else scale
     return to_pil(make_grid(images, nrow=nrow, padding=2, pad_value=0.35), s)
 
@@ -52,7 +59,7 @@ def labelled_grid(
     from PIL import ImageDraw, ImageFont
 
     g = grid(images, nrow, scale)
-    h, w = (int(v) * scale for v in torch.as_tensor(images).shape[-2:])
+    h, w = (int(v) * scale for v in images.shape[-2:])
     pad, left, top = GRID_PAD * scale, GRID_LEFT, GRID_TOP
     out = Image.new("RGB", (g.width + left, g.height + top), "white")
     out.paste(g, (left, top))
@@ -80,7 +87,7 @@ STD_MAX = 0.5  # the largest std a pixel in [0, 1] can have: the fixed top of th
 
 def heat(a, scale: int | None = None, vmax: float | None = None) -> Image.Image:
     """A (H, W) non-negative map (e.g. per-pixel std) as a Viridis heatmap: 0 dark, ``vmax`` (default: max) yellow."""
-    a = np.asarray(torch.as_tensor(a).float().cpu().numpy())
+    a = as_array(a)
     top = float(a.max()) if vmax is None else vmax
     idx = np.clip(a / max(top, 1e-8) * 255, 0, 255).astype(np.uint8)
     return _upscale(Image.fromarray(_viridis()[idx]), scale)

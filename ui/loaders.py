@@ -7,14 +7,15 @@ checkpoint's weights hash and the dataset's content key, so a rewritten file is 
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
-import torch
 
-from core.checkpoints import Checkpoint, list_checkpoints, load_checkpoint, read_config, weight_files
+from core.checkpoints import Checkpoint, list_checkpoints, open_checkpoint, read_config, weight_files
 from core.data import DEFAULT_ROOT, Dataset, load_dataset, source_stamp
 from core.errors import LatentExplorerError
 from core.explorer import MapData, map_dataset, pending_work
@@ -70,11 +71,12 @@ def home_of(name: str) -> str:
 
 @st.cache_resource(show_spinner=False, max_entries=8)  # Compare and Denoising hold three models beside the current
 def _checkpoint(path: str, weights_sha256: str, mtime_ns: int) -> Checkpoint:
-    return load_checkpoint(path)
+    return open_checkpoint(path)
 
 
 def get_checkpoint(name: str) -> Checkpoint:
-    """The loaded checkpoint, cached by its path and weights hash (a retrained one reloads)."""
+    """The checkpoint, cached by its path and weights hash (a retrained one reloads); its model is built on
+    first use (``model``), so a page drawn from cached arrays never waits for torch."""
     path = CKPT_ROOT / name
     try:
         mtime = max(p.stat().st_mtime_ns for p in weight_files(path))  # model.safetensors, or the two .onnx files
@@ -257,31 +259,89 @@ def typicality(ctx: Ctx, recon_error: float):
     return place(recon_error, home.recon_error[~home.is_test])
 
 
+# ------------------------------------------------------------------------------ the model
+
+
+def model(ckpt: Checkpoint):
+    """The checkpoint's model, built on first use behind a spinner; a bad weights file is one line and a stop."""
+    if ckpt.model_loaded:
+        return ckpt.model
+    try:
+        with st.spinner(f"Loading {ckpt.name} (first use since the server started)…"):
+            return ckpt.model
+    except LatentExplorerError as e:
+        st.error(state.plain(e))
+        st.stop()
+
+
+WARM_UP_DELAY_S = 3.0  # after the first page is drawn: the browser's downloads of the live element go first
+
+
+def warm_up(name: str | None) -> None:
+    """Build a checkpoint's model in a background thread after the page is drawn (the first page needs no
+    torch), so the first click that needs the model does not wait for torch either."""
+    try:
+        ckpt = get_checkpoint(name) if name in checkpoint_names() else None
+    except LatentExplorerError:
+        return
+    if ckpt is None or ckpt.model_loaded:
+        return
+
+    def build() -> None:
+        try:
+            ckpt.model  # noqa: B018  (built for later; an error shows when a page really needs the model)
+        except Exception:  # noqa: BLE001
+            pass
+
+    t = threading.Timer(WARM_UP_DELAY_S, build)
+    t.daemon = True
+    t.start()
+
+
+def _inference(fn):
+    """Run under torch.inference_mode, importing torch on the first call rather than with this module."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        import torch
+
+        with torch.inference_mode():
+            return fn(*args, **kwargs)
+
+    return run
+
+
 # ------------------------------------------------------------------------------ decoding
 
 
-@torch.inference_mode()
+@_inference
 def decode(ctx: Ctx, z: np.ndarray):
     """The decoder's PixelDist for latents (M, D)."""
+    import torch
+
     return ctx.model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=ctx.model.device))
 
 
-@torch.inference_mode()
-def decode_means(ctx: Ctx, z: np.ndarray, batch: int = 2048) -> torch.Tensor:
-    """Mean images (M, C, H, W) of many latents, decoded in chunks to bound memory."""
+@_inference
+def decode_means(ctx: Ctx, z: np.ndarray, batch: int = 2048):
+    """Mean images (M, C, H, W) of many latents, decoded in chunks to bound memory (a torch tensor)."""
+    import torch
+
     z = np.atleast_2d(z)
     return torch.cat([decode(ctx, z[i : i + batch]).mean.cpu() for i in range(0, len(z), batch)])
 
 
-@torch.inference_mode()
-def encode_means(ctx: Ctx, images: list[torch.Tensor]) -> np.ndarray:
-    """Posterior means (M, D) of a list of images (C, H, W), e.g. the user's uploads."""
+@_inference
+def encode_means(ctx: Ctx, images: list) -> np.ndarray:
+    """Posterior means (M, D) of a list of images (C, H, W) tensors, e.g. the user's uploads."""
+    import torch
+
     return ctx.model.encode(torch.stack(images).to(ctx.model.device)).mean.cpu().numpy()
 
 
-@torch.inference_mode()
-def image_and_recon(ctx: Ctx, index: int) -> tuple[list[torch.Tensor], list[str]]:
-    """A sample's image and its reconstruction, with their captions (index and class first)."""
+@_inference
+def image_and_recon(ctx: Ctx, index: int) -> tuple[list, list[str]]:
+    """A sample's image and its reconstruction (tensors), with their captions (index and class first)."""
     x = ctx.ds.x[index : index + 1]
     images = [x[0], ctx.model.reconstruct(x.to(ctx.model.device))[0].cpu()]
     return images, [f"#{index} · class {ctx.class_name(int(ctx.enc.labels[index]))}", "reconstruction"]
@@ -289,12 +349,16 @@ def image_and_recon(ctx: Ctx, index: int) -> tuple[list[torch.Tensor], list[str]
 
 def sample_image(ctx: Ctx, z: np.ndarray, seed: int = 0):
     """(decoded distribution, one image drawn from it with a fixed seed) for a latent."""
+    import torch
+
     dist = decode(ctx, z)
     return dist, dist.sample(torch.Generator().manual_seed(seed))[0]
 
 
 def prior_latent(ctx: Ctx, seed: int) -> np.ndarray:
     """One latent from the prior (VAE) or from where the training codes lie (AE/DAE)."""
+    import torch
+
     return ctx.model.prior_sample_z(1, torch.Generator().manual_seed(seed))[0].cpu().numpy().astype(np.float64)
 
 

@@ -74,6 +74,9 @@ def run() -> None:
         _run.active = False
         settings.keep()
         state.sync_url()
+    from ui.loaders import warm_up
+
+    warm_up(st.session_state.get(state.CKPT))  # the page is drawn: torch and the model load in the background
 
 
 def require_shell() -> None:
@@ -89,8 +92,12 @@ def require_shell() -> None:
     st.stop()
 
 
-def page(title: str, help_line: str):
-    """Every page's opening: the shell, its title, one line of help, then the shared context (a ``Ctx``)."""
+def page(title: str, help_line: str, needs_model: bool = True):
+    """Every page's opening: the shell, its title, one line of help, then the shared context (a ``Ctx``).
+
+    ``needs_model=False`` (the Map page) draws from cached arrays alone: the model (and torch) loads when a
+    click needs it, or in the background once the page is drawn.
+    """
     require_shell()
     from ui import state
     from ui.loaders import load_context
@@ -99,4 +106,7 @@ def page(title: str, help_line: str):
     st.caption(help_line)
     if state.CALLBACK_ERROR in st.session_state:
         st.error(state.plain(st.session_state.pop(state.CALLBACK_ERROR)))
-    return load_context()
+    ctx = load_context()
+    if needs_model:
+        ctx.model  # noqa: B018  (built here, before the page's widgets: a bad weights file is one line)
+    return ctx

@@ -249,7 +249,10 @@ class Ctx:
 
     @property
     def model(self):
-        return self.ckpt.model
+        """The model, built on first use (ui.loaders.model: a spinner, and one line if its weights are bad)."""
+        from ui.loaders import model
+
+        return model(self.ckpt)
 
     def latent(self) -> np.ndarray | None:
         """The current point's latent vector (a sample's posterior mean), or None."""
