@@ -173,6 +173,20 @@ def test_the_live_map_gets_its_arrays_once_as_served_files():
     assert np.allclose(values, md.enc.recon_error, rtol=1e-6)
 
 
+def elements(at, kind: str) -> list[str]:
+    return [c.proto.id.rsplit("-", 1)[-1] for c in at.get(kind)]
+
+
+def test_the_live_map_loads_its_code_first_and_the_fallback_plotly():
+    """The shell sends the page's live module in a hidden preload element (the browser loads it and onnxruntime-web
+    during the server's imports) and no Plotly code; with the live map off, Plotly's code and no live module."""
+    at = open_page("map")
+    assert sorted(elements(at, "bidi_component")) == ["live_preload_el", "map_view"]
+    assert not elements(at, "plotly_chart")
+    at = open_page("map", map_live="0")
+    assert "plotly_preload_chart" in elements(at, "plotly_chart") and not elements(at, "bidi_component")
+
+
 def test_fallbacks_say_which_path_draws_the_map(monkeypatch, tmp_path):
     at = open_page("map", map_live="0")
     assert any(c.value.startswith("Server path") and "map_live=0" in c.value for c in at.caption)

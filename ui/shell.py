@@ -21,11 +21,16 @@ class PageSpec(NamedTuple):
     # its first chart is Plotly: load Plotly's code during the server's imports (the Sliders page draws its live
     # element first, and loads Plotly after it)
     plotly_first: bool = True
+    # its live element (module, the setting that turns it off): when it will be drawn, its code and onnxruntime-web
+    # load during the server's imports instead (and Plotly's only where the page falls back)
+    live: tuple[str, str] | None = None
 
 
 PAGES = (
-    PageSpec("pages/map.py", "Map", ":material/scatter_plot:", "map"),
-    PageSpec("pages/sliders.py", "Sliders", ":material/tune:", "sliders", plotly_first=False),
+    PageSpec("pages/map.py", "Map", ":material/scatter_plot:", "map", live=("map.js", "map_live")),
+    PageSpec(
+        "pages/sliders.py", "Sliders", ":material/tune:", "sliders", plotly_first=False, live=("live.js", "sl_live")
+    ),
     PageSpec("pages/interpolation.py", "Interpolation", ":material/timeline:", "interpolation"),
     PageSpec("pages/uncertainty.py", "Uncertainty", ":material/query_stats:", "uncertainty"),
     PageSpec("pages/anomalies.py", "Anomalies", ":material/report:", "anomalies"),
@@ -59,7 +64,12 @@ def run() -> None:
     pages = [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url, default=(i == 0)) for i, p in enumerate(PAGES)]
     page = st.navigation(pages)
     st.sidebar.title("Latent Explorer")
-    if PAGES[[p.url_path for p in pages].index(page.url_path)].plotly_first:
+    spec = PAGES[[p.url_path for p in pages].index(page.url_path)]
+    from ui import live
+
+    if spec.live and live.wanted(*spec.live):
+        live.preload(spec.live[0])
+    elif spec.plotly_first:
         _preload_plotly()
     from ui import settings, state
     from ui.sidebar import sidebar  # imports torch and the core: while the browser fetches Plotly's code

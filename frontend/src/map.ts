@@ -6,7 +6,7 @@
  * keep the scatter, its camera and its selection; only changed data is applied.
  */
 import createScatterplot from "regl-scatterplot";
-import { decoderFor, type Decoder } from "./decoder";
+import { decoderFor, loadOrt, type Decoder } from "./decoder";
 import { KernelInverse, type InverseShape } from "./inverse";
 import { legend, viridis, type Colour } from "./map-colours";
 import { fetchFloats, frameOf, linearScale, type Frame, type LinearScale } from "./map-data";
@@ -235,15 +235,22 @@ class MapView {
         this.decoder = decoderFor(data.base, data.model, data.model_gz, data.latent_dim);
         this.decoder.then(() => this.say(`decoding in this browser (decoder loaded in ${Math.round(performance.now() - t0)} ms)`));
       }
-      if (data.inverse.url !== this.shown.inverse) {
-        const buf = await fetchFloats(data.inverse.url);
+      // every file this update needs is asked for at once; each is awaited where it is used
+      const newInverse = data.inverse.url !== this.shown.inverse;
+      const newMap = data.xy !== this.shown.xy;
+      const newColour = newMap || data.colour.url !== this.shown.colour;
+      const inverseBuf = newInverse ? fetchFloats(data.inverse.url) : null;
+      const mapBufs = newMap ? Promise.all([fetchFloats(data.xy), fetchFloats(data.labels)]) : null;
+      const colourBuf = newColour ? fetchFloats(data.colour.url) : null;
+      for (const p of [inverseBuf, mapBufs, colourBuf]) p?.catch(() => {}); // a failure is thrown where awaited
+      if (inverseBuf) {
+        const buf = await inverseBuf;
         this.inverse = KernelInverse.fromBuffer(buf.buffer as ArrayBuffer, data.inverse);
         this.shown.inverse = data.inverse.url;
         this.overlayTiles = [];
       }
-      const newMap = data.xy !== this.shown.xy;
-      if (newMap) {
-        [this.xy, this.labels] = await Promise.all([fetchFloats(data.xy), fetchFloats(data.labels)]);
+      if (mapBufs) {
+        [this.xy, this.labels] = await mapBufs;
         this.frame = frameOf(this.xy);
         this.grid = new PointGrid(this.xy);
         const { cx, cy, half } = this.frame;
@@ -254,7 +261,7 @@ class MapView {
         this.overlayTiles = [];
         this.showHistogram([]); // a new map starts without a selection
       }
-      if (newMap || data.colour.url !== this.shown.colour) await this.drawPoints(data.colour, newMap);
+      if (colourBuf) await this.drawPoints(data.colour, await colourBuf, newMap);
       if (newMap) this.fit(false);
       if (data.clear !== this.shown.clear) {
         if (this.shown.clear >= 0) this.scatter.deselect({ preventEvent: true } as any);
@@ -281,8 +288,7 @@ class MapView {
     }
   }
 
-  private async drawPoints(colour: Colour, newMap: boolean): Promise<void> {
-    const values = await fetchFloats(colour.url);
+  private async drawPoints(colour: Colour, values: Float32Array, newMap: boolean): Promise<void> {
     const n = this.xy.length / 2;
     const x = new Float32Array(n), y = new Float32Array(n), z = new Float32Array(n);
     const { cx, cy, half } = this.frame;
@@ -514,6 +520,10 @@ class MapView {
     this.status.textContent = `live map failed: ${String(e).slice(0, 200)}`;
   }
 }
+
+// Start fetching onnxruntime-web when this module is first imported: by the page's preload element (ui/live.py)
+// while the server still runs the page, so the map finds the runtime loaded.
+void loadOrt(new URL(/* @vite-ignore */ "./ort/", import.meta.url).href).catch(() => {});
 
 // One view per element key for the page's life: a remount re-attaches it with its camera and selection.
 const views = new Map<string, MapView>();
