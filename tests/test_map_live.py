@@ -273,6 +273,24 @@ def test_selection_panel_histogram_clear_and_csv():
         assert element_data(at)["clear"] == 1  # the browser drops its highlighted selection
 
 
+def test_the_selection_mean_image_is_the_exact_mean_of_the_reconstructions(monkeypatch):
+    """The panel's mean image averages every selected reconstruction (kept as uint8 per view), not a sample."""
+    import torch
+
+    from ui import loaders
+    from ui.state import Ctx
+
+    ck, ds, md = home_map()
+    ctx = Ctx(ck, ds, ds, md, None)
+    region = np.flatnonzero(md.xy[:, 0] < np.median(md.xy[:, 0]))  # 2,500 images: more than the 1,000 sampled before
+    with torch.inference_mode():
+        want = ck.model.decode(torch.as_tensor(md.enc.mean[region])).mean.mean(0).numpy()
+    got = loaders.reconstructions(ctx)[region].mean(0, dtype=np.float64) / 255
+    assert got.shape == want.shape and np.abs(got - want).max() <= 0.5 / 255 + 1e-6
+    monkeypatch.setattr(loaders, "RECONSTRUCTIONS_MAX", len(md.enc) - 1)
+    assert loaders.reconstructions(ctx) is None  # a bigger set: the panel decodes 1,000 of the selection instead
+
+
 # ---- in the browser ------------------------------------------------------------------------------------------
 
 
