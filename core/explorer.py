@@ -38,10 +38,17 @@ def home_dataset(ckpt: Checkpoint, root: str = DEFAULT_ROOT) -> Dataset:
 
 
 def checkpoint_projection(
-    ckpt: Checkpoint, n_components: int = 2, progress=None, root: str = DEFAULT_ROOT, **params
+    ckpt: Checkpoint,
+    n_components: int = 2,
+    progress=None,
+    root: str = DEFAULT_ROOT,
+    home: Dataset | None = None,
+    **params,
 ) -> Projector:
-    """The checkpoint's map, fitted on its home training split (held-out points placed by UMAP), cached."""
-    ds = home_dataset(ckpt, root)
+    """The checkpoint's map, fitted on its home training split (held-out points placed by UMAP), cached.
+
+    Pass ``home`` (the checkpoint's own dataset) when you have it, so it is not read again."""
+    ds = home or home_dataset(ckpt, root)
     enc = load_or_encode(ckpt, ds)
     opts = {**DEFAULT_MAP, **params, "n_components": n_components}
     return load_or_fit(
@@ -54,15 +61,23 @@ def checkpoint_projection(
 
 
 def map_dataset(
-    ckpt: Checkpoint, dataset: Dataset, n_components: int = 2, progress=None, root: str = DEFAULT_ROOT, **params
+    ckpt: Checkpoint,
+    dataset: Dataset,
+    n_components: int = 2,
+    progress=None,
+    root: str = DEFAULT_ROOT,
+    home: Dataset | None = None,
+    **params,
 ) -> MapData:
-    """Encode ``dataset`` with the checkpoint and place it on the checkpoint's map."""
+    """Encode ``dataset`` with the checkpoint and place it on the checkpoint's map (``home``: as for
+    ``checkpoint_projection``; the dataset itself when it is the checkpoint's own)."""
     if tuple(dataset.image_shape) != tuple(ckpt.config.image_shape):
         raise DatasetError(
             f"dataset {dataset.name!r} has images of shape {tuple(dataset.image_shape)}, but "
             f"checkpoint {ckpt.name} expects {tuple(ckpt.config.image_shape)}"
         )
-    proj = checkpoint_projection(ckpt, n_components, progress, root, **params)
+    home = dataset if _is_home(ckpt, dataset) else home
+    proj = checkpoint_projection(ckpt, n_components, progress, root, home, **params)
     home = _is_home(ckpt, dataset) and len(dataset) == len(proj.embedding_)
     enc = load_or_encode(ckpt, dataset, cache_dir=_latents_dir(ckpt, home), progress=progress is not None)
     xy = proj.embedding_ if home else proj.to_map(enc.mean)

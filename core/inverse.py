@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from core.errors import ConfigError, LatentExplorerError, check
 from core.projection import Projector, _weighted_knn
@@ -62,6 +61,8 @@ class KernelInverse:
         check(len(X) > self.n_neighbors, "embedding", f"more than n_neighbors = {self.n_neighbors} rows", len(X))
         extent = float(np.linalg.norm(X.max(0) - X.min(0)))
         check(extent > 0, "embedding", "spread out (its points all coincide)", extent)
+        from scipy.spatial import cKDTree  # here: the map page serves a fitted inverse without scipy
+
         d, _ = cKDTree(X).query(X, k=self.n_neighbors + 1)  # column 0 is the point itself
         # Floor: a point with many exact duplicates would otherwise get a zero-width kernel.
         self.bandwidths_ = np.maximum(self.scale * d[:, -1], 1e-4 * extent)
@@ -154,6 +155,8 @@ class KnnInverse:
 
     def fit(self, embedding: np.ndarray, latents: np.ndarray) -> KnnInverse:
         check(_is_int(self.k) and 1 <= self.k < len(embedding), "k", "an integer in 1..N-1", self.k)
+        from scipy.spatial import cKDTree
+
         self.latents_ = np.asarray(latents, np.float32)
         self.tree_ = cKDTree(np.asarray(embedding, np.float64))
         return self

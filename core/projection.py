@@ -18,13 +18,17 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from core.cache import atomic_write_bytes, content_key
 from core.errors import ConfigError
+
+if TYPE_CHECKING:  # the k-d trees are built on first use: a page that only draws the map never imports scipy
+    from scipy.spatial import cKDTree
 
 METHODS = ("umap", "pca")
 METRICS = ("euclidean", "cosine", "manhattan", "correlation")
@@ -153,10 +157,22 @@ class Projector:
         return self
 
     def _index(self) -> None:
-        self._ztree = cKDTree(self.latents_)
-        self._mtree = cKDTree(self.embedding_)
+        for tree in ("_ztree", "_mtree"):  # built again from the new arrays on first use
+            self.__dict__.pop(tree, None)
         self._row_index = {self.latents_[i].tobytes(): i for i in range(len(self.latents_))}
         self._radius = AGREE_RADIUS * float(np.linalg.norm(self.embedding_.max(0) - self.embedding_.min(0)))
+
+    @cached_property
+    def _ztree(self) -> cKDTree:
+        from scipy.spatial import cKDTree
+
+        return cKDTree(self.latents_)
+
+    @cached_property
+    def _mtree(self) -> cKDTree:
+        from scipy.spatial import cKDTree
+
+        return cKDTree(self.embedding_)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "embedding_"):

@@ -37,7 +37,7 @@ def home_map(name: str = DEFAULT):
 def element_data(at: AppTest) -> dict:
     els = at.get("bidi_component")
     assert els and els[0].proto.component_name == "latent_live_map"
-    return json.loads(els[0].proto.json)
+    return json.loads(json.loads(els[0].proto.json)["json"])  # ui.live.packed
 
 
 def served(url: str) -> np.ndarray:

@@ -8,6 +8,7 @@ server path instead.
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import shutil
 from pathlib import Path
@@ -26,15 +27,41 @@ NEEDED = (
     "ort/ort-wasm-simd-threaded.wasm.gz",
 )
 
+# The elements' shared loader code. What they are sent: their data as one JSON string (``packed``), which the
+# component's js parses back.
+# Streamlit scans every top-level value of a dict for a dataframe, and its scan of a list or a dict imports pandas
+# (0.2 s on the first page's path); a string is passed as it is.
+UNPACK_JS = """
+function unpacked(c) {
+  return { data: JSON.parse(c.data.json), parentElement: c.parentElement,
+           setTriggerValue: (name, value) => c.setTriggerValue(name, value),
+           setStateValue: (name, value) => c.setStateValue(name, value) };
+}
+
+function noWasm(c) {  // onnxruntime-web cannot run: Python draws the server path, and this element goes away
+  let n = 0;  // said again each second until then: a value sent while the page's script runs can be dropped
+  const say = () => c.setTriggerValue("fallback", "no WebAssembly " + ++n);  // (streamlit/streamlit#16732)
+  say();
+  const timer = setInterval(say, 1000);
+  return () => clearInterval(timer);
+}
+"""
+
+
+def packed(data: dict) -> dict[str, str]:
+    """An element's data as one JSON string (see UNPACK_JS)."""
+    return {"json": json.dumps(data, allow_nan=False)}
+
+
 # The component's own js only loads the built module by absolute URL: a components-v2 module has no base URL.
 # It first asks the browser for every file the element needs, at once: the imports would find them one by one.
-_JS = """
+_JS = (
+    UNPACK_JS
+    + """
 export default function (component) {
   let cleanup = null, gone = false;
-  if (typeof WebAssembly === "undefined") {  // onnxruntime-web cannot run: Python draws the server path instead
-    component.setTriggerValue("fallback", "no WebAssembly");
-    return () => {};
-  }
+  if (typeof WebAssembly === "undefined") return noWasm(component);
+  component = unpacked(component);
   const base = new URL("%s", window.location.origin).href;
   const model = component.data && component.data.model_gz;
   const files = [["ort/ort.wasm.min.mjs", "modulepreload"], ["ort/ort-wasm-simd-threaded.mjs", "modulepreload"],
@@ -52,6 +79,7 @@ export default function (component) {
   return () => { gone = true; if (cleanup) cleanup(); };
 }
 """
+)
 
 
 # A hidden element sent first on a live page: it imports the page's element module (which starts loading
@@ -158,11 +186,11 @@ def sliders(
 ) -> list[float] | None:
     """Draw the live sliders, images and traversal grid (rows: ``grid``, most active dimensions first); the
     latent released by the user in this run (parsed), else None."""
-    plain, packed = model_url(model)
+    plain, gz = model_url(model)
     data = {
         "base": URL + "ort/",
         "model": plain,
-        "model_gz": packed,
+        "model_gz": gz,
         "z": [float(v) for v in z],
         "rev": rev,
         "dims": [{"index": int(i), "label": label} for i, label in dims],
@@ -176,7 +204,11 @@ def sliders(
         "scale": scale,
     }
     result = _component(_stamp())(
-        key=key, data=data, on_release_change=lambda: None, on_ready_change=lambda: None, on_fallback_change=_no_wasm
+        key=key,
+        data=packed(data),
+        on_release_change=lambda: None,
+        on_ready_change=lambda: None,
+        on_fallback_change=_no_wasm,
     )
     if result is not None and result.get("fallback") is not None:  # _no_wasm ran: the whole page falls back
         st.rerun(scope="app")

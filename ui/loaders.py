@@ -104,8 +104,8 @@ def get_dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None =
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)
-def _map(sha: str, data_key: str, n: int, _ckpt: Checkpoint, _ds: Dataset) -> MapData:
-    md = map_dataset(_ckpt, _ds, n_components=n)
+def _map(sha: str, data_key: str, n: int, _ckpt: Checkpoint, _ds: Dataset, _home: Dataset) -> MapData:
+    md = map_dataset(_ckpt, _ds, n_components=n, home=_home)
     # shared by every session (cache_resource): make an accidental in-place edit fail loudly instead
     for a in (md.xy, md.projector.embedding_, md.projector.latents_, *vars(md.enc).values()):
         if isinstance(a, np.ndarray):
@@ -137,7 +137,7 @@ _READY: set[tuple] = set()  # maps whose disk caches were found complete: not ch
 
 def load_map(ckpt: Checkpoint, ds: Dataset, home: Dataset, n: int = 2) -> MapData:
     """The dataset on the checkpoint's map; a missing disk cache (encoding, UMAP fit) runs inside st.status."""
-    args = (ckpt.weights_sha256, ds.key, n, ckpt, ds)
+    args = (ckpt.weights_sha256, ds.key, n, ckpt, ds, home)
     if args[:3] in _READY:
         return _map(*args)
     steps = pending_work(ckpt, ds, n, home=home)  # reads the latents file: once per map and process, not per rerun

@@ -25,14 +25,19 @@ if TYPE_CHECKING:
 
 MAPS = live.LIVE / "maps"
 
-_JS = """
+_JS = (
+    live.UNPACK_JS
+    + """
 export default function (component) {
   let cleanup = null, gone = false;
+  if (typeof WebAssembly === "undefined") return noWasm(component);
+  component = unpacked(component);
   const url = new URL("%s" + "map.js?v=%s", window.location.origin).href;
   import(url).then((m) => { if (!gone) cleanup = m.default(component); });
   return () => { gone = true; if (cleanup) cleanup(); };
 }
 """
+)
 
 
 def available() -> bool:
@@ -194,9 +199,10 @@ def map_view(
     lo, hi = xy.min(0).astype(np.float64), xy.max(0).astype(np.float64)
     tag = content_key("map-live", 1, view=ctx.key)[:16]
     inv_tag = content_key("map-inverse", 1, weights=ctx.ckpt.weights_sha256)[:16]
-    inv = inverse(ctx)
-    shape = {"n": len(inv.centers_), "p": 2, "d": inv.latents_.shape[1]}
     cfg = ctx.ckpt.config
+    # the fitted inverse's file is written once; its shape is the map's (fitting it needs scipy: not on reruns)
+    inv_url = _served(f"{inv_tag}-inverse.bin", lambda: inverse(ctx).to_browser_bytes()[0])
+    shape = {"n": len(md.projector.embedding_), "p": 2, "d": int(cfg.latent_dim)}
     model, model_gz = live.model_url(loaders.decoder_onnx(ctx.ckpt.name, ctx.ckpt.weights_sha256))
     data = {
         "key": f"{key}:{tag}",
@@ -210,7 +216,7 @@ def map_view(
         "labels": _served(f"{tag}-labels.bin", lambda: _f32(enc.labels)),
         "classes": [str(c) for c in ctx.ds.classes],
         "class_colours": figures.palette(len(ctx.ds.classes)),
-        "inverse": {"url": _served(f"{inv_tag}-inverse.bin", lambda: inv.to_browser_bytes()[0]), **shape},
+        "inverse": {"url": inv_url, **shape},
         "colour": _colour_data(ctx, colouring),
         "point": None if point_xy is None else [float(point_xy[0]), float(point_xy[1])],
         "find": find,
@@ -220,5 +226,5 @@ def map_view(
     }
     cb = state.guarded(lambda: handle(ctx, dict(st.session_state.get(key) or {}), lo, hi))
     _component(_stamp())(
-        key=key, data=data, on_click_change=cb, on_select_change=cb, on_fallback_change=cb, height=height
+        key=key, data=live.packed(data), on_click_change=cb, on_select_change=cb, on_fallback_change=cb, height=height
     )

@@ -30,6 +30,7 @@ interface Args {
   data: LiveData;
   parentElement: HTMLElement | ShadowRoot;
   setTriggerValue: (name: string, value: unknown) => void;
+  setStateValue: (name: string, value: unknown) => void;
 }
 
 /** Timings and the last outputs, for tests and benchmarks (nothing in the page reads them). */
@@ -91,6 +92,9 @@ class Live {
   private dirty = false; // the latent changed since the last frame started
   private inputT: number | null = null; // time of the first input not yet drawn
   private setTrigger: Args["setTriggerValue"] = () => {};
+  // "ready" is a state value, not a trigger: a trigger sent while the page's script runs can be dropped
+  // (streamlit/streamlit#16732); a state value persists
+  private setState: Args["setStateValue"] = () => {};
   readonly stats: LiveStats = {
     readyMs: null,
     lags: [],
@@ -117,8 +121,9 @@ class Live {
   }
 
   /** Take new data from Python; rebuild only what changed, and keep slider positions unless ``rev`` moved. */
-  update({ data, setTriggerValue }: Args): void {
+  update({ data, setTriggerValue, setStateValue }: Args): void {
     this.setTrigger = setTriggerValue;
+    this.setState = setStateValue;
     const old = this.data;
     this.data = data;
     const layout = (d: LiveData) => JSON.stringify([d.dims, d.grid, d.lo, d.hi, d.step, d.shape, d.gaussian, d.scale]);
@@ -259,7 +264,7 @@ class Live {
       if (this.stats.readyMs === null) {
         this.stats.readyMs = t1;
         marks.first ??= t1;
-        this.setTrigger("ready", true); // Python draws the page's map (Plotly) only now
+        this.setState("ready", true); // Python draws the page's map (Plotly) only now
       }
       const g = gridLatents(z, this.data.grid, this.data.lo, this.data.hi);
       const out = await decoder.decode(g.latents); // all 64 in one call
@@ -290,7 +295,7 @@ class Live {
   }
 
   private fail(e: unknown): void {
-    if (this.stats.error === null) this.setTrigger("ready", true); // the page's map need not wait any more
+    if (this.stats.error === null) this.setState("ready", true); // the page's map need not wait any more
     this.stats.error = String(e);
     this.status.textContent = `live decoding failed: ${String(e).slice(0, 200)}`;
   }

@@ -39,6 +39,7 @@ interface Args {
   data: MapLiveData;
   parentElement: HTMLElement | ShadowRoot;
   setTriggerValue: (name: string, value: unknown) => void;
+  setStateValue: (name: string, value: unknown) => void;
 }
 
 /** For tests and benchmarks: timings and the last decoded image. */
@@ -531,7 +532,7 @@ const views = new Map<string, MapView>();
 /** The components-v2 entry: called on mount and on every rerun with new data; returns the unmount cleanup. */
 export default function mount(args: Args): () => void {
   if (typeof WebAssembly === "undefined") {
-    args.setTriggerValue("fallback", "no WebAssembly"); // Python draws the server path instead
+    args.setTriggerValue("fallback", "no WebAssembly"); // (the element's loader, ui/map_live.py, checks first)
     return () => {};
   }
   let view = views.get(args.data.key);
