@@ -274,7 +274,7 @@ def model(ckpt: Checkpoint):
         st.stop()
 
 
-WARM_UP_DELAY_S = 3.0  # after the first page is drawn: the browser's downloads of the live element go first
+WARM_UP_DELAY_S = 1.5  # after the script run: the browser has the live map drawn by then (cold start ~2.9 s)
 
 
 def warm_up(name: str | None) -> None:
