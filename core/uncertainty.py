@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import linalg
 
 from core.errors import ConfigError
 from core.latents import EncodedSet
@@ -44,6 +43,8 @@ def distance_to_centroid(mean: np.ndarray, labels: np.ndarray, metric: str = "eu
         raise ConfigError(f"labels must be (N,) = ({len(mean)},), got {labels.shape}")
     if metric not in METRICS:
         raise ConfigError(f"metric must be one of {METRICS}, got {metric!r}")
+    from scipy import linalg  # here: 0.2 s of imports the app's first page (the sidebar's card) should not pay
+
     out = np.empty(len(mean))
     for cls in np.unique(labels):
         rows = labels == cls

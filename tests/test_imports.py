@@ -39,7 +39,7 @@ def test_pages_never_import_torch():
 
 def test_default_page_needs_no_torch_nor_umap_nor_sklearn():
     """The first page on the default checkpoint is drawn from cached arrays and the exported ONNX decoder:
-    torch (1 s), umap-learn, scikit-learn (0.3 s), scipy.spatial (0.15 s) and pandas (0.17 s) stay out; after
+    torch (1 s), umap-learn, scikit-learn (0.3 s), scipy (0.2 s) and pandas (0.17 s) stay out; after
     it is drawn, torch and the model load in the background (ui.loaders.warm_up), so the first click does not
     wait for them."""
     run(
@@ -52,6 +52,7 @@ def test_default_page_needs_no_torch_nor_umap_nor_sklearn():
         "assert 'umap' not in sys.modules, 'the default page imported umap'\n"
         "assert 'sklearn' not in sys.modules, 'the default page imported scikit-learn'\n"
         "assert 'scipy.spatial' not in sys.modules, 'the default page built a k-d tree'\n"
+        "assert 'scipy.linalg' not in sys.modules, 'the default page imported scipy.linalg'\n"
         "assert 'pandas' not in sys.modules, 'an element sent a dict Streamlit scanned for dataframes'\n"
         "ckpt = ui.loaders.get_checkpoint(at.session_state['ckpt'])\nassert not ckpt.model_loaded\n"
         "for _ in range(600):\n    time.sleep(0.1)\n    if ckpt.model_loaded: break\n"
