@@ -1,7 +1,7 @@
 """The frame of the app: the one list of pages, the navigation, the sidebar, and every page's opening.
 
-Imports nothing heavy at module level: ``run`` sends an invisible chart first, so the browser
-fetches Plotly's code while the server imports torch and the core.
+Imports nothing heavy at module level: ``run`` first sends a hidden element with the page's live module
+(or an invisible chart, for Plotly's code), so the browser loads it while the server imports and runs the page.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def run() -> None:
     elif spec.plotly_first:
         _preload_plotly()
     from ui import settings, state
-    from ui.sidebar import sidebar  # imports torch and the core: while the browser fetches Plotly's code
+    from ui.sidebar import sidebar  # imports the core (not torch): while the browser loads the code sent above
 
     sidebar()
 
