@@ -46,7 +46,7 @@ c5.number_input(
 if unavailable:
     st.caption("Not offered for this model: " + "; ".join(unavailable.values()) + ".")
 no_wasm = st.session_state.get(live.NO_WASM, False)
-use_live = bool(st.session_state["map_live"]) and map_live.available() and not three_d and not no_wasm
+use_live = live.wanted("map.js", "map_live") and not three_d  # the same test the shell's preload made
 if three_d:
     st.caption("3-D map: drawn on the server's figure (Plotly); hovering decodes on the 2-D map only.")
 elif use_live:

@@ -28,7 +28,7 @@ settings.restore(
     settings.Setting("sl_live", True, (False, True), settings.flag),
 )
 no_wasm = st.session_state.get(live.NO_WASM, False)
-use_live = bool(st.session_state["sl_live"]) and live.available() and not no_wasm
+use_live = live.wanted("live.js", "sl_live")  # the same test the shell's preload made
 
 
 def start_vector(mode: str) -> np.ndarray:

@@ -3,6 +3,7 @@
  * dimension, the decoded image (with one sample, and the per-pixel std of a Gaussian decoder) and a traversal
  * grid of 64 images. Inputs are coalesced to one decode per animation frame; a release sends the latent to Python.
  */
+import type { ElementArgs } from "./element";
 import { type Decoder, decoderFor, loadOrt, marks } from "./decoder";
 import { gridLatents, GRID_STEPS } from "./grid";
 import { GRID_CSS, GridView } from "./gridview";
@@ -26,12 +27,7 @@ export interface LiveData {
   scale: number; // CSS pixels per image pixel
 }
 
-interface Args {
-  data: LiveData;
-  parentElement: HTMLElement | ShadowRoot;
-  setTriggerValue: (name: string, value: unknown) => void;
-  setStateValue: (name: string, value: unknown) => void;
-}
+type Args = ElementArgs<LiveData>;
 
 /** Timings and the last outputs, for tests and benchmarks (nothing in the page reads them). */
 export interface LiveStats {

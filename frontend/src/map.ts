@@ -5,6 +5,7 @@
  * a box or lasso the selected indices. One instance per element key lives in module state, so reruns and remounts
  * keep the scatter, its camera and its selection; only changed data is applied.
  */
+import type { ElementArgs } from "./element";
 import createScatterplot from "regl-scatterplot";
 import { decoderFor, loadOrt, type Decoder } from "./decoder";
 import { KernelInverse, type InverseShape } from "./inverse";
@@ -35,12 +36,7 @@ export interface MapLiveData {
   height: number;
 }
 
-interface Args {
-  data: MapLiveData;
-  parentElement: HTMLElement | ShadowRoot;
-  setTriggerValue: (name: string, value: unknown) => void;
-  setStateValue: (name: string, value: unknown) => void;
-}
+type Args = ElementArgs<MapLiveData>;
 
 /** For tests and benchmarks: timings and the last decoded image. */
 export interface MapStats {
