@@ -39,9 +39,9 @@ def median_ms(fn, repeat: int, warmup: int = 2) -> float:
 
 
 def bench_model(ckpt_path: str, repeat: int) -> list[dict]:
-    from core.checkpoints import load_checkpoint
-    from core.explorer import home_dataset
-    from core.latents import encode_dataset
+    from core.maps.mapdata import home_dataset
+    from core.models.checkpoints import load_checkpoint
+    from core.models.inference import encode_dataset
 
     ck = load_checkpoint(ckpt_path)
     ds = home_dataset(ck)
@@ -83,10 +83,10 @@ def bench_model(ckpt_path: str, repeat: int) -> list[dict]:
 
 
 def bench_projection(ckpt_path: str, repeat: int, quick: bool) -> list[dict]:
-    from core.checkpoints import load_checkpoint
-    from core.explorer import checkpoint_projection, home_dataset
-    from core.latents import load_or_encode
-    from core.projection import Projector
+    from core.maps.mapdata import checkpoint_projection, home_dataset
+    from core.maps.projection import Projector
+    from core.models.checkpoints import load_checkpoint
+    from core.models.inference import load_or_encode
 
     ck = load_checkpoint(ckpt_path)
     enc = load_or_encode(ck, home_dataset(ck))
@@ -96,7 +96,7 @@ def bench_projection(ckpt_path: str, repeat: int, quick: bool) -> list[dict]:
     xy = proj.embedding_[rng.integers(0, len(proj.embedding_), 64)] + 0.1 * rng.standard_normal((64, 2))
     rows = []
     to_ms, from_ms = median_ms(lambda: proj.to_map(z_new), repeat), median_ms(lambda: proj.from_map(xy), repeat)
-    from core.inverse import KernelInverse
+    from core.maps.inverse import KernelInverse
 
     smooth = KernelInverse().fit(proj.embedding_[~enc.is_test], proj.latents_[~enc.is_test])
     smooth_row = {
@@ -162,8 +162,8 @@ def bench_projection(ckpt_path: str, repeat: int, quick: bool) -> list[dict]:
 STARTUP = """
 import time, sys
 t0 = time.perf_counter()
-from core.checkpoints import load_checkpoint, open_checkpoint
-from core.explorer import map_dataset, home_dataset
+from core.models.checkpoints import load_checkpoint, open_checkpoint
+from core.maps.mapdata import map_dataset, home_dataset
 ck = (open_checkpoint if sys.argv[2] == "open" else load_checkpoint)(sys.argv[1])
 md = map_dataset(ck, home_dataset(ck))
 print(time.perf_counter() - t0, md.xy.shape[0], "torch" in sys.modules)

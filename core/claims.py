@@ -30,7 +30,7 @@ class Claim:
 
 
 def _load(name: str):
-    from core.checkpoints import load_checkpoint
+    from core.models.checkpoints import load_checkpoint
 
     return load_checkpoint(ROOT / "checkpoints" / name)
 
@@ -65,8 +65,8 @@ def anomaly_claim() -> Claim:
 
 
 def denoising_claim() -> Claim:
-    from core.explorer import home_dataset
-    from core.quality import shipped_curves
+    from core.analysis.denoise import shipped_curves
+    from core.maps.mapdata import home_dataset
 
     ckpts = {k: _load(f"mnist5k-{n}") for k, n in (("AE", "ae16"), ("DAE", "dae16"), ("VAE", "vae16"))}
     curve = shipped_curves(ckpts, home_dataset(ckpts["DAE"]))["gaussian"]
@@ -82,8 +82,8 @@ def denoising_claim() -> Claim:
 
 
 def prior_claim() -> Claim:
-    from core.compare import load_or_measure_holes
-    from core.explorer import home_dataset
+    from core.analysis.holes import load_or_measure_holes
+    from core.maps.mapdata import home_dataset
 
     h = {
         n: load_or_measure_holes(_load(f"mnist5k-{n}"), home_dataset(_load(f"mnist5k-{n}"))) for n in ("ae16", "vae16")
@@ -100,8 +100,8 @@ def prior_claim() -> Claim:
 
 
 def between_classes_claim() -> Claim:
-    from core.explorer import home_dataset, map_dataset
-    from core.interpolate import class_centroids, interpolate, nearest_class
+    from core.analysis.interpolate import class_centroids, interpolate, nearest_class
+    from core.maps.mapdata import home_dataset, map_dataset
 
     ck = _load("mnist5k-vae16")
     md = map_dataset(ck, home_dataset(ck))
@@ -133,9 +133,9 @@ def distance_claim() -> Claim:
 
 
 def direction_claim() -> Claim:
-    from core.directions import attribute_strip
-    from core.explorer import home_dataset
-    from core.latents import load_or_encode
+    from core.analysis.directions import attribute_strip
+    from core.maps.mapdata import home_dataset
+    from core.models.inference import load_or_encode
 
     ck = _load("mnist5k-vae16")
     enc = load_or_encode(ck, home_dataset(ck))

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core.analysis.map_inverse import InverseFigures
+from core.analysis.uncertainty import Correlation
 from core.cache import atomic_write_bytes, content_key
-from core.checkpoints import DEVICES, Checkpoint, load_checkpoint, resolve_device
-from core.data import dataset_key
+from core.data.datasets import dataset_key
 from core.errors import LatentExplorerError
-from core.inverse import InverseFigures
-from core.latents import EncodedSet, SetMetrics
-from core.projection import OutOfSample, Projector
-from core.uncertainty import Correlation
+from core.maps.projection import OutOfSample, Projector
+from core.models.checkpoints import DEVICES, Checkpoint, load_checkpoint, resolve_device
+from core.models.inference import EncodedSet, SetMetrics
 
 EVALUATION_VERSION = 2  # 2: the map inverses' figures (kNN-10 and the smooth KernelInverse)
 
@@ -93,7 +93,7 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
     A point is "inside a cluster" when its 10 nearest mapped points lie closer than the median
     10-NN radius of the map. Its decoded image is re-encoded and classified by 10-NN in latent space.
     """
-    from core.clustering import knn_vote
+    from core.analysis.clustering import knn_vote
 
     rng = np.random.default_rng(seed)
     emb, labels = proj.embedding_, enc.labels
@@ -119,12 +119,12 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
 def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) -> Evaluation:
     """All figures of one checkpoint; stored beside it (``evaluation_path``) so pages read them, not recompute."""
     # imported here: the app reads stored Evaluations (load_evaluation) without paying for sklearn and scipy
-    from core.anomaly import heldout_auroc
-    from core.clustering import kmeans_scores, knn_accuracy, knn_distance
-    from core.explorer import checkpoint_projection, home_dataset
-    from core.latents import load_or_encode, summarize
-    from core.train import seen_test_mask
-    from core.uncertainty import compute_measure, distance_to_centroid, spearman_ci
+    from core.analysis.anomaly import heldout_auroc
+    from core.analysis.clustering import kmeans_scores, knn_accuracy, knn_distance
+    from core.analysis.uncertainty import compute_measure, distance_to_centroid, spearman_ci
+    from core.maps.mapdata import checkpoint_projection, home_dataset
+    from core.models.inference import load_or_encode, summarize
+    from core.train.loop import seen_test_mask
 
     t = {}
     t0 = time.perf_counter()
@@ -166,7 +166,8 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
     t0 = time.perf_counter()
     proj = checkpoint_projection(ckpt, 2, progress=lambda m: print(m, file=sys.stderr))
     t["projection_s"] = time.perf_counter() - t0
-    from core.inverse import KernelInverse, KnnInverse, inverse_figures
+    from core.analysis.map_inverse import inverse_figures
+    from core.maps.inverse import KernelInverse, KnnInverse
 
     t0 = time.perf_counter()
     inverse = {
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", choices=DEVICES, help="(default auto)")
     p.add_argument("--with-3d", action="store_true", help="also build and cache the 3-D map")
     a = p.parse_args(argv)
-    from core.explorer import checkpoint_projection
+    from core.maps.mapdata import checkpoint_projection
 
     try:
         r = evaluate(a.checkpoint, a.seed, a.device).to_dict()

@@ -6,7 +6,7 @@ in [0, 1], and for a Gaussian decoder also its per-pixel ``std``: the likelihood
 needs no post-processing. The file is cached beside the checkpoint's other derived files,
 keyed by the weights' hash.
 
-For an ONNX checkpoint (core.onnx_model) the file is the user's own ``decoder.onnx`` with the same head
+For an ONNX checkpoint (core.models.onnx_model) the file is the user's own ``decoder.onnx`` with the same head
 appended as graph nodes (``decoder_with_head``): the same inputs and outputs, the numbers ``decode`` gives.
 
 ``OnnxDecoder`` runs such a file with onnxruntime in Python: the same numbers a browser gets.
@@ -26,8 +26,9 @@ from core.cache import USER_CACHE, atomic_write_bytes, content_key
 from core.errors import ConfigError
 
 if TYPE_CHECKING:  # finding a cached export needs no torch; exporting one imports it
-    from core.checkpoints import Checkpoint
-    from core.models import Autoencoder
+    from core.models.autoencoders import Autoencoder
+    from core.models.checkpoints import Checkpoint
+    from core.models.onnx_model import OnnxAutoencoder
 
 EXPORT_VERSION = 1
 OPSET = 17  # supported by every onnxruntime (and onnxruntime-web) release of the last years
@@ -57,7 +58,7 @@ def decoder_onnx_bytes(model: Autoencoder) -> bytes:
     """The decoder of ``model`` as the bytes of a single ONNX file, weights inside, batch axis dynamic."""
     import torch
 
-    from core.onnx_model import OnnxAutoencoder, decoder_with_head
+    from core.models.onnx_model import OnnxAutoencoder
 
     if isinstance(model, OnnxAutoencoder):  # already a graph: append the head rather than trace
         return decoder_with_head(model)
@@ -136,3 +137,56 @@ class OnnxDecoder:
             raise ConfigError(f"latents must be (M, {self.latent_dim}), got shape {z.shape}")
         out = dict(zip(self.outputs, self.session.run(self.outputs, {"z": z}), strict=True))
         return Decoded(out["mean"], out.get("std"))
+
+
+# ----------------------------------------------------------------------------------------
+# The browser's decoder: the user's decoder.onnx with the likelihood head appended
+
+
+def decoder_with_head(model: OnnxAutoencoder) -> bytes:
+    """The decoder as core.export's contract: input ``z`` (B, D), output ``mean`` (and ``std`` for a Gaussian).
+
+    Built from the user's graph with the onnx package (every name prefixed, so none can clash): Sigmoid for
+    logits, Identity for probabilities, mean and exp(0.5 * clip(logvar)) for a Gaussian, as ``decode`` computes.
+    """
+    import onnx
+    from onnx import TensorProto, compose, helper
+
+    from core.models.onnx_model import LOGVAR_RANGE
+
+    m = compose.add_prefix(onnx.load_from_string(model.decoder_bytes), "user/")
+    g = m.graph
+    (old_in,), outs = list(g.input), [o.name for o in g.output]
+    c, h, w = model.cfg.image_shape
+    opset = max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    head = [helper.make_node("Identity", ["z"], [old_in.name])]
+    kind = model.spec.decoder_outputs
+    if kind == "logits":
+        head.append(helper.make_node("Sigmoid", [outs[0]], ["mean"]))
+    elif kind == "probs":
+        head.append(helper.make_node("Identity", [outs[0]], ["mean"]))
+    else:
+        lo, hi = LOGVAR_RANGE
+        if opset >= 11:  # Clip takes its bounds as inputs from opset 11, as attributes before
+            g.initializer.extend(
+                [helper.make_tensor(n, TensorProto.FLOAT, [], [v]) for n, v in (("head/lo", lo), ("head/hi", hi))]
+            )
+            clip = helper.make_node("Clip", [outs[1], "head/lo", "head/hi"], ["head/logvar"])
+        else:
+            clip = helper.make_node("Clip", [outs[1]], ["head/logvar"], min=lo, max=hi)
+        g.initializer.append(helper.make_tensor("head/half", TensorProto.FLOAT, [], [0.5]))
+        head += [
+            helper.make_node("Identity", [outs[0]], ["mean"]),
+            clip,
+            helper.make_node("Mul", ["head/logvar", "head/half"], ["head/half_logvar"]),
+            helper.make_node("Exp", ["head/half_logvar"], ["std"]),
+        ]
+    nodes = [head[0], *g.node, *head[1:]]  # topological order: z feeds the user's graph, its outputs feed the head
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.input[:]
+    g.input.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", model.cfg.latent_dim]))
+    del g.output[:]
+    names = ["mean"] if model.cfg.likelihood == "bernoulli" else ["mean", "std"]
+    g.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", c, h, w]) for n in names)
+    return m.SerializeToString()

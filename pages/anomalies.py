@@ -4,10 +4,11 @@ import io
 
 import streamlit as st
 
-from core.anomaly import NO_ELBO, top_k
-from core.anomaly_scores import LABELS, SCORES
+from core.analysis.anomaly import NO_ELBO, top_k
+from core.analysis.anomaly_scores import LABELS, SCORES
+from core.data.images import prepare_image
 from core.errors import LatentExplorerError
-from core.images import prepare_image
+from core.models.inference import decode_means
 from ui import anomalies, figures, images, loaders, panels, settings, state
 from ui.shell import page
 
@@ -38,7 +39,7 @@ with left:
         panels.current_point(ctx, neighbours=False)
 with right:
     worst = top_k(values, 16)
-    recon = loaders.decode_means(ctx, enc.mean[worst]).numpy()
+    recon = decode_means(loaders.model(ctx.ckpt), enc.mean[worst]).numpy()
     st.markdown(
         "**The 16 highest-scored images**: input, reconstruction, |difference| (0 dark, 1 yellow); "
         "click a number to make it the current point."
@@ -80,7 +81,7 @@ if up is not None:
         st.error(state.plain(e))
         st.stop()
     one, vals, pct = anomalies.score_upload(ctx, prepared.x)
-    rec = loaders.decode_means(ctx, one.mean)[0]
+    rec = decode_means(loaders.model(ctx.ckpt), one.mean)[0]
     u1, u2, u3 = st.columns([2, 3, 3])
     with u1:
         images.show_images([prepared.x, rec], ["as the model sees it", "its reconstruction"], cols=2)

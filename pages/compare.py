@@ -4,8 +4,17 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import compare
-from ui import comparison, figures, images, loaders, settings
+from core.analysis.holes import (
+    ACTIVE_THRESHOLD,
+    CONFIDENT,
+    MODELS,
+    clustering_verdict,
+    comparison_table,
+    holes_verdict,
+    pick_test_images,
+)
+from core.models.inference import decode_means
+from ui import compare, figures, images, loaders, settings
 from ui.shell import page
 
 page(
@@ -13,11 +22,9 @@ page(
     "The three shipped 16-D models on the same images, whichever checkpoint the sidebar shows: how they rebuild "
     "test images, what their prior samples decode to, their maps, and their stored test figures.",
 )
-models = comparison.contexts()
+models = compare.contexts()
 if models is None:
-    st.info(
-        f"This page compares the shipped checkpoints {', '.join(compare.MODELS)}; `make checkpoints` re-creates them."
-    )
+    st.info(f"This page compares the shipped checkpoints {', '.join(MODELS)}; `make checkpoints` re-creates them.")
     st.stop()
 first = next(iter(models.values()))
 settings.restore(settings.Setting("cp_seed", 0, parse=settings.bounded_int(0, 10**6)))
@@ -31,11 +38,11 @@ def shuffle() -> None:
 left, right = st.columns([5, 1], vertical_alignment="bottom")
 left.subheader("The same 8 test images, rebuilt by each model")
 right.button("Shuffle", key="cp_shuffle", on_click=shuffle, help="Draw 8 other test images (the seed is in the URL).")
-idx = compare.pick_test_images(first.enc.is_test, 8, int(st.session_state["cp_seed"]))
+idx = pick_test_images(first.enc.is_test, 8, int(st.session_state["cp_seed"]))
 strips = {"test images " + ", ".join(f"#{i}" for i in idx): first.ds.x[idx]}
 for name, c in models.items():
     mse = float(np.mean(c.enc.recon_error[idx]))
-    strips[f"{name}: mean pixel MSE {mse:.4f}"] = loaders.decode_means(c, c.enc.mean[idx])
+    strips[f"{name}: mean pixel MSE {mse:.4f}"] = decode_means(loaders.model(c.ckpt), c.enc.mean[idx])
 for caption, x in strips.items():
     pil = images.grid(x, nrow=8, scale=2)
     st.image(pil, caption=caption, width=pil.width, output_format="PNG")
@@ -43,7 +50,7 @@ for caption, x in strips.items():
 # ------------------------------------------------------------------------------ prior samples
 st.subheader("64 samples from each model's prior, decoded")
 with st.spinner("Measuring the prior samples of the three models (once; about 30 s the first time)…"):
-    holes = {name: comparison.holes(c) for name, c in models.items()}
+    holes = {name: compare.holes(c) for name, c in models.items()}
 h0 = next(iter(holes.values()))
 
 
@@ -53,26 +60,26 @@ def draw_grid(col, name: str, source: str) -> None:
         source, source
     )
     col.image(
-        images.grid(comparison.prior_images(c, source), nrow=8, scale=2),
+        images.grid(compare.prior_images(c, source), nrow=8, scale=2),
         caption=f"{name}: 64 draws from {where}",
         width="stretch",
         output_format="PNG",
     )
     col.markdown(
         f"far from every training code: **{d.far_share:.1%}** · "
-        f"recognised with confidence ≥ {compare.CONFIDENT:g}: **{d.confident_share:.1%}** (of {d.n:,} draws)"
+        f"recognised with confidence ≥ {CONFIDENT:g}: **{d.confident_share:.1%}** (of {d.n:,} draws)"
     )
 
 
 for col, name in zip(st.columns(3), holes, strict=True):
     draw_grid(col, name, "prior")
-st.markdown(compare.holes_verdict(holes))
+st.markdown(holes_verdict(holes))
 st.caption(
     f"Far: the nearest training latent lies farther than {h0.quantile:.0%} of the training latents lie from their "
     f"own nearest neighbour (so about {1 - h0.quantile:.0%} of real codes count as far; of the test images' codes, "
     + ", ".join(f"{n} {h.test_far_share:.1%}" for n, h in holes.items())
     + f"). Recognised: a pixel MLP trained on the 4,500 training images (test accuracy {h0.classifier_accuracy:.1%}) "
-    f"gives its top class probability ≥ {compare.CONFIDENT:g}, as it does for {h0.real_confident_share:.1%} of the "
+    f"gives its top class probability ≥ {CONFIDENT:g}, as it does for {h0.real_confident_share:.1%} of the "
     "real test images. Each grid shows the first 64 of the 1,000 draws measured."
 )
 plain = [name for name, h in holes.items() if h.standard_normal is not None]
@@ -94,13 +101,13 @@ for col, (name, c) in zip(st.columns(3), models.items(), strict=True):
 
 # ------------------------------------------------------------------------------ stored figures
 st.subheader("Stored test figures (python -m core.evaluate)")
-evals = {name: comparison.evaluation(c) for name, c in models.items()}
+evals = {name: compare.evaluation(c) for name, c in models.items()}
 missing = [n for n, e in evals.items() if e is None]
 if missing:
     st.warning(f"Not evaluated yet: {', '.join(missing)}. Run `python -m core.evaluate --checkpoint <folder>`.")
     st.stop()
-activity = {name: comparison.activity(c) for name, c in models.items()}
-table = compare.comparison_table(evals, activity)
+activity = {name: compare.activity(c) for name, c in models.items()}
+table = comparison_table(evals, activity)
 number = {
     c: st.column_config.NumberColumn(
         c.replace("latent", "lat.").replace("pixel", "pix.") if " s " in c else c,
@@ -111,10 +118,10 @@ number = {
 }
 number["neg ELBO"] = st.column_config.NumberColumn("neg ELBO", format="%.1f", help="nats per image")
 st.dataframe(table, key="cp_table", column_config=number)
-st.markdown(compare.clustering_verdict(evals))
+st.markdown(clustering_verdict(evals))
 st.caption(
     ", ".join(f"{name} = {c.ckpt.name}" for name, c in models.items())
-    + f". Active dims: dimensions whose activity exceeds {compare.ACTIVE_THRESHOLD:g} — mean KL in nats for the VAE, "
+    + f". Active dims: dimensions whose activity exceeds {ACTIVE_THRESHOLD:g} — mean KL in nats for the VAE, "
     "the variance of the codes over the dataset for AE/DAE (core.interpolate.dimension_activity). 5-NN: accuracy on "
     "the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means (k = 10, all 5,000 "
     "images) against the classes; s: seconds each took when the checkpoint was evaluated (2 CPU cores)."

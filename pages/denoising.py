@@ -5,11 +5,11 @@ import io
 import pandas as pd
 import streamlit as st
 
+from core.analysis.denoise import INPUT, NOISE_LABELS, denoise, describe, ranking, sample_indices
+from core.data.images import prepare_image
 from core.errors import LatentExplorerError
-from core.images import prepare_image
-from core.models import NOISES
-from core.quality import INPUT, NOISE_LABELS, denoise, describe, ranking, sample_indices
-from ui import images, quality, settings, state
+from core.models.autoencoders import NOISES
+from ui import denoising, images, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -18,11 +18,11 @@ ctx = page(
     "clean images here, run them through the shipped 16-D AE, DAE and VAE, and compare each output with the clean "
     "image (PSNR in dB, higher is better; SSIM, 1 is identical); below, the same measured on every test image.",
 )
-ckpts = quality.shipped_models()
+ckpts = denoising.shipped_models()
 if ckpts is None:
     st.stop()
-home = quality.their_dataset(ckpts)
-fits = tuple(ctx.ckpt.config.image_shape) == quality.GREY_28
+home = denoising.their_dataset(ckpts)
+fits = tuple(ctx.ckpt.config.image_shape) == denoising.GREY_28
 if not fits:
     c, h, w = ctx.ckpt.config.image_shape
     shape = f"{'grey' if c == 1 else 'RGB'} {h}×{w}"
@@ -70,7 +70,7 @@ else:
         st.info("Upload an image (PNG, JPEG, …): it is converted to 28×28 grey, as the models see their digits.")
     else:
         try:
-            prepared = prepare_image(io.BytesIO(up.getvalue()), quality.GREY_28)
+            prepared = prepare_image(io.BytesIO(up.getvalue()), denoising.GREY_28)
             x, names, notes = prepared.x[None], ["upload, as the models see it"], prepared.notes
         except LatentExplorerError as e:
             st.error(state.plain(e))
@@ -79,19 +79,19 @@ if x is not None:
     d = denoise({name: ck.model for name, ck in ckpts.items()}, x, noise, level, seed)
     for i, name in enumerate(names):
         row = [images.to_pil(im, 5) for im in (x[i], d.corrupted[i], *(out[i] for out in d.outputs.values()))]
-        caps = [f"clean {name}", f"corrupted · {quality.score(d.psnr[INPUT][i], d.ssim[INPUT][i])}"]
-        caps += [f"{m} · {quality.score(d.psnr[m][i], d.ssim[m][i])}" for m in d.outputs]
+        caps = [f"clean {name}", f"corrupted · {denoising.score(d.psnr[INPUT][i], d.ssim[INPUT][i])}"]
+        caps += [f"{m} · {denoising.score(d.psnr[m][i], d.ssim[m][i])}" for m in d.outputs]
         images.show_images(row, caps, cols=5)
     if notes:
         st.caption(state.plain("Prepared: " + "; ".join(notes) + "."))
 
-curve = quality.curves(ckpts, home)[noise]
+curve = denoising.curves(ckpts, home)[noise]
 dae = ckpts["DAE"].config
 st.subheader(f"{NOISE_LABELS[noise].capitalize()}: how clean is each output, by noise level")
 st.markdown(describe(curve) + " " + (ranking(curve, level) or ""))
 left, right = st.columns(2)
-left.plotly_chart(quality.curve_figure(curve, "psnr", level), key="dn_psnr")
-right.plotly_chart(quality.curve_figure(curve, "ssim", level), key="dn_ssim")
+left.plotly_chart(denoising.curve_figure(curve, "psnr", level), key="dn_psnr")
+right.plotly_chart(denoising.curve_figure(curve, "ssim", level), key="dn_ssim")
 measured = ", ".join(f"{v:g}" for v in curve.levels)
 st.caption(
     f"Each point: the mean over {home.name}'s {curve.n_images:,} test images, corrupted with seed {curve.seed}, "
@@ -100,5 +100,5 @@ st.caption(
     f"{NOISE_LABELS[dae.noise]} at level {dae.noise_level:g}; the AE and the VAE never saw noise."
 )
 with st.expander("The numbers: mean PSNR in dB (mean SSIM)"):
-    st.dataframe(pd.DataFrame(quality.numbers(curve)), hide_index=True, key="dn_table")
+    st.dataframe(pd.DataFrame(denoising.numbers(curve)), hide_index=True, key="dn_table")
 images.csv_download(ctx)

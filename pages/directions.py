@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.directions import MAX_STRENGTH, attribute_strip, dimension_extremes, traversal_values
-from core.interpolate import dimension_activity, traversal_grid
+from core.analysis.directions import MAX_STRENGTH, attribute_strip, dimension_extremes, traversal_values
+from core.analysis.interpolate import dimension_activity, traversal_grid
+from core.models.inference import decode_means
 from ui import images, loaders, settings
 from ui.shell import page
 
@@ -63,7 +64,7 @@ cb = k2.selectbox("To class (B)", classes, key="dr_cb", format_func=ctx.class_na
 s = k3.slider("Strength s", -MAX_STRENGTH, MAX_STRENGTH, step=0.1, key="dr_strength", help="1 = the whole A → B step")
 steps = k4.slider("Steps", 2, 16, key="dr_steps")
 strip = attribute_strip(z, enc.mean, enc.labels, ca, cb, float(s), steps)
-decoded = loaders.decode_means(ctx, strip.latents)
+decoded = decode_means(loaders.model(ctx.ckpt), strip.latents)
 picture = images.grid(decoded, nrow=steps)
 caption = f"z + s·(centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}), s from 0 to {s:+.1f}"
 st.image(picture, caption=caption, width="stretch" if steps > 8 else picture.width, output_format="PNG")
@@ -104,7 +105,7 @@ for name, idx in (("lowest", ext.lowest), ("highest", ext.highest)):
     pil = images.grid(ctx.ds.x[idx], nrow=8, scale=2)
     st.image(pil, caption=f"8 {name} z{dim}: {values}", width=pil.width, output_format="PNG")
 sweep = traversal_values(enc.mean, z, dim, steps)
-swept = loaders.decode_means(ctx, traversal_grid(z, [dim], sweep)[0])
+swept = decode_means(loaders.model(ctx.ckpt), traversal_grid(z, [dim], sweep)[0])
 sweep_picture = images.grid(swept, nrow=steps)
 st.image(
     sweep_picture,

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.analysis.interpolate import class_centroids, interpolate, nearest_class
+from core.data.images import prepare_image
 from core.errors import LatentExplorerError
-from core.images import prepare_image
-from core.interpolate import class_centroids, interpolate, nearest_class
+from core.models.inference import decode_means, encode_means
 from ui import figures, images, loaders, settings, state
 from ui.shell import page
 
@@ -65,8 +66,8 @@ else:
         st.error(state.plain(e))
         st.stop()
     x = [p.x for p in prepared]
-    a, b = loaders.encode_means(ctx, x)
-    recon = loaders.decode_means(ctx, np.stack([a, b]))
+    a, b = encode_means(loaders.model(ctx.ckpt), x)
+    recon = decode_means(loaders.model(ctx.ckpt), np.stack([a, b]))
     for col, name, p, rec in zip(cols, ("From", "To"), prepared, recon, strict=True):
         with col:  # what the model sees (resized, grey) and how it rebuilds it, with how usual that is
             images.show_images([p.x, rec], [f"{name}: as the model sees it", "its reconstruction"], cols=2)
@@ -76,7 +77,7 @@ else:
             (st.warning if typical.unusual else st.caption)(typical.describe())
 
 path = interpolate(a, b, steps, method)
-decoded = loaders.decode_means(ctx, path)
+decoded = decode_means(loaders.model(ctx.ckpt), path)
 near = nearest_class(path, enc.mean, enc.labels, k=10)
 strip = images.grid(decoded, nrow=steps)
 st.image(strip, caption=f"{method} in {steps} steps", width="stretch" if steps > 8 else "content", output_format="PNG")

@@ -3,7 +3,8 @@
 import numpy as np
 import streamlit as st
 
-from core.interpolate import GRID_STEPS, class_centroids, dimension_activity, slider_grid
+from core.analysis.interpolate import GRID_STEPS, class_centroids, dimension_activity, slider_grid
+from core.models.inference import decode, decode_means, prior_latent, sample_image
 from ui import figures, images, live, loaders, settings, state
 from ui.shell import page
 
@@ -38,7 +39,7 @@ def start_vector(mode: str) -> np.ndarray:
         c = class_centroids(enc.mean, enc.labels)
         return c.centroids[int(np.flatnonzero(c.classes == st.session_state["sl_class"])[0])]
     if mode == "prior":
-        return loaders.prior_latent(ctx, int(st.session_state["sl_seed"]))
+        return prior_latent(loaders.model(ctx.ckpt), int(st.session_state["sl_seed"]))
     return np.zeros(D)
 
 
@@ -131,7 +132,7 @@ def live_panel() -> None:
         else:
             st.caption("The map of this latent follows the first image.")
     with right:
-        png_download(loaders.decode(ctx, z).mean[0])
+        png_download(decode(loaders.model(ctx.ckpt), z).mean[0])
 
 
 def small_map(z: np.ndarray) -> None:
@@ -150,7 +151,7 @@ def png_download(image) -> None:
 def traversal(z: np.ndarray) -> None:
     """The 8 most active dimensions, each swept over the slider range around z (the live element's grid)."""
     g = slider_grid(z, grid_rows, float(lo[0]), float(hi[0]))
-    means = loaders.decode_means(ctx, g.latents.reshape(-1, D))
+    means = decode_means(loaders.model(ctx.ckpt), g.latents.reshape(-1, D))
     st.image(
         images.labelled_grid(
             means,
@@ -191,7 +192,7 @@ def panel() -> None:
                 z[d] = v
     if z.tolist() != st.session_state["sl_z"]:  # a moved slider: its vector becomes the current point
         load(z, as_point=True, sliders=False)
-    dist, sample = loaders.sample_image(ctx, z)
+    dist, sample = sample_image(loaders.model(ctx.ckpt), z)
     with right, st.container(key="sl_view"):
         if ctx.ckpt.config.likelihood == "gaussian":
             std = dist.std[0].mean(0)

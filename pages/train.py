@@ -1,6 +1,6 @@
 """Train: a new AE, DAE or VAE from the browser; the queue with live curves, Stop and Resume; the result's map.
 
-The page only asks core.jobs: training runs in its own process (python -m core.train), so it goes on
+The page only asks core.train.jobs: training runs in its own process (python -m core.train), so it goes on
 when this tab closes or the server restarts, and comes back here with its curves.
 """
 
@@ -10,12 +10,12 @@ import time
 
 import streamlit as st
 
-from core import jobs
-from core.data import BUILTIN, DEFAULT_ROOT, TORCHVISION, is_present
+from core.data.datasets import BUILTIN, DEFAULT_ROOT, TORCHVISION, is_present
+from core.data.paths import check_spec, server_paths_allowed, training_allowed
+from core.data.uploads import MAX_BYTES, MAX_FILES, MAX_SIDE, unpack_upload
 from core.errors import LatentExplorerError
-from core.paths import check_spec, server_paths_allowed, training_allowed
-from core.uploads import MAX_BYTES, MAX_FILES, MAX_SIDE, unpack_upload
-from ui import jobs_view, loaders, state
+from core.train import jobs
+from ui import loaders, state, train_view
 from ui.shell import require_shell
 
 require_shell()
@@ -40,7 +40,7 @@ if not training_allowed():  # a shared server: visitors explore, only the operat
 
 
 def dataset_choice() -> str | None:
-    """The dataset spec for core.data, or None (with a one-line reason shown) when there is none yet."""
+    """The dataset spec for core.data.datasets, or None (with a one-line reason shown) when there is none yet."""
     source = st.radio("Dataset", SOURCES, horizontal=True, key="tr_source")
     if source == "built-in":
         names = [*BUILTIN, *(n for n in TORCHVISION if is_present(n, DEFAULT_ROOT))]
@@ -65,7 +65,7 @@ def dataset_choice() -> str | None:
 
 
 def uploaded() -> str | None:
-    """An uploaded .zip of class folders or .npz, checked and unpacked once (core.uploads)."""
+    """An uploaded .zip of class folders or .npz, checked and unpacked once (core.data.uploads)."""
     file = st.file_uploader(
         "A .zip with one folder of PNG or JPEG images per class, or an .npz with arrays x (and y)",
         type=["zip", "npz"],
@@ -143,5 +143,5 @@ with st.container(border=True, key="tr_new"):
     st.subheader("New training")
     new_job()
 st.subheader("Queue")
-jobs_view.queue(ROOT)
-jobs_view.finished(ROOT, loaders.home_of)
+train_view.queue(ROOT)
+train_view.finished(ROOT, loaders.home_of)

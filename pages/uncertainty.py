@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.uncertainty import MEASURES, binned_means, describe_correlation
+from core.analysis.uncertainty import MEASURES, binned_means, describe_correlation
 from ui import figures, images, loaders, panels, settings, state
 from ui.shell import page
 

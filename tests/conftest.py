@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.data import Dataset, load_dataset
-from core.models import Autoencoder, ModelConfig, build_model
+from core.data.datasets import Dataset, load_dataset
+from core.models.autoencoders import Autoencoder, ModelConfig, build_model
 from support import SEED, make_mnist_root
 
 

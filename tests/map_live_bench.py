@@ -119,7 +119,7 @@ def summary(lags: list[float], compute: list[float]) -> dict:
 
 def big_dataset(folder: Path, n_copies: int = 14) -> Path:
     """70,000 images (mnist5k shifted by a pixel or two, 14 ways) as an npz the app can open."""
-    from core.data import load_dataset
+    from core.data.datasets import load_dataset
 
     x = load_dataset("mnist5k").x[:, 0].numpy()
     shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-2, -1, 0, 1, 2)][:n_copies]

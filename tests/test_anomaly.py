@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.anomaly import anomaly_scores, heldout_auroc, score_image, top_k
+from core.analysis.anomaly import anomaly_scores, heldout_auroc, score_image, top_k
 from core.errors import ConfigError
-from core.latents import encode_dataset
+from core.models.inference import encode_dataset
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""core.anomaly_scores and core.anomaly_study: known answers on synthetic latents, and one test per bad parameter."""
+"""anomaly_scores and anomaly_study: known answers on synthetic latents, and one test per bad parameter."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 
-from core.anomaly import heldout_auroc
-from core.anomaly_scores import (
+from core.analysis.anomaly import heldout_auroc
+from core.analysis.anomaly_scores import (
     GMM_COMPONENTS,
     SCORES,
     bootstrap_auroc,
@@ -21,9 +21,9 @@ from core.anomaly_scores import (
     score_images,
     scores_for,
 )
-from core.anomaly_study import StudySettings, _finished, format_table, mean_row, study_table
+from core.analysis.anomaly_study import StudySettings, _finished, format_table, mean_row, study_table
 from core.errors import ConfigError
-from core.latents import EncodedSet, encode_dataset
+from core.models.inference import EncodedSet, encode_dataset
 
 FAR = 0  # the row of the far test point
 

@@ -99,8 +99,8 @@ def test_slider_changes_the_decoded_image(server, page):
 
 
 def test_clicking_a_map_point_makes_it_current(server, page):
-    from core.checkpoints import load_checkpoint
-    from core.explorer import checkpoint_projection
+    from core.maps.mapdata import checkpoint_projection
+    from core.models.checkpoints import load_checkpoint
 
     emb = checkpoint_projection(load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16"), 2).embedding_
     idx = 1234
@@ -120,8 +120,8 @@ def test_clicking_a_map_point_makes_it_current(server, page):
 
 
 def test_clicking_empty_map_space_decodes_it(server, page):
-    from core.checkpoints import load_checkpoint
-    from core.explorer import checkpoint_projection
+    from core.maps.mapdata import checkpoint_projection
+    from core.models.checkpoints import load_checkpoint
 
     emb = checkpoint_projection(load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16"), 2).embedding_
     open_page(page, server, "", "?map_live=0")
@@ -157,7 +157,7 @@ def test_interpolation_strip(server, page):
 
 
 def test_70k_map_pans_and_selects(server, page, tmp_path):
-    from core.data import load_dataset
+    from core.data.datasets import load_dataset
 
     x = load_dataset("mnist5k").x[:, 0].numpy()
     y = np.tile(np.repeat(np.arange(10), 500), 14)
@@ -214,8 +214,8 @@ def test_70k_map_pans_and_selects(server, page, tmp_path):
 
 
 def map_embedding():
-    from core.checkpoints import load_checkpoint
-    from core.explorer import checkpoint_projection
+    from core.maps.mapdata import checkpoint_projection
+    from core.models.checkpoints import load_checkpoint
 
     return checkpoint_projection(load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16"), 2).embedding_
 
@@ -326,7 +326,7 @@ def test_the_claims_pages_open(server, page, path):
 def test_an_uploaded_png_is_scored_and_placed_on_the_map(server, page, tmp_path):
     from PIL import Image
 
-    from core.data import load_dataset
+    from core.data.datasets import load_dataset
 
     digit = load_dataset("mnist5k").x[4000, 0].numpy()  # a training 8, drawn twice as large
     Image.fromarray((digit * 255).astype(np.uint8)).resize((56, 56)).save(tmp_path / "eight.png")

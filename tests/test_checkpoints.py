@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.checkpoints import CONFIG, WEIGHTS, list_checkpoints, load_checkpoint, save_checkpoint
 from core.errors import CheckpointError
+from core.models.checkpoints import CONFIG, WEIGHTS, list_checkpoints, load_checkpoint, save_checkpoint
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_list_checkpoints(saved, tmp_path):
 
 def test_onnx_folders_are_listed_and_checked_up_front(saved, tmp_path):
     """An encoder.onnx + decoder.onnx folder is a checkpoint too; its config and files are checked before loading."""
-    from core.checkpoints import read_config, weight_files
+    from core.models.checkpoints import read_config, weight_files
 
     path, _, _ = saved
     onnx = tmp_path / "mine"

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from core.clustering import cluster_accuracy, kmeans_labels, kmeans_scores, knn_accuracy, knn_distance, knn_vote
+from core.analysis.clustering import (
+    cluster_accuracy,
+    kmeans_labels,
+    kmeans_scores,
+    knn_accuracy,
+    knn_distance,
+    knn_vote,
+)
 from core.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data import dataset_offer, download, is_present, load_dataset, preprocess_image, stratified_split
+from core.data.datasets import dataset_offer, download, is_present, load_dataset, preprocess_image, stratified_split
 from core.errors import DatasetError
 from support import make_mnist_root
 

@@ -1,11 +1,11 @@
-"""core.directions: attribute strips, a dimension's extreme samples and its sweep, on hand-made latents."""
+"""core.analysis.directions: attribute strips, a dimension's extreme samples and its sweep, on hand-made latents."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.directions import attribute_strip, dimension_extremes, traversal_values
+from core.analysis.directions import attribute_strip, dimension_extremes, traversal_values
 from core.errors import ConfigError
 
 

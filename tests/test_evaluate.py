@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from core.anomaly import heldout_auroc
-from core.checkpoints import load_checkpoint
+from core.analysis.anomaly import heldout_auroc
 from core.evaluate import load_evaluation, main
-from core.explorer import home_dataset
-from core.latents import load_or_encode
-from core.train import TrainConfig, train
+from core.maps.mapdata import home_dataset
+from core.models.checkpoints import load_checkpoint
+from core.models.inference import load_or_encode
+from core.train.loop import TrainConfig, train
 
 
 @pytest.mark.slow

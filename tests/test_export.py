@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import core.export
-from core.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from core.errors import ConfigError
 from core.export import OnnxDecoder, export_decoder
-from core.models import LOGVAR_MIN
+from core.models.autoencoders import LOGVAR_MIN
+from core.models.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from support import ROOT, SEED
 
 TOL = 1e-5

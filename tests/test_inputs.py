@@ -21,11 +21,11 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.checkpoints import CONFIG, WEIGHTS, load_checkpoint, read_config, save_checkpoint
-from core.data import load_dataset
+from core.data.datasets import load_dataset
+from core.data.images import prepare_image
+from core.data.paths import check_spec
 from core.errors import CheckpointError, DatasetError
-from core.images import prepare_image
-from core.paths import check_spec
+from core.models.checkpoints import CONFIG, WEIGHTS, load_checkpoint, read_config, save_checkpoint
 from support import DEFAULT, ROOT
 from ui import loaders
 
@@ -60,14 +60,14 @@ def roots(tmp_path, monkeypatch):
 
 def test_a_link_to_the_filesystem_root_is_refused_at_once(roots, monkeypatch):
     import core.cache
-    import core.data
+    import core.data.datasets
 
     def no_walk(*a, **k):
         raise AssertionError("a visitor's path outside the roots was walked")
 
-    monkeypatch.setattr(core.data, "walk_images", no_walk)  # it used to walk / and grow ~80 MiB/s
+    monkeypatch.setattr(core.data.datasets, "walk_images", no_walk)  # it used to walk / and grow ~80 MiB/s
     monkeypatch.setattr(core.cache, "folder_listing", no_walk)
-    monkeypatch.setattr(core.data, "folder_listing", no_walk)
+    monkeypatch.setattr(core.data.datasets, "folder_listing", no_walk)
     at = app(data="folder:/")
     assert not at.exception
     assert len(at.error) == 1 and "must lie inside the data folder" in at.error[0].value
@@ -158,10 +158,10 @@ def edit_config(folder: Path, change) -> None:
     ],
 )
 def test_a_bad_config_is_one_line_before_anything_is_built(shipped_copy, change, says, monkeypatch):
-    import core.models
+    import core.models.autoencoders
 
     edit_config(shipped_copy, change)
-    monkeypatch.setattr(core.models, "build_model", lambda cfg: pytest.fail("a model was built first"))
+    monkeypatch.setattr(core.models.autoencoders, "build_model", lambda cfg: pytest.fail("a model was built first"))
     with pytest.raises(CheckpointError, match=says) as e:  # refused before a (3 GB) layer is allocated
         load_checkpoint(shipped_copy)
     one_line(e.value)
@@ -304,22 +304,22 @@ def test_resizing_and_colour_conversion_are_stated():
 
 
 def test_a_folder_over_the_caps_stops_with_one_line(roots, monkeypatch):
-    import core.data
+    import core.data.datasets
 
     data, _ = roots
     (data / "many" / "c").mkdir(parents=True)
     for i in range(12):
         Image.new("L", (8, 8), i).save(data / "many" / "c" / f"{i}.png")
-    monkeypatch.setattr(core.data, "FOLDER_MAX_FILES", 10)
+    monkeypatch.setattr(core.data.datasets, "FOLDER_MAX_FILES", 10)
     with pytest.raises(DatasetError, match="more than 10 images"):
-        core.data.walk_images(data / "many", max_files=10)
+        core.data.datasets.walk_images(data / "many", max_files=10)
 
 
 # ------------------------------------------------------------------------------ training faults
 
 
 def tiny_ckpt(path: Path, seed: int) -> None:
-    from core.models import ModelConfig, build_model
+    from core.models.autoencoders import ModelConfig, build_model
 
     torch.manual_seed(seed)
     save_checkpoint(path, build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=2, width=2, hidden=4)))
@@ -327,8 +327,8 @@ def tiny_ckpt(path: Path, seed: int) -> None:
 
 KILL = """
 import os, sys, torch
-import core.checkpoints as c
-from core.models import ModelConfig, build_model
+import core.models.checkpoints as c
+from core.models.autoencoders import ModelConfig, build_model
 where = sys.argv[2]
 real_exchange, real_replace = c._exchange, os.replace
 if where == "before-exchange":
@@ -399,7 +399,7 @@ def test_a_full_disk_keeps_the_old_checkpoint_and_says_so_in_one_line(tmp_path, 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(safetensors.torch, "save_file", full)  # core.checkpoints imports it when it saves
+    monkeypatch.setattr(safetensors.torch, "save_file", full)  # core.models.checkpoints imports it when it saves
     with pytest.raises(CheckpointError, match="No space left on device; the previous one is kept") as e:
         tiny_ckpt(path, seed=1)
     one_line(e.value)

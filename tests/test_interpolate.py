@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from core.errors import ConfigError
-from core.interpolate import (
+from core.analysis.interpolate import (
     apply_attribute,
     attribute_vector,
     class_centroids,
@@ -15,7 +14,8 @@ from core.interpolate import (
     slerp,
     traversal_grid,
 )
-from core.latents import EncodedSet
+from core.errors import ConfigError
+from core.models.inference import EncodedSet
 
 
 def _enc(mean, logvar=None):

@@ -1,5 +1,5 @@
-"""Training jobs (core.jobs) with real processes on tiny real data: run to the end, stop and resume, a dead
-process found and marked, checkpoint names; and uploads (core.uploads): each unsafe zip refused in one line."""
+"""Training jobs (core.train.jobs) with real processes on tiny real data: run to the end, stop and resume, a dead
+process found and marked, checkpoint names; and uploads (core.data.uploads): each unsafe zip refused in one line."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import jobs, uploads
-from core.checkpoints import load_checkpoint
-from core.data import load_dataset
+from core.data import uploads
+from core.data.datasets import load_dataset
 from core.errors import ConfigError, DatasetError
-from core.jobs import JobError, JobState
+from core.models.checkpoints import load_checkpoint
+from core.train import jobs
+from core.train.jobs import JobError, JobState
 
 # digits (8x8) through a tiny MLP: a job is mostly its process starting (torch import) and a few short epochs
 TINY = dict(dataset="digits", kind="vae", latent_dim=3, width=4, hidden=16)
@@ -239,7 +240,7 @@ def test_too_big_or_too_many_files_is_refused(tmp_path, monkeypatch):
 
 
 def test_free_name_skips_taken_folders_and_fits_the_rule(tmp_path):
-    from core.jobs import NAME_RULE, free_name
+    from core.train.jobs import NAME_RULE, free_name
 
     (tmp_path / "mnist5k-vae16").mkdir()
     (tmp_path / "mnist5k-vae16-2").mkdir()

@@ -3,7 +3,7 @@
 import numpy as np
 
 from bench.letters import LETTERS, fonts, write_letters
-from core.data import load_dataset
+from core.data.datasets import load_dataset
 
 
 def test_letters_folder_loads_as_ten_classes(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.interpolate import GRID_STEPS, dimension_activity, slider_grid
+from core.analysis.interpolate import GRID_STEPS, dimension_activity, slider_grid
 from support import DEFAULT, ROOT, open_page
 from ui import live
 
@@ -27,8 +27,8 @@ NPM = shutil.which("npm") or (str(ROOT / ".venv/bin/npm") if (ROOT / ".venv/bin/
 
 
 def onnx_decoder(name: str = DEFAULT):
-    from core.checkpoints import load_checkpoint
     from core.export import OnnxDecoder, export_decoder
+    from core.models.checkpoints import load_checkpoint
 
     path = export_decoder(load_checkpoint(ROOT / "checkpoints" / name))
     return path, OnnxDecoder(path)
@@ -116,7 +116,7 @@ def test_vitest_grid_latents_equal_python(tmp_path):
 def test_without_a_build_the_page_uses_the_server_path(monkeypatch, tmp_path, media):
     import torch
 
-    from core.checkpoints import load_checkpoint
+    from core.models.checkpoints import load_checkpoint
     from ui.images import GRID_LEFT, GRID_PAD, GRID_TOP, to_pil
 
     monkeypatch.setattr(live, "LIVE", tmp_path / "no-build")
@@ -147,9 +147,9 @@ def test_without_a_build_the_page_uses_the_server_path(monkeypatch, tmp_path, me
 
 
 def encoded(name: str):
-    from core.checkpoints import load_checkpoint
-    from core.explorer import home_dataset
-    from core.latents import load_or_encode
+    from core.maps.mapdata import home_dataset
+    from core.models.checkpoints import load_checkpoint
+    from core.models.inference import load_or_encode
 
     ck = load_checkpoint(ROOT / "checkpoints" / name)
     return load_or_encode(ck, home_dataset(ck))

@@ -18,7 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from test_live import NPM, onnx_decoder
 
-from core.inverse import KernelInverse
+from core.maps.inverse import KernelInverse
 from support import DEFAULT, ROOT, open_page
 from ui import map_live, panels, state
 
@@ -26,8 +26,8 @@ FRONTEND = ROOT / "frontend"
 
 
 def home_map(name: str = DEFAULT):
-    from core.checkpoints import load_checkpoint
-    from core.explorer import home_dataset, map_dataset
+    from core.maps.mapdata import home_dataset, map_dataset
+    from core.models.checkpoints import load_checkpoint
 
     ck = load_checkpoint(ROOT / "checkpoints" / name)
     ds = home_dataset(ck)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core.errors import ConfigError
-from core.models import ModelConfig, build_model, corrupt
+from core.models.autoencoders import ModelConfig, build_model, corrupt
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (1, 64, 64), (1, 8, 8)]
 
@@ -37,21 +37,21 @@ def test_shapes_and_loss_terms(kind, likelihood, shape):
 
 
 def test_bernoulli_nll_known_value():
-    from core.models import PixelDist
+    from core.models.autoencoders import PixelDist
 
     d = PixelDist("bernoulli", torch.zeros(1, 1, 2, 2))  # p = 0.5 everywhere
     assert torch.allclose(d.nll(torch.ones(1, 1, 2, 2)), torch.tensor([4 * 0.6931472]))
 
 
 def test_gaussian_nll_known_value():
-    from core.models import PixelDist
+    from core.models.autoencoders import PixelDist
 
     d = PixelDist("gaussian", torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1))  # N(0, 1) at x = 1
     assert torch.allclose(d.nll(torch.ones(1, 1, 1, 1)), torch.tensor([0.5 * (1.8378771 + 1.0)]))
 
 
 def test_kl_is_zero_at_the_prior():
-    from core.models import Posterior
+    from core.models.autoencoders import Posterior
 
     q = Posterior(torch.zeros(2, 3), torch.zeros(2, 3))
     assert torch.allclose(q.kl(), torch.zeros(2))

@@ -18,12 +18,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from core import onnx_model
-from core.checkpoints import list_checkpoints, load_checkpoint, read_config, weight_files
 from core.errors import CheckpointError, ConfigError
 from core.export import OnnxDecoder, export_decoder
-from core.latents import encode_dataset, load_or_encode, summarize
-from core.models import ExternalModelConfig, ModelConfig, PixelDist, Posterior
+from core.models import onnx_model
+from core.models.autoencoders import ExternalModelConfig, ModelConfig, PixelDist, Posterior
+from core.models.checkpoints import list_checkpoints, load_checkpoint, read_config, weight_files
+from core.models.inference import encode_dataset, load_or_encode, summarize
 from support import ROOT, SEED, open_page
 
 TOL = 1e-5
@@ -199,7 +199,7 @@ def test_other_shapes_are_for_external_models_only():
     with pytest.raises(ConfigError, match=r"square, 4\.\.256 px"):
         ExternalModelConfig(image_shape=(1, 300, 300))
     with pytest.raises(ConfigError, match="not built"):
-        from core.models import build_model
+        from core.models.autoencoders import build_model
 
         build_model(ExternalModelConfig(image_shape=(1, 28, 28)))
 
@@ -271,7 +271,7 @@ def test_an_onnx_twin_of_a_torch_model_scores_the_same(tmp_path, digits, tiny_mo
 @pytest.mark.slow
 def test_evaluate_on_an_onnx_checkpoint(tmp_path, capsys):
     from core.evaluate import load_evaluation, main
-    from core.explorer import home_dataset
+    from core.maps.mapdata import home_dataset
 
     folder, _, _ = write_checkpoint(tmp_path / "ck", (1, 8, 8), "mean_logvar", "mean_logvar", split_seed=0)
     assert main(["--checkpoint", str(folder), "--json", "--device", "cpu"]) == 0
@@ -469,8 +469,8 @@ def test_readme_export_snippet_runs_as_written(tmp_path):
 def onnx_root(tmp_path_factory) -> Path:
     """Two ONNX checkpoints on the digits (a VAE-like one with a Gaussian decoder, an AE with probabilities),
     beside the shipped 16-D models that the Compare and Denoising pages always show (linked, not copied)."""
-    from core.data import load_dataset
-    from core.explorer import map_dataset
+    from core.data.datasets import load_dataset
+    from core.maps.mapdata import map_dataset
 
     root = tmp_path_factory.mktemp("onnx-root")
     for name in ("mnist5k-ae16", "mnist5k-dae16", "mnist5k-vae16"):

@@ -26,10 +26,10 @@ def frame(at: AppTest, column: str):
 
 
 def test_held_out_nines_auroc_table_matches_core():
-    from core.anomaly import heldout_auroc
-    from core.checkpoints import load_checkpoint
-    from core.explorer import home_dataset
-    from core.latents import load_or_encode
+    from core.analysis.anomaly import heldout_auroc
+    from core.maps.mapdata import home_dataset
+    from core.models.checkpoints import load_checkpoint
+    from core.models.inference import load_or_encode
 
     ckpt = load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16-no9")
     enc = load_or_encode(ckpt, home_dataset(ckpt))
@@ -65,7 +65,7 @@ def test_an_ae_explains_why_there_is_no_elbo():
 
 
 def test_an_uploaded_training_digit_is_usual_and_noise_is_not():
-    from core.data import load_dataset
+    from core.data.datasets import load_dataset
 
     ds = load_dataset("mnist5k")
     digit = ds.x[int(ds.train_idx[0]), 0].numpy()

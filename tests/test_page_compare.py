@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.checkpoints import load_checkpoint
-from core.compare import MODELS, load_or_measure_holes
+from core.analysis.holes import MODELS, load_or_measure_holes
 from core.evaluate import load_evaluation
-from core.explorer import home_dataset
+from core.maps.mapdata import home_dataset
+from core.models.checkpoints import load_checkpoint
 from support import ROOT, open_page
 
 
@@ -59,7 +59,7 @@ def test_holes_figures_under_the_grids_are_core_compares(at):
 
 
 def test_eight_test_images_and_a_shuffle_kept_in_the_url(at):
-    from core.data import load_dataset
+    from core.data.datasets import load_dataset
 
     ds = load_dataset("mnist5k")
     first = shown_indices(at)

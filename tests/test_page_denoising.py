@@ -1,4 +1,4 @@
-"""The Denoising page in AppTest on the shipped checkpoints: rows of 5 images whose PSNR captions are core.quality's."""
+"""The Denoising page in AppTest on the shipped checkpoints: rows of 5 images whose PSNR captions are core's."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.checkpoints import load_checkpoint
-from core.data import load_dataset
-from core.models import corrupt
-from core.quality import SHIPPED, describe, psnr, ranking, sample_indices, shipped_curves, ssim
+from core.analysis.denoise import SHIPPED, describe, psnr, ranking, sample_indices, shipped_curves, ssim
+from core.data.datasets import load_dataset
+from core.models.autoencoders import corrupt
+from core.models.checkpoints import load_checkpoint
 from support import ROOT, open_page
 
 
@@ -46,7 +46,7 @@ def caption_psnr(caption: str) -> float:
 
 
 def expected(idx: np.ndarray, noise: str, level: float, seed: int) -> dict[str, np.ndarray]:
-    """PSNR and SSIM of each row recomputed here, from core.models.corrupt and each model's reconstruct."""
+    """PSNR and SSIM of each row recomputed here, from core.models.autoencoders.corrupt and each model's reconstruct."""
     x = mnist5k().x[idx]
     noisy = corrupt(x, noise, level, torch.Generator().manual_seed(seed))
     out = {"corrupted": (psnr(x, noisy), ssim(x, noisy))}

@@ -7,10 +7,10 @@ import re
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core.checkpoints import load_checkpoint
-from core.explorer import home_dataset
-from core.interpolate import dimension_activity
-from core.latents import load_or_encode
+from core.analysis.interpolate import dimension_activity
+from core.maps.mapdata import home_dataset
+from core.models.checkpoints import load_checkpoint
+from core.models.inference import load_or_encode
 from support import DEFAULT, ROOT, open_page
 
 

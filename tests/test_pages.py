@@ -20,8 +20,8 @@ from ui.shell import PAGES
 @functools.lru_cache
 def need(name: str) -> None:
     """A shipped checkpoint must be complete and cached: its pages never train or fit UMAP in a test."""
-    from core.checkpoints import load_checkpoint
-    from core.explorer import home_dataset, pending_work
+    from core.maps.mapdata import home_dataset, pending_work
+    from core.models.checkpoints import load_checkpoint
 
     meta = loaders.checkpoint_config(name)
     assert meta and (meta.get("metrics") or {}).get("test"), f"{name} is missing from checkpoints/ or unfinished"
@@ -64,8 +64,8 @@ def test_sidebar_and_query_params():
     assert picker.value == DEFAULT and picker.options[picker.index] == DEFAULT  # the whole name, nothing cut
     assert at.sidebar.selectbox(key=state.DATA_CHOICE).value == "mnist5k"
     # the card's test figures are core.evaluate's, to the shown digit
-    from core.checkpoints import load_checkpoint
     from core.evaluate import load_evaluation
+    from core.models.checkpoints import load_checkpoint
 
     ev = load_evaluation(load_checkpoint(loaders.CKPT_ROOT / DEFAULT))
     card = card_text(at)
@@ -258,7 +258,7 @@ def test_interpolation_between_centroids_crosses_classes():
 
 def test_interpolation_between_two_uploaded_images():
     """Real PNGs of a 0 and a 1, at twice the model's size: read, resized, encoded, interpolated."""
-    from core.data import load_dataset
+    from core.data.datasets import load_dataset
 
     need(DEFAULT)
     ds = load_dataset("mnist5k")

@@ -7,7 +7,7 @@ import pytest
 from sklearn.manifold import trustworthiness
 
 from core.errors import ConfigError
-from core.projection import Projector, load_or_fit
+from core.maps.projection import Projector, load_or_fit
 
 
 def blobs(n_per=100, d=8, k=4, seed=0):

@@ -7,11 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from core.checkpoints import list_checkpoints, load_checkpoint
-from core.clustering import kmeans_scores, knn_accuracy
+from core.analysis.clustering import kmeans_scores, knn_accuracy
 from core.evaluate import from_map_agreement, load_evaluation
-from core.explorer import checkpoint_projection, home_dataset
-from core.latents import cache_path, load_or_encode
+from core.maps.mapdata import checkpoint_projection, home_dataset
+from core.models.checkpoints import list_checkpoints, load_checkpoint
+from core.models.inference import cache_path, load_or_encode
 from support import ROOT, SHIPPED
 
 
@@ -108,8 +108,8 @@ def test_readme_python_snippet_runs_as_written():
 
 def test_interpolation_0_to_1_is_drawn_where_its_neighbours_are():
     """Each step of the centroid path 0 -> 1 lands in the cluster of its nearest class; unsure steps say so."""
-    from core.explorer import map_dataset
-    from core.interpolate import class_centroids, interpolate, nearest_class
+    from core.analysis.interpolate import class_centroids, interpolate, nearest_class
+    from core.maps.mapdata import map_dataset
 
     ck = load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16")
     md = map_dataset(ck, home_dataset(ck))

@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 
-from core.checkpoints import load_checkpoint
-from core.data import load_dataset
+from core.data.datasets import load_dataset
 from core.errors import ConfigError
-from core.train import TrainConfig, _train_indices, main, parse_args, train
+from core.models.checkpoints import load_checkpoint
+from core.train.loop import TrainConfig, _train_indices, main, parse_args, train
 from support import ROOT
 
 FAST = dict(dataset="digits", latent_dim=3, width=4, hidden=16, batch_size=256)
@@ -131,13 +131,13 @@ def test_cli_bad_value_is_one_line(capsys):
 
 
 def test_auto_trains_until_the_loss_stops_improving_and_keeps_the_best_epoch(tmp_path, monkeypatch):
-    import core.train
-    from core.train import validation_loss
+    import core.train.loop
+    from core.train.loop import validation_loss
 
-    monkeypatch.setattr(core.train, "MIN_STEPS", 1)
-    monkeypatch.setattr(core.train, "PATIENCE", 2)
-    monkeypatch.setattr(core.train, "MIN_GAIN", 0.02)  # a coarse threshold, so a tiny run settles within the cap
-    monkeypatch.setattr(core.train, "MAX_EPOCHS", 40)
+    monkeypatch.setattr(core.train.loop, "MIN_STEPS", 1)
+    monkeypatch.setattr(core.train.loop, "PATIENCE", 2)
+    monkeypatch.setattr(core.train.loop, "MIN_GAIN", 0.02)  # a coarse threshold, so a tiny run settles within the cap
+    monkeypatch.setattr(core.train.loop, "MAX_EPOCHS", 40)
     res = train(cfg(kind="ae", epochs="auto", lr=3e-3, out=str(tmp_path / "a")), progress=False)
     val = [h["val_loss"] for h in res.history]
     assert res.verdict.converged and len(val) < 40 and res.verdict.reason.startswith("converged: no gain for 2")
@@ -165,7 +165,7 @@ def test_epochs_flag_takes_auto_or_a_number(capsys):
 
 
 def test_progress_file_holds_what_the_cli_prints(tmp_path, capsys):
-    from core.progress import format_point, read_progress
+    from core.train.progress import format_point, read_progress
 
     out, log = tmp_path / "p", tmp_path / "progress.jsonl"
     args = ["--dataset", "digits", "--latent-dim", "3", "--width", "4", "--hidden", "16", "--epochs", "2"]
@@ -187,7 +187,7 @@ def test_progress_file_holds_what_the_cli_prints(tmp_path, capsys):
 def test_a_stop_request_keeps_the_last_complete_epoch(tmp_path):
     import threading
 
-    from core.progress import read_progress
+    from core.train.progress import read_progress
 
     log, stop = tmp_path / "progress.jsonl", threading.Event()
 

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from browser import need_chromium, streamlit_server, wait_idle
-from core import jobs
-from core.checkpoints import load_checkpoint
-from core.jobs import JobState
+from core.models.checkpoints import load_checkpoint
+from core.train import jobs
+from core.train.jobs import JobState
 from support import ROOT
 
 pytestmark = pytest.mark.browser

@@ -8,9 +8,7 @@ import torch
 from scipy import stats
 from scipy.spatial.distance import mahalanobis
 
-from core.errors import ConfigError
-from core.latents import EncodedSet, encode_dataset
-from core.uncertainty import (
+from core.analysis.uncertainty import (
     MEASURES,
     Correlation,
     _resampled_ranks,
@@ -27,6 +25,8 @@ from core.uncertainty import (
     posterior_std_mean,
     spearman_ci,
 )
+from core.errors import ConfigError
+from core.models.inference import EncodedSet, encode_dataset
 
 
 def _images(n=12):

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from core.anomaly_scores import LABELS, LatentScorer
+from core.analysis.anomaly_scores import LABELS, LatentScorer
 from ui import figures, images, loaders
 from ui.state import Ctx, plain
 
@@ -23,7 +23,7 @@ SHORT = {  # column and row names for narrow tables
     "pixel_knn": "pixel 5-NN (baseline)",
     "pyod_ae": "PyOD AE (baseline)",
 }
-UNUSUAL = 99.0  # core.anomaly.UNUSUAL_PERCENTILE: the histogram's line and the upload's warning
+UNUSUAL = 99.0  # core.analysis.anomaly.UNUSUAL_PERCENTILE: the histogram's line and the upload's warning
 
 
 def train_mask(enc, excluded: int | None) -> np.ndarray:
@@ -33,7 +33,7 @@ def train_mask(enc, excluded: int | None) -> np.ndarray:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _home(sha: str, data_key: str, _ctx: Ctx) -> tuple[LatentScorer, dict[str, np.ndarray], np.ndarray]:
-    from core.anomaly_scores import fit_and_score
+    from core.analysis.anomaly_scores import fit_and_score
 
     enc = loaders.load_map(_ctx.ckpt, _ctx.home, _ctx.home).enc
     mask = train_mask(enc, _ctx.ckpt.excluded_class)
@@ -52,7 +52,7 @@ def home(ctx: Ctx) -> tuple[LatentScorer, dict[str, np.ndarray]]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _scores(key: str, _ctx: Ctx) -> dict[str, np.ndarray]:
-    from core.anomaly_scores import scores_for
+    from core.analysis.anomaly_scores import scores_for
 
     scorer, home_scores, _ = _home(_ctx.ckpt.weights_sha256, _ctx.home.key, _ctx)
     if _ctx.ds.key == _ctx.home.key:  # its own training rows keep their leave-one-out scores
@@ -69,7 +69,7 @@ def scores(ctx: Ctx) -> dict[str, np.ndarray]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _rocs(key: str, held_out: int, _ctx: Ctx) -> dict:
-    from core.anomaly_scores import heldout_roc, pixel_knn
+    from core.analysis.anomaly_scores import heldout_roc, pixel_knn
 
     enc = _ctx.enc
     values = dict(_scores(key, _ctx))
@@ -78,7 +78,7 @@ def _rocs(key: str, held_out: int, _ctx: Ctx) -> dict:
 
 
 def rocs(ctx: Ctx, held_out: int) -> dict:
-    """Score -> core.anomaly_scores.Roc of the held-out class among the test split, with the pixel 5-NN baseline."""
+    """Score -> Roc of the held-out class among the test split, with the pixel 5-NN baseline."""
     scores(ctx)
     with st.spinner("ROC curves and bootstrap intervals…"):
         return _rocs(ctx.key, held_out, ctx)
@@ -157,7 +157,7 @@ def triplet(x, recon) -> Image.Image:
 
 
 def study_frame(dataset: str) -> tuple[pd.DataFrame, dict] | None:
-    """The leave-one-class-out study table of a dataset (python -m core.anomaly_study), or None when not run."""
+    """The leave-one-class-out study table of a dataset (core.analysis.anomaly_study), or None when not run."""
     path = loaders.CKPT_ROOT / f"anomaly-study-{dataset}.json"
     try:
         table = json.loads(path.read_text())
@@ -176,7 +176,9 @@ def show_study(dataset: str) -> None:
     """The study table with one line on how it was made, or one line on how to make it."""
     study = study_frame(dataset)
     if study is None:
-        st.caption(plain(f"No study table for {dataset} yet: run python -m core.anomaly_study --dataset {dataset}."))
+        st.caption(
+            plain(f"No study table for {dataset} yet: run python -m core.analysis.anomaly_study --dataset {dataset}.")
+        )
         return
     frame, table = study
     notes = [
@@ -202,10 +204,10 @@ def show_upload_scores(values: dict[str, float], percentiles: dict[str, float]) 
 
 def score_upload(ctx: Ctx, x) -> tuple[object, dict[str, float], dict[str, float]]:
     """(EncodedSet of one image, its scores, their percentiles among the training images' scores)."""
-    from core.anomaly import typicality
-    from core.anomaly_scores import score_images
+    from core.analysis.anomaly import typicality
+    from core.analysis.anomaly_scores import score_images
 
     scorer, reference = home(ctx)
-    enc, s = score_images(ctx.model, x[None], scorer)
+    enc, s = score_images(loaders.model(ctx.ckpt), x[None], scorer)
     values = {k: float(v[0]) for k, v in s.items()}
     return enc, values, {k: typicality(v, reference[k]).percentile for k, v in values.items()}

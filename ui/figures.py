@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.models.inference import decode_means
 from ui import images, loaders
 from ui.state import Ctx
 
@@ -108,7 +109,7 @@ LOW_CONFIDENCE = 0.6  # below this share of agreeing neighbours, a placed point 
 
 
 def path_trace(placed, steps: int) -> go.Scattergl:
-    """A path of placed latents (a core.projection.Placement): numbered, dark to yellow; unsure steps hollow."""
+    """A path of placed latents (a core.maps.projection.Placement): numbered, dark to yellow; unsure steps hollow."""
     sure = placed.confidence >= LOW_CONFIDENCE
     return go.Scattergl(
         x=placed.xy[:, 0],
@@ -150,7 +151,7 @@ def _overlay(key: str, n: int, _ctx: Ctx) -> list[dict]:
     step = (hi - lo) / n
     cx, cy = np.meshgrid(lo[0] + step[0] * (np.arange(n) + 0.5), lo[1] + step[1] * (np.arange(n) + 0.5))
     centres = np.stack([cx.ravel(), cy.ravel()], 1)
-    decoded = loaders.decode_means(_ctx, _ctx.md.projector.from_map(centres))
+    decoded = decode_means(loaders.model(_ctx.ckpt), _ctx.md.projector.from_map(centres))
     size = {"sizex": float(step[0]), "sizey": float(step[1])}
     return [
         {

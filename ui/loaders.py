@@ -7,7 +7,6 @@ checkpoint's weights hash and the dataset's content key, so a rewritten file is 
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from pathlib import Path
@@ -15,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.checkpoints import Checkpoint, list_checkpoints, open_checkpoint, read_config, weight_files
-from core.data import DEFAULT_ROOT, Dataset, load_dataset, source_stamp
+from core.data.datasets import DEFAULT_ROOT, Dataset, load_dataset, source_stamp
+from core.data.paths import check_spec
 from core.errors import LatentExplorerError
-from core.explorer import MapData, map_dataset, pending_work
-from core.paths import check_spec
+from core.maps.mapdata import MapData, map_dataset, pending_work
+from core.models.checkpoints import Checkpoint, list_checkpoints, open_checkpoint, read_config, weight_files
 from ui import state
 from ui.state import Ctx
 
@@ -95,7 +94,7 @@ def _dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None, sta
 def get_dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None = None, visitor: bool = True) -> Dataset:
     """A dataset by name, reloaded when its file or folder changes; the user's own images resized to ``shape``.
 
-    A visitor's folder:/npz: spec is checked against the data roots first (core.paths), before anything is
+    A visitor's folder:/npz: spec is checked against the data roots first (core.data.paths), before anything is
     read; a checkpoint's own dataset (named in its config by the operator who trained it) is not.
     """
     if visitor:
@@ -186,15 +185,15 @@ def load_context(n_components: int = 2) -> Ctx:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _measure(key: str, name: str, _ctx: Ctx) -> np.ndarray:
-    from core.uncertainty import compute_measure
+    from core.analysis.uncertainty import compute_measure
 
     # 8 posterior samples for the Monte-Carlo variance, not the default 16: fast enough for a page
-    return compute_measure(name, _ctx.enc, _ctx.model, _ctx.ds.x, n_samples=8)
+    return compute_measure(name, _ctx.enc, model(_ctx.ckpt), _ctx.ds.x, n_samples=8)
 
 
 def measure_values(ctx: Ctx, name: str) -> np.ndarray:
     """(N,) values of an uncertainty measure (cached); decoding ones behind a spinner."""
-    from core.uncertainty import MEASURES
+    from core.analysis.uncertainty import MEASURES
 
     if MEASURES[name].needs_model:
         with st.spinner(f"Computing {MEASURES[name].label} for {len(ctx.ds):,} images…"):
@@ -203,14 +202,14 @@ def measure_values(ctx: Ctx, name: str) -> np.ndarray:
 
 
 def measure_label(name: str) -> str:
-    from core.uncertainty import MEASURES
+    from core.analysis.uncertainty import MEASURES
 
     return MEASURES[name].label
 
 
 def measure_options(ctx: Ctx) -> tuple[list[str], dict[str, str]]:
     """(measures this model has, {measure: why it is not available}) from core's own explanation."""
-    from core.uncertainty import MEASURES, unavailable_reason
+    from core.analysis.uncertainty import MEASURES, unavailable_reason
 
     reasons = {name: unavailable_reason(name, ctx.ckpt.config.kind) for name in MEASURES}
     return [n for n, why in reasons.items() if why is None], {n: why for n, why in reasons.items() if why}
@@ -218,7 +217,7 @@ def measure_options(ctx: Ctx) -> tuple[list[str], dict[str, str]]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _kmeans(key: str, k: int, _mean: np.ndarray) -> np.ndarray:
-    from core.clustering import kmeans_labels
+    from core.analysis.clustering import kmeans_labels
 
     return kmeans_labels(_mean, k)
 
@@ -230,7 +229,7 @@ def kmeans(ctx: Ctx, k: int) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _distances(key: str, metric: str, _ctx: Ctx) -> np.ndarray:
-    from core.uncertainty import distance_to_centroid
+    from core.analysis.uncertainty import distance_to_centroid
 
     return distance_to_centroid(_ctx.enc.mean, _ctx.enc.labels, metric)
 
@@ -241,7 +240,7 @@ def distances(ctx: Ctx, metric: str) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _correlations(key: str, metric: str, measure: str, _d: np.ndarray, _u: np.ndarray, _ctx: Ctx) -> list:
-    from core.uncertainty import correlation_table
+    from core.analysis.uncertainty import correlation_table
 
     return correlation_table(_d, _u, _ctx.enc.labels, _ctx.ds.classes, n_boot=500)
 
@@ -252,8 +251,8 @@ def correlations(ctx: Ctx, metric: str, measure: str, d: np.ndarray, u: np.ndarr
 
 
 def typicality(ctx: Ctx, recon_error: float):
-    """Where a reconstruction error falls among the checkpoint's own training images (core.anomaly.Typicality)."""
-    from core.anomaly import typicality as place
+    """Where a reconstruction error falls among the checkpoint's own training images (Typicality)."""
+    from core.analysis.anomaly import typicality as place
 
     home = load_map(ctx.ckpt, ctx.home, ctx.home).enc
     return place(recon_error, home.recon_error[~home.is_test])
@@ -298,37 +297,7 @@ def warm_up(name: str | None) -> None:
     t.start()
 
 
-def _inference(fn):
-    """Run under torch.inference_mode, importing torch on the first call rather than with this module."""
-
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        import torch
-
-        with torch.inference_mode():
-            return fn(*args, **kwargs)
-
-    return run
-
-
 # ------------------------------------------------------------------------------ decoding
-
-
-@_inference
-def decode(ctx: Ctx, z: np.ndarray):
-    """The decoder's PixelDist for latents (M, D)."""
-    import torch
-
-    return ctx.model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=ctx.model.device))
-
-
-@_inference
-def decode_means(ctx: Ctx, z: np.ndarray, batch: int = 2048):
-    """Mean images (M, C, H, W) of many latents, decoded in chunks to bound memory (a torch tensor)."""
-    import torch
-
-    z = np.atleast_2d(z)
-    return torch.cat([decode(ctx, z[i : i + batch]).mean.cpu() for i in range(0, len(z), batch)])
 
 
 RECONSTRUCTIONS_MAX = 20_000  # images whose reconstructions are kept (uint8: 3.9 MB for 5,000 28×28 images)
@@ -336,7 +305,9 @@ RECONSTRUCTIONS_MAX = 20_000  # images whose reconstructions are kept (uint8: 3.
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _reconstructions(key: str, _ctx: Ctx) -> np.ndarray:
-    return np.round(decode_means(_ctx, _ctx.enc.mean).numpy() * 255).astype(np.uint8)
+    from core.models.inference import decode_means
+
+    return np.round(decode_means(model(_ctx.ckpt), _ctx.enc.mean).numpy() * 255).astype(np.uint8)
 
 
 def reconstructions(ctx: Ctx) -> np.ndarray | None:
@@ -346,37 +317,6 @@ def reconstructions(ctx: Ctx) -> np.ndarray | None:
         return None
     with st.spinner(f"Reconstructing the {len(ctx.enc):,} images once…"):
         return _reconstructions(ctx.key, ctx)
-
-
-@_inference
-def encode_means(ctx: Ctx, images: list) -> np.ndarray:
-    """Posterior means (M, D) of a list of images (C, H, W) tensors, e.g. the user's uploads."""
-    import torch
-
-    return ctx.model.encode(torch.stack(images).to(ctx.model.device)).mean.cpu().numpy()
-
-
-@_inference
-def image_and_recon(ctx: Ctx, index: int) -> tuple[list, list[str]]:
-    """A sample's image and its reconstruction (tensors), with their captions (index and class first)."""
-    x = ctx.ds.x[index : index + 1]
-    images = [x[0], ctx.model.reconstruct(x.to(ctx.model.device))[0].cpu()]
-    return images, [f"#{index} · class {ctx.class_name(int(ctx.enc.labels[index]))}", "reconstruction"]
-
-
-def sample_image(ctx: Ctx, z: np.ndarray, seed: int = 0):
-    """(decoded distribution, one image drawn from it with a fixed seed) for a latent."""
-    import torch
-
-    dist = decode(ctx, z)
-    return dist, dist.sample(torch.Generator().manual_seed(seed))[0]
-
-
-def prior_latent(ctx: Ctx, seed: int) -> np.ndarray:
-    """One latent from the prior (VAE) or from where the training codes lie (AE/DAE)."""
-    import torch
-
-    return ctx.model.prior_sample_z(1, torch.Generator().manual_seed(seed))[0].cpu().numpy().astype(np.float64)
 
 
 @st.cache_resource(show_spinner="Exporting the decoder for the browser…")

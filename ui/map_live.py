@@ -17,7 +17,7 @@ import numpy as np
 import streamlit as st
 
 from core.cache import atomic_write_bytes, content_key
-from core.inverse import KernelInverse
+from core.maps.inverse import KernelInverse
 from ui import figures, live, loaders, state
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.models.inference import decode, decode_means, reconstruct
 from ui import figures, images, loaders, state
 from ui.state import Ctx
 
@@ -19,11 +20,13 @@ def current_point(ctx: Ctx, neighbours: bool = True) -> None:
         st.info("Click a point (or empty space) on the map to make it the current point.")
         return
     if isinstance(ctx.point, int):
-        shown, caps = loaders.image_and_recon(ctx, ctx.point)
+        x = ctx.ds.x[ctx.point : ctx.point + 1]
+        shown = [x[0], reconstruct(loaders.model(ctx.ckpt), x)[0]]
+        caps = [f"#{ctx.point} · class {ctx.class_name(int(ctx.enc.labels[ctx.point]))}", "reconstruction"]
         typical = loaders.typicality(ctx, float(ctx.enc.recon_error[ctx.point]))
         (st.warning if typical.unusual else st.caption)(typical.describe())
     else:
-        shown, caps = [loaders.decode(ctx, here).mean[0]], ["decoded from this map position"]
+        shown, caps = [decode(loaders.model(ctx.ckpt), here).mean[0]], ["decoded from this map position"]
     images.show_images(shown, caps, cols=3)
     if not neighbours:
         return
@@ -55,9 +58,14 @@ def selection(ctx: Ctx) -> None:
         mean_recon, caption = recon[region].mean(0, dtype=np.float64) / 255, "mean of their reconstructions"
     else:  # a big set: 1,000 of them (at most 7 grey levels off the full mean on 5,000, against 17 for 256)
         z = enc.mean[region][figures.downsample(len(region), 1000)]
-        mean_recon, caption = loaders.decode_means(ctx, z).mean(0), "mean of their reconstructions (1,000 of them)"
+        mean_recon, caption = (
+            decode_means(loaders.model(ctx.ckpt), z).mean(0),
+            "mean of their reconstructions (1,000 of them)",
+        )
     images.show_images(
-        [loaders.decode(ctx, enc.mean[region].mean(0)).mean[0], mean_recon], ["decoded mean latent", caption], cols=2
+        [decode(loaders.model(ctx.ckpt), enc.mean[region].mean(0)).mean[0], mean_recon],
+        ["decoded mean latent", caption],
+        cols=2,
     )
     left, right = st.columns(2)
     left.button("Clear selection", key="map_clear", on_click=clear_selection, icon=":material/close:")

@@ -110,7 +110,7 @@ def page(title: str, help_line: str, needs_model: bool = True):
     """
     require_shell()
     from ui import state
-    from ui.loaders import load_context
+    from ui.loaders import load_context, model
 
     st.title(title)
     st.caption(help_line)
@@ -118,5 +118,5 @@ def page(title: str, help_line: str, needs_model: bool = True):
         st.error(state.plain(st.session_state.pop(state.CALLBACK_ERROR)))
     ctx = load_context()
     if needs_model:
-        ctx.model  # noqa: B018  (built here, before the page's widgets: a bad weights file is one line)
+        model(ctx.ckpt)  # built here, before the page's widgets: a bad weights file is one line
     return ctx

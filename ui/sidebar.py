@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.data import DEFAULT_ROOT, dataset_offer, download
+from core.data.datasets import DEFAULT_ROOT, dataset_offer, download
 from core.errors import LatentExplorerError
 from ui import loaders, state
 

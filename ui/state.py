@@ -18,13 +18,13 @@ import numpy as np
 import streamlit as st
 
 if TYPE_CHECKING:
-    from core.checkpoints import Checkpoint
-    from core.data import Dataset
-    from core.explorer import MapData
-    from core.projection import Projector
+    from core.data.datasets import Dataset
+    from core.maps.mapdata import MapData
+    from core.maps.projection import Projector
+    from core.models.checkpoints import Checkpoint
 
 DEFAULT_CKPT = "mnist5k-vae16"
-DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10")  # core.data.SHAPES' names
+DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10")  # core.data.datasets.SHAPES' names
 OTHER = "other (folder:PATH / npz:PATH)"
 # Session keys; the first three are also the query-string keys.
 CKPT, DATA, POINT = "ckpt", "data", "point"
@@ -246,13 +246,6 @@ class Ctx:
     @property
     def enc(self):
         return self.md.enc
-
-    @property
-    def model(self):
-        """The model, built on first use (ui.loaders.model: a spinner, and one line if its weights are bad)."""
-        from ui.loaders import model
-
-        return model(self.ckpt)
 
     def latent(self) -> np.ndarray | None:
         """The current point's latent vector (a sample's posterior mean), or None."""

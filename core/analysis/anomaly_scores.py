@@ -1,0 +1,223 @@
+"""Latent-space anomaly scores, fitted on training latents only, and held-out-class ROC curves with bootstrap intervals.
+
+Beside ``core.analysis.anomaly``'s reconstruction error and negative ELBO, an image is called anomalous when its
+latent code lies far from the training codes (mean distance to the 5 nearest) or where a Gaussian mixture
+fitted to them gives low density. ``combined`` averages the percentiles of recon error, 5-NN distance
+and GMM density among the training images: fixed in advance, nothing is tuned on a test split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.analysis.anomaly import anomaly_scores, heldout_auroc
+from core.analysis.clustering import knn_distance
+from core.errors import ConfigError, check
+from core.models.inference import EncodedSet
+
+SCORES = ("recon_error", "neg_elbo", "latent_knn", "gmm_nll", "combined")
+LABELS = {
+    "recon_error": "reconstruction error",
+    "neg_elbo": "negative ELBO",
+    "latent_knn": "latent 5-NN distance",
+    "gmm_nll": "GMM negative log density",
+    "combined": "combined (mean percentile)",
+    "pixel_knn": "pixel 5-NN distance (baseline)",
+    "pyod_ae": "PyOD autoencoder (baseline)",
+}
+COMBINED_PARTS = ("recon_error", "latent_knn", "gmm_nll")
+K_NEIGHBOURS = 5
+GMM_COMPONENTS = 10  # fixed before looking at any test split: one per digit class
+SEED = 0
+
+
+@dataclass(frozen=True)
+class LatentScorer:
+    """Latent scores fitted on training latents; ``reference`` holds the training rows' own scores."""
+
+    train_latents: np.ndarray  # (N, D)
+    gmm: object  # sklearn GaussianMixture fitted on train_latents
+    reference: dict[str, np.ndarray]  # score -> (N,) training rows' scores (k-NN leaves each row out)
+    k: int = K_NEIGHBOURS
+
+    def score(self, latents: np.ndarray, recon_error: np.ndarray) -> dict[str, np.ndarray]:
+        """Scores of new rows (not training rows: their k-NN would count themselves), higher = more anomalous."""
+        z = _latents(latents, self.train_latents.shape[1])
+        recon = np.asarray(recon_error, dtype=np.float64).ravel()
+        check(len(recon) == len(z), "recon_error", f"one value per latent row ({len(z)})", recon.shape)
+        out = {
+            "recon_error": recon,
+            "latent_knn": knn_distance(z, self.train_latents, self.k),
+            "gmm_nll": -self.gmm.score_samples(z),
+        }
+        out["combined"] = self.combine(out)
+        return out
+
+    def combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
+        """Mean over COMBINED_PARTS of each score's percentile (0-1) among the training images' scores."""
+        return np.mean([_ecdf(self.reference[s], scores[s]) for s in COMBINED_PARTS], axis=0)
+
+
+def _latents(z: np.ndarray, dim: int | None = None) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    check(z.ndim == 2 and len(z) > 0, "latents", "a non-empty (N, D) array", z.shape)
+    check(dim is None or z.shape[1] == dim, "latents", f"(N, {dim}) like the training latents", z.shape)
+    check(bool(np.isfinite(z).all()), "latents", "finite", "non-finite values")
+    return z
+
+
+def _ecdf(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Share (0-1) of reference values at or below each value: anomaly.typicality's percentile, vectorised."""
+    ref = np.sort(np.asarray(reference, dtype=np.float64))
+    return np.searchsorted(ref, np.asarray(values, dtype=np.float64), side="right") / len(ref)
+
+
+def fit_scorer(
+    train_latents: np.ndarray,
+    train_recon_error: np.ndarray,
+    k: int = K_NEIGHBOURS,
+    components: int = GMM_COMPONENTS,
+    seed: int = SEED,
+) -> LatentScorer:
+    """Fit the 5-NN reference and a full-covariance Gaussian mixture on the training latents."""
+    from sklearn.mixture import GaussianMixture  # imported here: pages that never score pay nothing
+
+    z = _latents(train_latents)
+    recon = np.asarray(train_recon_error, dtype=np.float64).ravel()
+    check(len(recon) == len(z), "train_recon_error", f"one value per training row ({len(z)})", recon.shape)
+    check(isinstance(k, (int, np.integer)) and 1 <= k < len(z), "k", f"an integer in 1..{len(z) - 1}", k)
+    check(
+        isinstance(components, (int, np.integer)) and 1 <= components <= len(z),
+        "components",
+        f"an integer in 1..{len(z)}",
+        components,
+    )
+    gmm = GaussianMixture(components, covariance_type="full", random_state=seed, n_init=1).fit(z)
+    # leave-one-out k-NN for the training rows: with k+1 neighbours the first is the row itself at distance 0
+    loo = knn_distance(z, z, k + 1) * (k + 1) / k
+    reference = {"recon_error": recon, "latent_knn": loo, "gmm_nll": -gmm.score_samples(z)}
+    return LatentScorer(z, gmm, reference, int(k))
+
+
+def scores_for(enc: EncodedSet, train_mask: np.ndarray, scorer: LatentScorer | None = None) -> dict[str, np.ndarray]:
+    """Every score of every row of enc (neg_elbo only for a VAE), latent scores fitted on the rows in train_mask.
+
+    With ``scorer`` (fitted elsewhere, e.g. on the checkpoint's own training set) every row is scored as a
+    new row and train_mask is not used; without, its rows get leave-one-out k-NN distances.
+    """
+    if scorer is not None:
+        return _with_elbo(enc, scorer.score(enc.mean, enc.recon_error))
+    return fit_and_score(enc, train_mask)[1]
+
+
+def fit_and_score(enc: EncodedSet, train_mask: np.ndarray) -> tuple[LatentScorer, dict[str, np.ndarray]]:
+    """(scorer fitted on the rows in train_mask, every score of every row): scores_for, keeping the scorer."""
+    train_mask = np.asarray(train_mask, dtype=bool)
+    check(train_mask.shape == (len(enc),), "train_mask", f"a boolean array of shape ({len(enc)},)", train_mask.shape)
+    check(bool(train_mask.any()), "train_mask", "true for at least one row", "no rows")
+    scorer = fit_scorer(enc.mean[train_mask], enc.recon_error[train_mask])
+    out = {"recon_error": np.asarray(enc.recon_error, dtype=np.float64).copy()}
+    for s in ("latent_knn", "gmm_nll"):  # training rows: their own reference scores; the rest scored as new
+        out[s] = np.empty(len(enc))
+        out[s][train_mask] = scorer.reference[s]
+    if (~train_mask).any():
+        new = scorer.score(enc.mean[~train_mask], enc.recon_error[~train_mask])
+        for s in ("latent_knn", "gmm_nll"):
+            out[s][~train_mask] = new[s]
+    out["combined"] = scorer.combine(out)
+    return scorer, _with_elbo(enc, out)
+
+
+def _with_elbo(enc: EncodedSet, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if enc.neg_elbo is not None:
+        out["neg_elbo"] = anomaly_scores(enc, "neg_elbo")
+    return {s: out[s] for s in SCORES if s in out}
+
+
+@dataclass(frozen=True)
+class Roc:
+    """ROC curve of a score at finding a held-out class, its AUROC and a percentile-bootstrap interval."""
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    auroc: float
+    low: float
+    high: float
+    boot: np.ndarray  # (n_boot,) AUROC per bootstrap resample (same resamples for the same n and seed)
+    level: float = 0.95
+
+    def to_dict(self) -> dict:
+        return {"auroc": self.auroc, "low": self.low, "high": self.high}
+
+
+def bootstrap_auroc(scores: np.ndarray, positive: np.ndarray, n_boot: int = 1000, seed: int = SEED) -> np.ndarray:
+    """(n_boot,) AUROC over resamples of the rows with replacement (rank form, ties averaged; nan if one class)."""
+    from scipy.stats import rankdata
+
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    check(isinstance(n_boot, (int, np.integer)) and n_boot >= 1, "n_boot", "an integer >= 1", n_boot)
+    idx = np.random.default_rng(seed).integers(0, len(scores), size=(n_boot, len(scores)))
+    s, p = scores[idx], positive[idx]
+    ranks = rankdata(s, axis=1)  # the Mann-Whitney form of the AUROC: same as roc_auc_score, vectorised
+    n1 = p.sum(axis=1)
+    n0 = p.shape[1] - n1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * p).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
+def heldout_roc(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    heldout_class: int,
+    mask: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = SEED,
+    level: float = 0.95,
+) -> Roc:
+    """ROC points and AUROC (anomaly.heldout_auroc) of the held-out class against the rest of the masked rows."""
+    from sklearn.metrics import roc_curve
+
+    check(0 < level < 1, "level", "between 0 and 1", level)
+    s = np.asarray(scores, np.float64)
+    keep = np.ones(len(s), bool) if mask is None else np.asarray(mask, bool)
+    if keep.shape == s.shape and not np.isfinite(s[keep]).all():  # sklearn would fail on it in many lines
+        raise ConfigError("scores must be finite on the selected rows")
+    auroc = heldout_auroc(s, labels, heldout_class, mask)  # checks shapes, mask and both classes present
+    s, positive = s[keep], np.asarray(labels)[keep] == heldout_class
+    fpr, tpr, _ = roc_curve(positive, s)
+    boot = bootstrap_auroc(s, positive, n_boot, seed)
+    low, high = np.nanquantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return Roc(fpr, tpr, auroc, float(low), float(high), boot, level)
+
+
+def pixel_knn(pixels: np.ndarray, train_mask: np.ndarray, rows: np.ndarray, k: int = K_NEIGHBOURS) -> np.ndarray:
+    """(N,) baseline: mean distance in pixel space to the k nearest training images, for the rows asked (else nan)."""
+    pixels = np.asarray(pixels, dtype=np.float32).reshape(len(pixels), -1)
+    train_mask, rows = np.asarray(train_mask, bool), np.asarray(rows, bool)
+    check(
+        train_mask.shape == (len(pixels),), "train_mask", f"a boolean array of shape ({len(pixels)},)", train_mask.shape
+    )
+    check(rows.shape == (len(pixels),), "rows", f"a boolean array of shape ({len(pixels)},)", rows.shape)
+    out = np.full(len(pixels), np.nan)
+    out[rows] = knn_distance(pixels[rows], pixels[train_mask], k)
+    return out
+
+
+def score_images(model, x, scorer: LatentScorer) -> tuple[EncodedSet, dict[str, np.ndarray]]:
+    """New images (M, C, H, W) through the one scorer (encode_dataset), then every score of them."""
+    import torch
+
+    from core.models.inference import encode_dataset
+
+    x = torch.as_tensor(x, dtype=torch.float32)
+    shape = tuple(model.cfg.image_shape)
+    check(
+        x.ndim == 4 and tuple(x.shape[1:]) == shape,
+        "x",
+        f"a batch of images (M, {', '.join(map(str, shape))})",
+        tuple(x.shape),
+    )
+    enc = encode_dataset(model, x, np.zeros(len(x), np.int64))
+    return enc, scores_for(enc, np.zeros(len(enc), bool), scorer)

@@ -1,0 +1,211 @@
+"""Leave-one-class-out study: does a model trained without a class find that class by its scores?
+
+    python -m core.analysis.anomaly_study --dataset mnist5k [--epochs 30] [--out checkpoints/anomaly-study-mnist5k.json]
+
+Trains one 16-D VAE per class with that class left out (like the shipped ``mnist5k-vae16-no9``), into
+the user cache (never a shipped checkpoint; a class whose finished model exists is skipped, a killed one
+resumes), then scores the held-out class among the test split with every score of
+``core.analysis.anomaly_scores`` and two baselines that never see a latent: the pixel 5-NN distance and, when
+``pyod`` is installed, PyOD's autoencoder on raw pixels. Writes one JSON table: AUROC with a bootstrap
+95% interval per class and score, and their mean (its interval from the same resamples for every class).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from core.analysis.anomaly_scores import LABELS, heldout_roc, pixel_knn, scores_for
+from core.cache import USER_CACHE, atomic_write_bytes
+from core.errors import LatentExplorerError, check
+
+STUDY_VERSION = 1
+N_BOOT = 1000
+MODEL = {"kind": "vae", "latent_dim": 16, "seed": 0}  # the shipped mnist5k-vae16's settings
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    dataset: str = "mnist5k"
+    epochs: int = 30
+    out: str = "checkpoints/anomaly-study-mnist5k.json"
+    models: str = str(USER_CACHE / "anomaly-study")  # where the ten held-out models live
+    pyod: bool = True  # add PyOD's autoencoder baseline when the package is installed
+
+    def __post_init__(self) -> None:
+        check(bool(self.dataset), "dataset", "a dataset name", self.dataset)
+        check(self.epochs >= 1, "epochs", ">= 1", self.epochs)
+
+    def model_dir(self, held_out: int) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.dataset)
+        return Path(self.models) / f"{safe}-vae16-no{held_out}-e{self.epochs}"
+
+
+def _finished(path: Path, epochs: int) -> bool:
+    """A model whose training ran to the end (its config has final metrics), so the study can skip it."""
+    try:
+        info = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return "metrics" in info and info.get("progress", {}).get("epoch") == epochs
+
+
+def train_held_out(s: StudySettings, held_out: int) -> Path:
+    """The model trained without one class: trained now, resumed, or found finished."""
+    from core.train.loop import TrainConfig, train
+
+    out = s.model_dir(held_out)
+    if not _finished(out, s.epochs):
+        cfg = TrainConfig.from_dict(
+            {**MODEL, "dataset": s.dataset, "epochs": s.epochs, "exclude_class": held_out, "out": str(out)}
+        )
+        # resume: a killed run continues from its last saved epoch (a fresh folder simply starts at epoch 1)
+        train(
+            replace(cfg, resume=True),
+            progress=False,
+            command=f"python -m core.analysis.anomaly_study --dataset {s.dataset}",
+        )
+    return out
+
+
+def pyod_scores(pixels: np.ndarray, train_mask: np.ndarray, rows: np.ndarray, seed: int = 0) -> np.ndarray | None:
+    """PyOD's default pixel-space autoencoder, fitted on the training images, scoring the rows asked (else nan)."""
+    try:
+        from pyod.models.auto_encoder import AutoEncoder
+    except ImportError:
+        return None
+    det = AutoEncoder(random_state=seed, device="cpu", verbose=0)
+    det.fit(pixels[train_mask])
+    out = np.full(len(pixels), np.nan)
+    out[rows] = det.decision_function(pixels[rows])
+    return out
+
+
+def score_class(s: StudySettings, held_out: int, ds) -> dict:
+    """Every score's ROC for one held-out class among the test split (the model's own training rows fit the scores)."""
+    from core.models.checkpoints import load_checkpoint
+    from core.models.inference import load_or_encode
+
+    path = s.model_dir(held_out)
+    ckpt = load_checkpoint(path)
+    enc = load_or_encode(ckpt, ds)  # cached inside the model's folder
+    train_mask = ~enc.is_test & (enc.labels != held_out)  # the images the model was trained on
+    scores = scores_for(enc, train_mask)
+    pixels = ds.x.flatten(1).numpy()
+    scores["pixel_knn"] = pixel_knn(pixels, train_mask, enc.is_test)
+    if s.pyod:
+        pyod = pyod_scores(pixels, train_mask, enc.is_test)
+        if pyod is not None:
+            scores["pyod_ae"] = pyod
+    rocs = {name: heldout_roc(v, enc.labels, held_out, enc.is_test, n_boot=N_BOOT) for name, v in scores.items()}
+    info = json.loads((path / "config.json").read_text())
+    return {"rocs": rocs, "train_seconds": info.get("train_seconds"), "n_test": int(enc.is_test.sum())}
+
+
+def mean_row(per_class: dict[int, dict]) -> dict:
+    """Mean AUROC over classes per score, its interval from the mean of each resample (same resamples per class)."""
+    out = {}
+    for name in next(iter(per_class.values()))["rocs"]:
+        rocs = [c["rocs"][name] for c in per_class.values() if name in c["rocs"]]
+        boot = np.mean([r.boot for r in rocs], axis=0)
+        low, high = np.nanquantile(boot, [0.025, 0.975])
+        out[name] = {"auroc": float(np.mean([r.auroc for r in rocs])), "low": float(low), "high": float(high)}
+    return out
+
+
+def study_table(s: StudySettings, per_class: dict[int, dict], complete: bool) -> dict:
+    """The JSON table: settings, per-class AUROCs with intervals, and their mean."""
+    first = next(iter(per_class.values()))["rocs"]
+    return {
+        "study": "leave-one-class-out anomaly detection",
+        "version": STUDY_VERSION,
+        "complete": complete,
+        "dataset": s.dataset,
+        "model": {**MODEL, "epochs": s.epochs},
+        "command": f"python -m core.analysis.anomaly_study --dataset {s.dataset} --epochs {s.epochs}",
+        "metric": f"AUROC of the held-out class against the other classes among the test split, "
+        f"percentile bootstrap 95% interval over {N_BOOT} resamples of the test images (seed 0)",
+        "scores": {k: LABELS[k] for k in first},
+        "pyod": "pyod_ae" in first,
+        "per_class": {
+            str(c): {
+                "train_seconds": v["train_seconds"],
+                "n_test": v["n_test"],
+                "auroc": {k: r.to_dict() for k, r in v["rocs"].items()},
+            }
+            for c, v in per_class.items()
+        },
+        "mean": mean_row(per_class),
+    }
+
+
+def run_study(s: StudySettings) -> dict:
+    """Train (or find) the held-out models, score each held-out class, and write the JSON table to ``s.out``."""
+    from tqdm import tqdm
+
+    from core.data.datasets import load_dataset
+
+    ds = load_dataset(s.dataset)
+    classes = sorted(set(ds.y.tolist()))
+    per_class: dict[int, dict] = {}
+    bar = tqdm(classes, desc="held-out classes", file=sys.stderr)
+    for c in bar:
+        bar.set_postfix(cls=c, step="train")
+        t0 = time.perf_counter()
+        train_held_out(s, c)
+        bar.set_postfix(cls=c, step="score")
+        per_class[c] = score_class(s, c, ds)
+        tqdm.write(
+            f"class {c}: "
+            + "  ".join(f"{k} {r.auroc:.3f}" for k, r in per_class[c]["rocs"].items())
+            + f"  ({time.perf_counter() - t0:.0f} s)",
+            file=sys.stderr,
+        )
+        table = study_table(s, per_class, complete=len(per_class) == len(classes))
+        # written after every class: a long run shows its table so far, and a killed one loses nothing
+        Path(s.out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(s.out), (json.dumps(table, indent=1) + "\n").encode())
+    return table
+
+
+def format_table(table: dict) -> str:
+    """The study as a Markdown table: one row per held-out class and the mean, AUROC [95% interval] per score."""
+    names = list(table["scores"])
+    lines = ["| held out | " + " | ".join(table["scores"][n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    rows = [(k, v["auroc"]) for k, v in table["per_class"].items()] + [("mean", table["mean"])]
+    for label, cells in rows:
+        text = [f"{cells[n]['auroc']:.3f} [{cells[n]['low']:.3f}, {cells[n]['high']:.3f}]" for n in names]
+        lines.append(f"| {label} | " + " | ".join(text) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.analysis.anomaly_study", description=__doc__.split("\n")[0])
+    d = StudySettings()
+    p.add_argument("--dataset", default=d.dataset)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--out", default=None, help="default checkpoints/anomaly-study-DATASET.json")
+    p.add_argument("--models", default=d.models, help=f"folder of the held-out models (default {d.models})")
+    p.add_argument("--no-pyod", action="store_true", help="leave out PyOD's autoencoder baseline")
+    a = p.parse_args(argv)
+    try:
+        s = StudySettings(
+            a.dataset, a.epochs, a.out or f"checkpoints/anomaly-study-{a.dataset}.json", a.models, not a.no_pyod
+        )
+        table = run_study(s)
+    except LatentExplorerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_table(table))
+    print(f"wrote {s.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Walks through latent space: interpolation, class centroids, attribute vectors and traversals.
+
+All functions take and return numpy arrays of latent vectors; decoding them is the caller's job,
+so the same paths can be drawn on a map and decoded into images.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.analysis.clustering import knn_vote
+from core.errors import ConfigError
+from core.models.inference import EncodedSet
+
+METHODS = ("lerp", "slerp")
+MIN_STEPS, MAX_STEPS = 2, 256
+PARALLEL_TOL = 1e-7  # |cos| above 1 - this: the great circle is undefined, fall back to lerp
+
+
+@dataclass(frozen=True)
+class Centroids:
+    """The mean latent of each class: `centroids[i]` belongs to `classes[i]`."""
+
+    classes: np.ndarray  # (K,)
+    centroids: np.ndarray  # (K, D)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """How much each latent dimension is used: `score` per dimension, `order` most active first."""
+
+    order: np.ndarray  # (D,) dimension indices
+    score: np.ndarray  # (D,)
+    kind: str  # what the score measures, e.g. "mean KL (nats)"
+    meaning: str = ""  # one sentence for a user: what the number says about the dimension
+
+
+@dataclass(frozen=True)
+class NearestClass:
+    """The majority class among each point's k nearest encoded neighbours, and its vote share."""
+
+    label: np.ndarray  # (M,)
+    fraction: np.ndarray  # (M,) in (0, 1]
+
+
+def _vector(v: np.ndarray, name: str) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    if v.ndim != 1:
+        raise ConfigError(f"{name} must be a 1-D latent vector, got shape {v.shape}")
+    return v
+
+
+def _pair(a: np.ndarray, b: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _vector(a, "a"), _vector(b, "b")
+    if a.shape != b.shape:
+        raise ConfigError(f"a and b must have the same length, got {a.shape[0]} and {b.shape[0]}")
+    if not (isinstance(steps, (int, np.integer)) and MIN_STEPS <= steps <= MAX_STEPS):
+        raise ConfigError(f"steps must be an integer between {MIN_STEPS} and {MAX_STEPS}, got {steps!r}")
+    return a, b
+
+
+def lerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Straight line from a to b: (steps, D), endpoints included."""
+    a, b = _pair(a, b, steps)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    return (1 - t) * a + t * b
+
+
+def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
+    """Great-circle path from a to b with linearly interpolated norm: (steps, D), endpoints included.
+
+    Falls back to lerp when a and b are (anti)parallel or one is zero, where the circle is undefined.
+    """
+    a, b = _pair(a, b, steps)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return lerp(a, b, steps)
+    ua, ub = a / na, b / nb
+    cos = float(np.clip(ua @ ub, -1.0, 1.0))
+    if abs(cos) > 1 - PARALLEL_TOL:
+        return lerp(a, b, steps)
+    omega = np.arccos(cos)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    direction = (np.sin((1 - t) * omega) * ua + np.sin(t * omega) * ub) / np.sin(omega)
+    path = direction * ((1 - t) * na + t * nb)
+    path[0], path[-1] = a, b  # exact endpoints, free of rounding
+    return path
+
+
+def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "lerp") -> np.ndarray:
+    """lerp or slerp by name."""
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+    return lerp(a, b, steps) if method == "lerp" else slerp(a, b, steps)
+
+
+def _latents(mean: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, labels = np.asarray(mean, dtype=np.float64), np.asarray(labels)
+    if mean.ndim != 2 or labels.shape != (len(mean),):
+        raise ConfigError(f"mean must be (N, D) and labels (N,), got {mean.shape} and {labels.shape}")
+    if len(mean) == 0:
+        raise ConfigError("mean must hold at least one latent vector, got 0")
+    return mean, labels
+
+
+def class_centroids(mean: np.ndarray, labels: np.ndarray) -> Centroids:
+    """The mean of each class's latent means, classes in sorted order."""
+    mean, labels = _latents(mean, labels)
+    classes, inverse = np.unique(labels, return_inverse=True)
+    sums = np.zeros((len(classes), mean.shape[1]))
+    np.add.at(sums, inverse, mean)
+    return Centroids(classes, sums / np.bincount(inverse)[:, None])
+
+
+def attribute_vector(mean: np.ndarray, labels: np.ndarray, from_class: int, to_class: int) -> np.ndarray:
+    """centroid(to_class) - centroid(from_class): the direction that turns one class into the other."""
+    c = class_centroids(mean, labels)
+    rows = []
+    for name, cls in (("from_class", from_class), ("to_class", to_class)):
+        hit = np.flatnonzero(c.classes == cls)
+        if len(hit) == 0:
+            raise ConfigError(f"{name} must be one of the labels {c.classes.tolist()}, got {cls!r}")
+        rows.append(c.centroids[hit[0]])
+    return rows[1] - rows[0]
+
+
+def apply_attribute(z: np.ndarray, vector: np.ndarray, strengths: np.ndarray) -> np.ndarray:
+    """z + s * vector for each strength s: (len(strengths), D)."""
+    z, vector = _vector(z, "z"), _vector(vector, "vector")
+    if z.shape != vector.shape:
+        raise ConfigError(f"z and vector must have the same length, got {z.shape[0]} and {vector.shape[0]}")
+    s = np.asarray(strengths, dtype=np.float64).reshape(-1, 1)
+    return z + s * vector
+
+
+def traversal_grid(z: np.ndarray, dims: list[int], values: np.ndarray) -> np.ndarray:
+    """z with dimension dims[i] set to values[j] at [i, j]: (len(dims), len(values), D)."""
+    z = _vector(z, "z")
+    values = np.asarray(values, dtype=np.float64).ravel()
+    dims = [int(d) for d in dims]
+    bad = [d for d in dims if not 0 <= d < len(z)]
+    if bad:
+        raise ConfigError(f"dims must be between 0 and {len(z) - 1}, got {bad}")
+    grid = np.tile(z, (len(dims), len(values), 1))
+    for i, d in enumerate(dims):
+        grid[i, :, d] = values
+    return grid
+
+
+GRID_STEPS = 8  # columns of the Sliders page's traversal grid
+
+
+@dataclass(frozen=True)
+class SliderGrid:
+    """The Sliders page's traversal grid: row i sweeps dimension dims[i] over the slider range, the rest is z."""
+
+    columns: np.ndarray  # (steps,) the evenly spaced values over [lo, hi]
+    latents: np.ndarray  # (len(dims), steps, D) float32
+    values: np.ndarray  # (len(dims), steps) the swept dimension's value in each cell
+    current: np.ndarray  # (len(dims),) the column that holds z itself
+
+
+def slider_grid(z: np.ndarray, dims: list[int], lo: float, hi: float, steps: int = GRID_STEPS) -> SliderGrid:
+    """Each row: ``steps`` values evenly over [lo, hi], the one nearest z[d] replaced by z[d] (that column is z).
+
+    Twin of ``frontend/src/grid.ts`` (gridLatents): same arithmetic in float64, then float32; a vitest checks it.
+    """
+    z = _vector(z, "z")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi) or steps < 2:
+        raise ConfigError(f"need lo < hi (finite) and steps >= 2, got lo={lo}, hi={hi}, steps={steps}")
+    base = np.array([lo + (hi - lo) * j / (steps - 1) for j in range(steps)])
+    values = np.tile(base, (len(dims), 1))
+    current = np.zeros(len(dims), dtype=np.int64)
+    for i, d in enumerate(dims):
+        current[i] = int(np.argmin(np.abs(base - z[int(d)])))  # the first of two equally near columns
+        values[i, current[i]] = z[int(d)]
+    latents = traversal_grid(z, dims, base)
+    for i, d in enumerate(dims):
+        latents[i, :, int(d)] = values[i]
+    return SliderGrid(base, latents.astype(np.float32), values, current)
+
+
+def dimension_activity(enc: EncodedSet) -> Activity:
+    """Rank latent dimensions by use: mean KL per dimension (VAE), else the variance of the means."""
+    mean = np.asarray(enc.mean, dtype=np.float64)
+    if enc.logvar is None:
+        score, kind = mean.var(axis=0), "variance of means"
+        meaning = "the variance of this dimension's codes over the dataset: near 0 = the encoder barely uses it"
+    else:
+        logvar = np.asarray(enc.logvar, dtype=np.float64)
+        score, kind = (0.5 * (mean**2 + np.exp(logvar) - 1 - logvar)).mean(axis=0), "mean KL (nats)"
+        meaning = "the mean KL divergence of this dimension's posterior from the prior, in nats: 0 = ignored"
+    return Activity(order=np.argsort(-score, kind="stable"), score=score, kind=kind, meaning=meaning)
+
+
+def nearest_class(z: np.ndarray, mean: np.ndarray, labels: np.ndarray, k: int = 10) -> NearestClass:
+    """Majority label of the k nearest encoded points to each z (M, D) or (D,), by Euclidean distance."""
+    mean, labels = _latents(mean, labels)
+    label, fraction = knn_vote(z, mean, labels, k)
+    return NearestClass(label=label, fraction=fraction)

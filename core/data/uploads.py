@@ -1,0 +1,189 @@
+"""A visitor's uploaded dataset (a .zip of class folders, or an .npz), checked and unpacked into the user cache.
+
+Every member of a zip is checked before anything is written: no absolute path, no '..', no link, no
+encrypted member, at most MAX_FILES files and MAX_BYTES unpacked (each member read no further than the
+size its header declares, and a member that expands more than MAX_RATIO-fold is refused as a bomb), and
+only PNG or JPEG images (recognised by content, core.data.images) of at most MAX_SIDE pixels a side. Each
+refusal is one line. The result is named by the upload's SHA-256, so the same file is unpacked once, and
+core.data.datasets reads it as ``folder:PATH`` or ``npz:PATH``. Imports neither streamlit nor (until used) torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import cache
+from core.errors import DatasetError
+
+MAX_BYTES = 200 * 1024**2  # unpacked size of one upload
+MAX_FILES = 20_000
+MAX_SIDE = 1024  # pixels a side: the models take at most 64
+MAX_RATIO = 100  # PNG and JPEG are compressed already: a member that deflates 100-fold is not one
+MIN_IMAGES = 20  # fewer cannot be split into training and test images and mapped
+IMAGE_FORMATS = ("PNG", "JPEG")
+SKIPPED = ("__MACOSX",)  # folders archivers add beside the data
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    """An upload ready for core.data.datasets: its dataset spec, where it lies, what it holds."""
+
+    spec: str  # "folder:/…" or "npz:/…"
+    path: Path
+    classes: list[str]
+    images: int
+    reused: bool  # the same upload was unpacked before
+
+
+def uploads_dir() -> Path:
+    return cache.USER_CACHE / "uploads"
+
+
+def unpack_upload(data: bytes, filename: str, dest: str | os.PathLike | None = None) -> Unpacked:
+    """Check and store an uploaded .zip (one folder per class) or .npz; DatasetError in one line if refused."""
+    dest = Path(dest) if dest is not None else uploads_dir()
+    if len(data) > MAX_BYTES:
+        raise DatasetError(f"upload refused: the file is {_mb(len(data))}, over the {_mb(MAX_BYTES)} limit")
+    digest = hashlib.sha256(data).hexdigest()[: cache.KEY_CHARS]
+    suffix = Path(filename).suffix.lower()
+    dest.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npz":
+        return _store_npz(data, dest / f"npz-{digest}.npz")
+    if suffix == ".zip":
+        return _store_zip(data, dest / f"zip-{digest}")
+    raise DatasetError(f"upload refused: {filename[:60]!r} is neither a .zip of class folders nor an .npz file")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _store_npz(data: bytes, path: Path) -> Unpacked:
+    reused = path.is_file()
+    if not reused:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(data)
+            _checked(f"npz:{tmp}")  # core.data.datasets's npz reader: headers, sizes, dtypes and labels
+            os.replace(tmp, path)
+        except DatasetError as e:
+            why = str(e).replace(str(tmp), "the upload").replace(tmp.name, "the upload")
+            raise DatasetError(f"upload refused: {why}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+    classes, images = _checked(f"npz:{path}")
+    return Unpacked(f"npz:{path}", path, classes, images, reused)
+
+
+def _checked(spec: str) -> tuple[list[str], int]:
+    """(class names, image count) of a dataset core.data.datasets can read; DatasetError otherwise."""
+    from core.data.datasets import load_dataset
+
+    ds = load_dataset(spec)
+    return ds.classes, len(ds)
+
+
+def _member_parts(info: zipfile.ZipInfo) -> list[str] | None:
+    """The member's path as folder names, or None for a folder or an archiver's extra; DatasetError if unsafe."""
+    name = info.filename
+    shown = name[:80]
+    if "\0" in name or "\\" in name or name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        raise DatasetError(f"upload refused: {shown!r} is an absolute or Windows path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise DatasetError(f"upload refused: {shown!r} points outside the archive ('..')")
+    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+        raise DatasetError(f"upload refused: {shown!r} is a symbolic link")
+    if info.flag_bits & 0x1:
+        raise DatasetError(f"upload refused: {shown!r} is encrypted")
+    if info.is_dir() or not parts or any(p.startswith(".") or p in SKIPPED for p in parts):
+        return None  # folders, .DS_Store, __MACOSX/: nothing to unpack
+    return parts
+
+
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The member's bytes, never more than its header declares (zipfile stops there and checks the CRC)."""
+    if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+        raise DatasetError(
+            f"upload refused: {info.filename[:80]!r} expands {info.file_size // info.compress_size:,}-fold "
+            "(a zip bomb, not an image)"
+        )
+    with z.open(info) as f:
+        data = f.read(info.file_size + 1)
+    if len(data) > info.file_size:
+        raise DatasetError(f"upload refused: {info.filename[:80]!r} holds more than its header says")
+    return data
+
+
+def _check_image(name: str, data: bytes) -> None:
+    from core.data.images import open_image  # by content; refuses decompression bombs
+
+    try:
+        img = open_image(io.BytesIO(data), IMAGE_FORMATS)
+    except DatasetError:
+        raise DatasetError(f"upload refused: {name[:80]!r} is not a PNG or JPEG image") from None
+    if max(img.size) > MAX_SIDE:
+        w, h = img.size
+        raise DatasetError(f"upload refused: {name[:80]!r} is {w}×{h} pixels, over {MAX_SIDE} a side")
+
+
+def _store_zip(data: bytes, folder: Path) -> Unpacked:
+    if folder.is_dir():
+        classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        images = sum(1 for p in folder.rglob("*") if p.is_file())
+        return Unpacked(f"folder:{folder}", folder, classes, images, True)
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise DatasetError(f"upload refused: not a readable zip file ({type(e).__name__})") from None
+    with z:
+        members = [(info, parts) for info in z.infolist() if (parts := _member_parts(info)) is not None]
+        if len(members) > MAX_FILES:
+            raise DatasetError(f"upload refused: {len(members):,} files, over the {MAX_FILES:,} limit")
+        total = sum(info.file_size for info, _ in members)
+        if total > MAX_BYTES:
+            raise DatasetError(f"upload refused: unpacks to {_mb(total)}, over the {_mb(MAX_BYTES)} limit")
+        members = _strip_top_folder(members)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+        try:
+            for info, parts in members:
+                if len(parts) < 2:
+                    raise DatasetError(
+                        f"upload refused: {info.filename[:80]!r} is not inside a class folder "
+                        "(the zip must hold one folder of images per class)"
+                    )
+                if len(parts) > 5:
+                    raise DatasetError(f"upload refused: {info.filename[:80]!r} is nested too deep")
+                content = _read_member(z, info)
+                _check_image(info.filename, content)
+                target = tmp.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+            if len(members) < MIN_IMAGES:
+                raise DatasetError(f"upload refused: {len(members)} images; at least {MIN_IMAGES} are needed")
+            tmp.chmod(0o755)
+            os.replace(tmp, folder)  # appears complete, or not at all
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as e:
+            if folder.is_dir():  # the same upload, unpacked by another session meanwhile
+                return _store_zip(data, folder)
+            raise DatasetError(f"upload refused: the zip could not be read ({type(e).__name__})") from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    classes = sorted({parts[0] for _, parts in members})
+    return Unpacked(f"folder:{folder}", folder, classes, len(members), False)
+
+
+def _strip_top_folder(members: list) -> list:
+    """A zip of one folder holding the class folders (``digits/0/a.png``): drop that outer folder."""
+    tops = {parts[0] for _, parts in members}
+    if len(tops) == 1 and all(len(parts) >= 3 for _, parts in members):
+        return [(info, parts[1:]) for info, parts in members]
+    return members

@@ -1,0 +1,93 @@
+"""The Denoising page's Streamlit helpers: the three shipped 16-D models, their cached curves, the curve chart."""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.analysis.denoise import INPUT, SHIPPED, Curve, shipped_curves
+from core.data.datasets import Dataset
+from core.models.checkpoints import Checkpoint
+from ui import figures, loaders
+
+GREY_28 = (1, 28, 28)
+
+
+def shipped_models() -> dict[str, Checkpoint] | None:
+    """AE, DAE and VAE (the shipped 16-D checkpoints, cached loads), or an st.error naming the missing ones and None."""
+    missing = [folder for folder in SHIPPED.values() if folder not in loaders.checkpoint_names()]
+    if missing:
+        st.error(
+            f"This page compares the shipped checkpoints; missing under {loaders.CKPT_ROOT}: {', '.join(missing)}."
+        )
+        return None
+    return {name: loaders.get_checkpoint(folder) for name, folder in SHIPPED.items()}
+
+
+def their_dataset(ckpts: dict[str, Checkpoint]) -> Dataset:
+    """The dataset the shipped models were trained on (mnist5k), with its fixed test split."""
+    dae = ckpts["DAE"]
+    return loaders.get_dataset(dae.dataset, dae.split_seed, visitor=False)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _curves(weights: tuple[str, ...], data_key: str, _ckpts: dict[str, Checkpoint], _ds: Dataset) -> dict[str, Curve]:
+    return shipped_curves(_ckpts, _ds)
+
+
+def curves(ckpts: dict[str, Checkpoint], ds: Dataset) -> dict[str, Curve]:
+    """The PSNR / SSIM curves per noise: shipped beside the DAE, else measured once (about 30 s) and cached."""
+    weights = tuple(ck.weights_sha256 for ck in ckpts.values())
+    with st.spinner(f"Measuring every model on {len(ds.test_idx):,} test images at each noise level (once)…"):
+        return _curves(weights, ds.key, ckpts, ds)
+
+
+def score(psnr: float, ssim: float) -> str:
+    """'PSNR 18.03 dB · SSIM 0.781' (PSNR ∞ for an unchanged image)."""
+    shown = "∞" if math.isinf(psnr) else f"{psnr:.2f}"
+    return f"PSNR {shown} dB · SSIM {ssim:.3f}"
+
+
+def curve_figure(curve: Curve, metric: str, level: float) -> go.Figure:
+    """Mean PSNR or SSIM against noise level: a line per model, the corrupted input dashed, the chosen level dotted."""
+    values = curve.psnr if metric == "psnr" else curve.ssim
+    colours = dict(zip(curve.models, figures.palette(len(curve.models)), strict=True)) | {INPUT: "#555555"}
+    fig = go.Figure()
+    for row, ys in values.items():
+        ys = [y if math.isfinite(y) else None for y in ys]  # the input at level 0 is the clean image: PSNR +inf
+        dash = "dash" if row == INPUT else "solid"
+        fig.add_trace(
+            go.Scatter(
+                x=curve.levels,
+                y=ys,
+                name=row,
+                mode="lines+markers",
+                line={"color": colours[row], "dash": dash, "width": 2},
+                hovertemplate=f"{row}<br>level %{{x:g}}<br>{metric.upper()} %{{y:.3f}}<extra></extra>",
+            )
+        )
+    fig.add_vline(x=level, line={"dash": "dot", "color": "grey"})
+    unit = " (dB)" if metric == "psnr" else ""
+    fig.update_layout(
+        height=320,
+        margin={"l": 0, "r": 0, "t": 30, "b": 0},
+        legend=figures.LEGEND,
+        title=f"Mean {metric.upper()} over {curve.n_images:,} test images",
+        xaxis={"title": "noise level", "tickvals": curve.levels},
+        yaxis_title=metric.upper() + unit,
+    )
+    return fig
+
+
+def numbers(curve: Curve) -> list[dict]:
+    """Rows for a table: each model and the input, 'PSNR dB (SSIM)' per level."""
+    rows = []
+    for row in curve.psnr:
+        cells = {
+            f"level {lv:g}": f"{p:.2f} ({s:.3f})".replace("inf", "+∞")
+            for lv, p, s in zip(curve.levels, curve.psnr[row], curve.ssim[row], strict=True)
+        }
+        rows.append({"": row} | cells)
+    return rows
