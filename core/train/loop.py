@@ -54,6 +54,7 @@ MAX_SECONDS = 3600.0
 STILL_FALLING = 5e-3  # a fixed run whose last epoch still lowered the validation loss by more warns
 STOPPED_EXIT = 143  # the CLI's exit status after a SIGTERM stopped it cleanly (the shell's 128 + 15)
 UPDATE_SECONDS = 1.0  # in-epoch progress lines: at most one per this many seconds
+HISTORY_KEYS = ("train_loss", "val_loss", "train_recon", "train_kl", "val_recon", "val_kl")
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,124 @@ def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
     opt.load_state_dict(sd)
 
 
+@dataclass
+class _Resumed:
+    """Where a run starts: epoch 0 with an empty history, or the last complete epoch of a resumed checkpoint."""
+
+    epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _resume(out: Path, model: Autoencoder, opt: torch.optim.Optimizer, mcfg: ModelConfig) -> _Resumed:
+    """Load the weights, Adam's state and the history of a checkpoint folder into ``model`` and ``opt``."""
+    recover_checkpoint(out)  # a run killed mid-save: resume from the complete copy it left, not from epoch 1
+    if not (out / "config.json").is_file():
+        return _Resumed()
+    ck = load_checkpoint(out, model.device)
+    if ck.config != mcfg:
+        raise CheckpointError(f"--resume: checkpoint {out} has a different model config than these settings")
+    model.load_state_dict(ck.model.state_dict())
+    state_file = out / "train_state.safetensors"
+    if state_file.is_file():
+        from safetensors.torch import load_file
+
+        _load_optimizer(opt, load_file(str(state_file)))
+    prog = read_config(out).get("progress", {})
+    return _Resumed(prog.get("epoch", 0), prog.get("history", []), prog.get("seconds", 0.0))
+
+
+class _EarlyStop:
+    """The "auto" rule: stop once ``PATIENCE`` epochs past the minimum bring no ``MIN_GAIN`` relative gain of the
+    validation loss, or past ``MAX_SECONDS``; keeps the best epoch's weights. A fixed run only counts patience."""
+
+    def __init__(self, auto: bool, min_epochs: int, history: list[dict]):
+        vals = [h["val_loss"] for h in history]
+        self.auto, self.min_epochs = auto, min_epochs
+        self.best = self.reference = min(vals) if vals else float("inf")  # lowest loss seen; last significant one
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.since_best, self.reason = 0, "epochs"
+
+    def update(self, model: Autoencoder, val: float, epoch: int, elapsed: float) -> bool:
+        """Record one epoch's validation loss; True when the run should stop (``reason`` says why)."""
+        if self.auto and val < self.best:  # the best epoch's weights are the ones kept
+            self.best, self.best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if val < self.reference * (1 - MIN_GAIN):  # patience counts epochs without a significant gain
+            self.reference, self.since_best = val, 0
+        else:
+            self.since_best += 1
+        if self.auto and epoch + 1 >= self.min_epochs and self.since_best >= PATIENCE:
+            self.reason = "patience"
+        elif self.auto and elapsed > MAX_SECONDS:
+            self.reason = "time"
+        return self.reason != "epochs"
+
+
+@dataclass
+class _Sums:
+    """Running sums of one epoch's per-image losses."""
+
+    total: float = 0.0
+    recon: float = 0.0
+    kl: float = 0.0
+    n: int = 0
+
+    def means(self) -> tuple[float, float, float]:
+        return self.total / self.n, self.recon / self.n, self.kl / self.n
+
+
+def _train_epoch(model, opt, x_train, cfg: TrainConfig, epoch: int, bar: str | None, stop, on_update) -> _Sums | None:
+    """One pass over the shuffled training images; None when ``stop`` was set during it (the epoch is abandoned).
+
+    ``bar`` is the progress bar's epoch count (None: no bar); ``on_update(step, sums)`` is called at most every
+    UPDATE_SECONDS within the epoch, for the progress line.
+    """
+    model.train()
+    g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    perm = torch.randperm(len(x_train), generator=g)
+    batches = tqdm(
+        range(0, len(perm), cfg.batch_size),
+        desc=f"epoch {epoch + 1}/{bar}",
+        disable=bar is None,
+        leave=False,
+        file=sys.stderr,
+    )
+    s, last_update = _Sums(), time.perf_counter()
+    for step, i in enumerate(batches, 1):
+        if stop is not None and stop.is_set():
+            return None
+        xb = x_train[perm[i : i + cfg.batch_size]].to(model.device)
+        parts = model.loss(xb, generator=g if model.device.type == "cpu" else None)
+        loss = parts.total.mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        s.total, s.n = s.total + loss.item() * len(xb), s.n + len(xb)
+        s.recon, s.kl = s.recon + parts.recon.detach().sum().item(), s.kl + parts.kl.detach().sum().item()
+        batches.set_postfix(loss=f"{s.total / s.n:.2f}", recon=f"{s.recon / s.n:.2f}", kl=f"{s.kl / s.n:.2f}")
+        if time.perf_counter() - last_update >= UPDATE_SECONDS:
+            last_update = time.perf_counter()
+            on_update(step, s)
+    return None if stop is not None and stop.is_set() else s
+
+
+def _halted(out: Path, run: _Resumed, start: int, log: ProgressWriter, progress: bool, device: str) -> TrainResult:
+    """The stop path: the last complete epoch is saved already; say so and return a stopped result."""
+    where = f"epoch {len(run.history)} is saved in {out}" if run.history else "no epoch had ended, nothing is saved"
+    message = f"stopped: {where}; continue with --resume"
+    log.end("stopped", message, epoch=len(run.history))
+    if progress:
+        print(message, file=sys.stderr)
+    return TrainResult(out, len(run.history) - start, run.seconds, run.history, None, stopped=True, device=device)
+
+
+def _epoch_row(epoch: int, train: tuple[float, float, float], val: tuple[float, float, float]) -> dict:
+    """One epoch of the history config.json keeps, in its key order."""
+    names = ("train_loss", "train_recon", "train_kl", "val_loss", "val_recon", "val_kl")
+    row = dict(zip(names, (*train, *val), strict=True))
+    return {"epoch": epoch + 1, **{k: row[k] for k in HISTORY_KEYS}}
+
+
 def train(
     cfg: TrainConfig,
     progress: bool = True,
@@ -237,13 +356,11 @@ def train(
     ``progress_file`` gets JSON lines (core.train.progress); once ``stop`` is set the current epoch is abandoned
     and the run returns ``stopped`` with the last complete epoch saved.
     """
-    # settings
+    # settings and data
     device = resolve_device(cfg.device)
-    device_name = describe_device(device)
-    # data
+    device_name, out = describe_device(device), Path(cfg.out)
     ds = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size, cfg.channels, cfg.split_seed)
-    tr_idx = _train_indices(ds, cfg.exclude_class)
-    x_train = ds.x[tr_idx]
+    x_train = ds.x[_train_indices(ds, cfg.exclude_class)]
     te = ds.test_idx if cfg.exclude_class is None else ds.test_idx[ds.y[ds.test_idx].numpy() != cfg.exclude_class]
     x_val = ds.x[te]  # validation = the test split (minus an excluded class); nothing is selected on it
     # model
@@ -251,133 +368,61 @@ def train(
     mcfg = replace(cfg.model, image_shape=ds.image_shape)
     model = build_model(mcfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    start_epoch, history, elapsed = 0, [], 0.0
-    out = Path(cfg.out)
-    if cfg.resume:
-        recover_checkpoint(out)  # a run killed mid-save: resume from the complete copy it left, not from epoch 1
-    if cfg.resume and (out / "config.json").is_file():
-        ck = load_checkpoint(out, device)
-        if ck.config != mcfg:
-            raise CheckpointError(f"--resume: checkpoint {out} has a different model config than these settings")
-        model.load_state_dict(ck.model.state_dict())
-        state_file = out / "train_state.safetensors"
-        if state_file.is_file():
-            from safetensors.torch import load_file
-
-            _load_optimizer(opt, load_file(str(state_file)))
-        prog = read_config(out).get("progress", {})
-        start_epoch, history, elapsed = prog.get("epoch", 0), prog.get("history", []), prog.get("seconds", 0.0)
+    run = _resume(out, model, opt, mcfg) if cfg.resume else _Resumed()
     if command is None:
         command = "python -m core.train " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     info = {"dataset": cfg.dataset, "split_seed": cfg.split_seed, "training": cfg.to_dict(), "command": command}
     info["device"] = device_name  # the device that ran (the last run, when resumed)
     # loop
-    auto = cfg.epochs == AUTO
-    steps_per_epoch = -(-len(x_train) // cfg.batch_size)
+    auto, start = cfg.epochs == AUTO, run.epoch
+    steps = -(-len(x_train) // cfg.batch_size)
     max_epochs = MAX_EPOCHS if auto else cfg.epochs
-    min_epochs = -(-MIN_STEPS // steps_per_epoch) if auto else max_epochs
-    vals = [h["val_loss"] for h in history]
-    best_val = reference = min(vals) if vals else float("inf")  # lowest loss seen; last significant one
-    best_state, since_best, stopped = None, 0, "epochs"
-    log, halted = ProgressWriter(progress_file), False
-    log.start(device_name, cfg.epochs, start_epoch)
-    target = max_epochs if not auto else min_epochs  # what the ETA counts towards ("auto": its minimum)
-    for epoch in range(start_epoch, max_epochs):
+    target = -(-MIN_STEPS // steps) if auto else max_epochs  # "auto": its minimum, what the ETA counts towards
+    early, log = _EarlyStop(auto, target, run.history), ProgressWriter(progress_file)
+    log.start(device_name, cfg.epochs, start)
+    for epoch in range(start, max_epochs):
         t0 = time.perf_counter()
-        model.train()
-        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        perm = torch.randperm(len(x_train), generator=g)
-        bar = tqdm(
-            range(0, len(perm), cfg.batch_size),
-            desc=f"epoch {epoch + 1}/{max_epochs if not auto else 'auto'}",
-            disable=not progress,
-            leave=False,
-            file=sys.stderr,
-        )
-        tot, rec, kl, n, last_update = 0.0, 0.0, 0.0, 0, time.perf_counter()
-        for step, i in enumerate(bar, 1):
-            if stop is not None and stop.is_set():
-                break
-            xb = x_train[perm[i : i + cfg.batch_size]].to(device)
-            parts = model.loss(xb, generator=g if device.type == "cpu" else None)
-            loss = parts.total.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot, n = tot + loss.item() * len(xb), n + len(xb)
-            rec, kl = rec + parts.recon.detach().sum().item(), kl + parts.kl.detach().sum().item()
-            bar.set_postfix(loss=f"{tot / n:.2f}", recon=f"{rec / n:.2f}", kl=f"{kl / n:.2f}")
-            now = time.perf_counter()
-            if now - last_update >= UPDATE_SECONDS and step < steps_per_epoch:
-                last_update, seconds = now, elapsed + now - t0
-                eta = _eta(seconds, epoch + step / steps_per_epoch, target)
-                log.point(Point(epoch + 1, step, steps_per_epoch, tot / n, rec / n, kl / n, seconds, eta))
-        if stop is not None and stop.is_set():  # abandon this epoch: the last complete one is saved already
-            halted = True
-            break
-        val, val_rec, val_kl = validation_parts(model, x_val, seed=cfg.seed)
-        elapsed += time.perf_counter() - t0
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": tot / n,
-                "val_loss": val,
-                "train_recon": rec / n,
-                "train_kl": kl / n,
-                "val_recon": val_rec,
-                "val_kl": val_kl,
-            }
-        )
-        point = Point(
-            epoch + 1, steps_per_epoch, steps_per_epoch, tot / n, rec / n, kl / n, elapsed,
-            _eta(elapsed, epoch + 1, target), val, val_rec, val_kl,
-        )  # fmt: skip
+
+        def update(step: int, s: _Sums, epoch: int = epoch, t0: float = t0) -> None:
+            if step < steps:
+                sec = run.seconds + time.perf_counter() - t0
+                log.point(Point(epoch + 1, step, steps, *s.means(), sec, _eta(sec, epoch + step / steps, target)))
+
+        bar = (AUTO if auto else str(max_epochs)) if progress else None
+        sums = _train_epoch(model, opt, x_train, cfg, epoch, bar, stop, update)
+        if sums is None:  # abandoned: the last complete epoch is saved already
+            return _halted(out, run, start, log, progress, device_name)
+        val = validation_parts(model, x_val, seed=cfg.seed)
+        run.seconds += time.perf_counter() - t0
+        run.history.append(_epoch_row(epoch, sums.means(), val))
+        point = Point(epoch + 1, steps, steps, *sums.means(), run.seconds, _eta(run.seconds, epoch + 1, target), *val)
         log.point(point)
         if progress:
             print(format_point(point, cfg.epochs), file=sys.stderr)
         _set_latent_stats(model, x_train)
-        save_checkpoint(
-            out,
-            model,
-            {**info, "progress": {"epoch": epoch + 1, "history": history, "seconds": elapsed}},
-            extra_tensors=_optimizer_tensors(opt),
-        )
-        if auto and val < best_val:  # the best epoch's weights are the ones kept
-            best_val, best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if val < reference * (1 - MIN_GAIN):  # patience counts epochs without a significant gain
-            reference, since_best = val, 0
-        else:
-            since_best += 1
-        if auto and epoch + 1 >= min_epochs and since_best >= PATIENCE:
-            stopped = "patience"
+        progress_info = {"epoch": epoch + 1, "history": run.history, "seconds": run.seconds}
+        save_checkpoint(out, model, {**info, "progress": progress_info}, extra_tensors=_optimizer_tensors(opt))
+        if early.update(model, val[0], epoch, run.seconds):
             break
-        if auto and elapsed > MAX_SECONDS:
-            stopped = "time"
-            break
-    if halted:
-        where = f"epoch {len(history)} is saved in {out}" if history else "no epoch had ended, nothing is saved"
-        message = f"stopped: {where}; continue with --resume"
-        log.end("stopped", message, epoch=len(history))
-        if progress:
-            print(message, file=sys.stderr)
-        return TrainResult(out, len(history) - start_epoch, elapsed, history, None, stopped=True, device=device_name)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    run_verdict = verdict(history, auto, stopped)
+    # save: the best epoch, with the same test metrics core.evaluate and the app show (one scorer)
+    if early.best_state is not None:
+        model.load_state_dict(early.best_state)
+    run_verdict = verdict(run.history, auto, early.reason)
     if progress:
         print(("" if run_verdict.converged else "warning: ") + run_verdict.reason, file=sys.stderr)
-    # save: the same test metrics core.evaluate and the app show (core.models.inference is their one scorer)
     metrics = set_metrics(model, ds, cfg.exclude_class)
     final = {
         **info,
-        "progress": {"epoch": len(history), "history": history, "seconds": elapsed},
-        "train_seconds": round(elapsed, 1),
+        "progress": {"epoch": len(run.history), "history": run.history, "seconds": run.seconds},
+        "train_seconds": round(run.seconds, 1),
         "metrics": {"test": metrics.to_dict()},
         "convergence": run_verdict.to_dict(),
     }
     save_checkpoint(out, model, final, extra_tensors=_optimizer_tensors(opt))
-    log.end("finished", run_verdict.reason, epoch=len(history), converged=run_verdict.converged)
-    return TrainResult(out, len(history) - start_epoch, elapsed, history, metrics, run_verdict, device=device_name)
+    log.end("finished", run_verdict.reason, epoch=len(run.history), converged=run_verdict.converged)
+    return TrainResult(
+        out, len(run.history) - start, run.seconds, run.history, metrics, run_verdict, device=device_name
+    )
 
 
 def _eta(seconds: float, done: float, target: int) -> float | None:
