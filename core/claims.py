@@ -15,8 +15,14 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from core.errors import LatentExplorerError
+
+if TYPE_CHECKING:
+    from core.evaluate import Evaluation
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- claims:start (python -m core.claims --write) -->", "<!-- claims:end -->"
@@ -35,10 +41,18 @@ def _load(name: str):
     return load_checkpoint(ROOT / "checkpoints" / name)
 
 
-def clustering_claim() -> Claim:
+def _evaluation(name: str) -> Evaluation:
+    """A shipped checkpoint's stored evaluation; a missing one is named with the command that makes it."""
     from core.evaluate import load_evaluation
 
-    rows = [(n, load_evaluation(_load(f"mnist5k-{n}"))) for n in ("ae16", "dae16", "vae16")]
+    ev = load_evaluation(_load(name))
+    if ev is None:
+        raise LatentExplorerError(f"{name} has no stored evaluation: run python -m core.evaluate --checkpoint {name}")
+    return ev
+
+
+def clustering_claim() -> Claim:
+    rows = [(n, _evaluation(f"mnist5k-{n}")) for n in ("ae16", "dae16", "vae16")]
     knn = ", ".join(f"{n.upper()[:-2]} {e.knn_acc_latent:.3f}" for n, e in rows)
     nmi = ", ".join(f"{n.upper()[:-2]} {e.kmeans_nmi_latent:.3f}" for n, e in rows)
     pix = rows[0][1]
@@ -118,11 +132,9 @@ def between_classes_claim() -> Claim:
 
 
 def distance_claim() -> Claim:
-    from core.evaluate import load_evaluation
-
-    e = load_evaluation(_load("mnist5k-vae16"))
+    e = _evaluation("mnist5k-vae16")
     s = e.spearman
-    e2 = load_evaluation(_load("mnist5k-vae2")).spearman["posterior_std"]
+    e2 = _evaluation("mnist5k-vae2").spearman["posterior_std"]
     return Claim(
         "Distance from the class centre is sometimes related to uncertainty",
         f"Spearman ρ with Euclidean distance, 16-D VAE: posterior std {s['posterior_std'].rho:+.2f}, "
@@ -179,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.claims", description=__doc__.split("\n")[0])
     p.add_argument("--write", action="store_true", help="replace the claims section of README.md")
     a = p.parse_args(argv)
-    block = markdown(claims())
+    try:
+        block = markdown(claims())
+    except LatentExplorerError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if not a.write:
         print(block)
         return 0

@@ -101,6 +101,8 @@ def status_line(job: Job, prog: Progress) -> str:
 
 def cli_line(job: Job, prog: Progress) -> str:
     """The latest figures exactly as the CLI prints them (an ended job's ETA left out: it is not coming)."""
+    if prog.last is None:
+        return ""
     last = prog.last if job.active else dataclasses.replace(prog.last, eta=None)
     return format_point(last, job.settings.get("epochs"))
 

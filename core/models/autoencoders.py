@@ -56,10 +56,11 @@ class Posterior:
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """z = mean + std * eps (the reparameterisation trick); the mean itself for AE/DAE."""
-        if self.logvar is None:
+        std = self.std
+        if std is None:
             return self.mean
         eps = torch.randn(self.mean.shape, generator=generator, device=self.mean.device)
-        return self.mean + self.std * eps
+        return self.mean + std * eps
 
     def kl(self) -> torch.Tensor:
         """KL(q(z|x) || N(0, I)) per sample, (B,); zero for AE/DAE."""
@@ -87,7 +88,12 @@ class PixelDist:
         if self.likelihood == "bernoulli":
             p = self.mean
             return torch.sqrt(p * (1 - p))
-        return torch.exp(0.5 * self.logvar)
+        return torch.exp(0.5 * self._logvar())
+
+    def _logvar(self) -> torch.Tensor:
+        if self.logvar is None:  # a Gaussian PixelDist always carries one: built by decode below
+            raise ValueError("a Gaussian PixelDist needs its logvar")
+        return self.logvar
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """One image drawn from the distribution (clipped to [0, 1] for the Gaussian)."""
@@ -102,7 +108,8 @@ class PixelDist:
         if self.likelihood == "bernoulli":
             per_pixel = F.binary_cross_entropy_with_logits(self.loc, x, reduction="none")
         else:
-            per_pixel = 0.5 * (math.log(2 * math.pi) + self.logvar + (x - self.loc).pow(2) / self.logvar.exp())
+            logvar = self._logvar()
+            per_pixel = 0.5 * (math.log(2 * math.pi) + logvar + (x - self.loc).pow(2) / logvar.exp())
         return per_pixel.flatten(1).sum(dim=1)
 
 
@@ -155,7 +162,8 @@ class ConvDecoder(nn.Module):
             nn.Linear(cfg.hidden, self.ch * self.side**2),
             nn.LeakyReLU(0.2),
         )
-        layers, ch = [], self.ch
+        layers: list[nn.Module] = []
+        ch = self.ch
         for i in reversed(range(n)):  # mirror of the encoder; the last layer emits pixel parameters
             out = out_channels if i == 0 else cfg.width * 2 ** (i - 1)
             layers.append(nn.ConvTranspose2d(ch, out, 4, stride=2, padding=1))
@@ -209,6 +217,9 @@ class MLPDecoder(nn.Module):
 
 class Autoencoder(nn.Module):
     """Plain autoencoder (AE): deterministic bottleneck, trained to rebuild its input."""
+
+    latent_loc: torch.Tensor  # buffers, registered below
+    latent_scale: torch.Tensor
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

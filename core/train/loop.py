@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -376,7 +377,7 @@ def train(
     # loop
     auto, start = cfg.epochs == AUTO, run.epoch
     steps = -(-len(x_train) // cfg.batch_size)
-    max_epochs = MAX_EPOCHS if auto else cfg.epochs
+    max_epochs = MAX_EPOCHS if isinstance(cfg.epochs, str) else cfg.epochs
     target = -(-MIN_STEPS // steps) if auto else max_epochs  # "auto": its minimum, what the ETA counts towards
     early, log = _EarlyStop(auto, target, run.history), ProgressWriter(progress_file)
     log.start(device_name, cfg.epochs, start)
@@ -449,18 +450,27 @@ def _epochs(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number, got {text!r}") from None
 
 
+PARSERS: dict[str, Callable[[str], object]] = {"int": int, "float": float, "int | None": int, "int | str": _epochs}
+
+
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """The CLI: one flag per TrainConfig field and per ModelConfig setting; bad values exit with one line."""
     p = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.split("\n")[0])
     choices = {"kind": KINDS, "likelihood": LIKELIHOODS, "noise": NOISES, "device": DEVICES}
     defaults = TrainConfig(out="-").to_dict()
-    types = {f.name: f.type for f in (*fields(TrainConfig), *fields(ModelConfig))}
+    types = {f.name: str(f.type) for f in (*fields(TrainConfig), *fields(ModelConfig))}
     for name, default in defaults.items():
         flag = "--" + name.replace("_", "-")
         if types[name] == "bool":
             p.add_argument(flag, action="store_true", help=f"(default {default})")
             continue
-        typ = {"int": int, "float": float, "int | None": int, "int | str": _epochs}.get(types[name], str)
+        parsers: dict[str, Callable[[str], object]] = {
+            "int": int,
+            "float": float,
+            "int | None": int,
+            "int | str": _epochs,
+        }
+        typ = parsers.get(types[name], str)
         shown = "a new folder checkpoints/DATASET-KINDDIM-TIME" if name == "out" else default
         p.add_argument(
             flag,
@@ -510,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     if res.stopped:
         return STOPPED_EXIT
     m = res.metrics
+    if m is None:  # only a stopped run has no metrics, and it returned above
+        return STOPPED_EXIT
     elbo = f"  neg ELBO {m.neg_elbo:.2f} nats" if m.neg_elbo is not None else ""
     print(f"saved {res.path}  ({res.train_seconds:.0f} s)  test recon MSE {m.recon_mse:.4f}{elbo}")
     return 0
