@@ -1,13 +1,9 @@
 """Anomalies: which images does the model find unusual, and does that find a class it never saw?"""
 
-import io
-
 import streamlit as st
 
 from core.analysis.anomaly import NO_ELBO, top_k
 from core.analysis.anomaly_scores import LABELS, SCORES
-from core.data.images import prepare_image
-from core.errors import LatentExplorerError
 from core.models.inference import decode_means
 from ui import anomalies, figures, images, loaders, panels, settings, state
 from ui.shell import page
@@ -73,20 +69,14 @@ st.subheader("Leave-one-class-out study")
 anomalies.show_study(ctx.home.name)
 
 st.subheader("Score your own image")
-up = st.file_uploader("An image (PNG, JPEG, …)", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="an_upload")
-if up is not None:
-    try:
-        prepared = prepare_image(io.BytesIO(up.getvalue()), ctx.ckpt.config.image_shape)
-    except LatentExplorerError as e:
-        st.error(state.plain(e))
-        st.stop()
+prepared = images.upload_image("An image (PNG, JPEG, …)", "an_upload", ctx.ckpt.config.image_shape)
+if prepared is not None:
     one, vals, pct = anomalies.score_upload(ctx, prepared.x)
     rec = decode_means(loaders.model(ctx.ckpt), one.mean)[0]
     u1, u2, u3 = st.columns([2, 3, 3])
     with u1:
         images.show_images([prepared.x, rec], ["as the model sees it", "its reconstruction"], cols=2)
-        if prepared.notes:
-            st.caption(state.plain("Prepared: " + "; ".join(prepared.notes) + "."))
+        images.prepared_caption(prepared)
     with u2:
         anomalies.show_upload_scores(vals, pct)
     fig = figures.background_map(ctx, height=300)

@@ -1,13 +1,9 @@
 """Denoising: corrupt clean images, run them through the shipped AE, DAE and VAE, and measure each output."""
 
-import io
-
 import pandas as pd
 import streamlit as st
 
 from core.analysis.denoise import INPUT, NOISE_LABELS, denoise, describe, ranking, sample_indices
-from core.data.images import prepare_image
-from core.errors import LatentExplorerError
 from core.models.autoencoders import NOISES
 from ui import denoising, images, settings, state
 from ui.shell import page
@@ -54,7 +50,7 @@ level = k1.select_slider(
 )
 seed = int(k3.number_input("Seed (images and noise)", 0, 9999, key="dn_seed"))
 
-x, names, notes = None, [], []
+x, names, note = None, [], None
 if source == "random":
     n = int(k2.number_input("How many", 1, 8, key="dn_n"))
     idx = sample_indices(ds.test_idx, min(n, len(ds.test_idx)), seed)
@@ -65,15 +61,11 @@ elif source == "point":
     else:
         st.info("The current point is not a sample of 28×28 grey images: click one on the Map page first.")
 else:
-    up = st.file_uploader("Image", key="dn_upload", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
-    if up is None:
+    prepared = images.upload_image("Image", "dn_upload", denoising.GREY_28)
+    if prepared is None:
         st.info("Upload an image (PNG, JPEG, …): it is converted to 28×28 grey, as the models see their digits.")
     else:
-        try:
-            prepared = prepare_image(io.BytesIO(up.getvalue()), denoising.GREY_28)
-            x, names, notes = prepared.x[None], ["upload, as the models see it"], prepared.notes
-        except LatentExplorerError as e:
-            st.error(state.plain(e))
+        x, names, note = prepared.x[None], ["upload, as the models see it"], prepared
 
 if x is not None:
     d = denoise({name: ck.model for name, ck in ckpts.items()}, x, noise, level, seed)
@@ -82,8 +74,8 @@ if x is not None:
         caps = [f"clean {name}", f"corrupted · {denoising.score(d.psnr[INPUT][i], d.ssim[INPUT][i])}"]
         caps += [f"{m} · {denoising.score(d.psnr[m][i], d.ssim[m][i])}" for m in d.outputs]
         images.show_images(row, caps, cols=5)
-    if notes:
-        st.caption(state.plain("Prepared: " + "; ".join(notes) + "."))
+    if note is not None:
+        images.prepared_caption(note)
 
 curve = denoising.curves(ckpts, home)[noise]
 dae = ckpts["DAE"].config

@@ -1,16 +1,12 @@
 """Interpolation: walk a straight (lerp) or great-circle (slerp) path between two latents and decode each step."""
 
-import io
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.analysis.interpolate import class_centroids, interpolate, nearest_class
-from core.data.images import prepare_image
-from core.errors import LatentExplorerError
 from core.models.inference import decode_means, encode_means
-from ui import figures, images, loaders, settings, state
+from ui import figures, images, loaders, settings
 from ui.shell import page
 
 ctx = page(
@@ -53,26 +49,19 @@ elif mode == "points":
 else:
     k1, k2 = st.columns(2)
     cols = (k1, k2)
-    files = [
-        k.file_uploader(f"{n} image", key=f"ip_up{n}", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"])
-        for k, n in zip(cols, ("From", "To"), strict=True)
-    ]
-    if not all(files):
+    shape = ctx.ckpt.config.image_shape
+    got = [images.upload_image(f"{n} image", f"ip_up{n}", shape, k) for k, n in zip(cols, ("From", "To"), strict=True)]
+    if got[0] is None or got[1] is None:
         st.info("Upload two images (PNG, JPEG, …); each is resized and converted to the model's input shape.")
         st.stop()
-    try:
-        prepared = [prepare_image(io.BytesIO(f.getvalue()), ctx.ckpt.config.image_shape) for f in files]
-    except LatentExplorerError as e:
-        st.error(state.plain(e))
-        st.stop()
+    prepared = [got[0], got[1]]
     x = [p.x for p in prepared]
     a, b = encode_means(loaders.model(ctx.ckpt), x)
     recon = decode_means(loaders.model(ctx.ckpt), np.stack([a, b]))
     for col, name, p, rec in zip(cols, ("From", "To"), prepared, recon, strict=True):
         with col:  # what the model sees (resized, grey) and how it rebuilds it, with how usual that is
             images.show_images([p.x, rec], [f"{name}: as the model sees it", "its reconstruction"], cols=2)
-            if p.notes:
-                st.caption(state.plain("Prepared: " + "; ".join(p.notes) + "."))
+            images.prepared_caption(p)
             typical = loaders.typicality(ctx, float((rec - p.x).pow(2).mean()))
             (st.warning if typical.unusual else st.caption)(typical.describe())
 

@@ -10,7 +10,13 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from core.data.images import UPLOAD_FORMATS, Prepared
+from ui import state
 from ui.state import Ctx
+
+# The file names the uploaders offer: the extensions of core.data.images.UPLOAD_FORMATS (the bytes decide).
+EXTENSIONS = {"PNG": ("png",), "JPEG": ("jpg", "jpeg"), "BMP": ("bmp",), "GIF": ("gif",), "WEBP": ("webp",)}
+UPLOAD_TYPES = [ext for fmt in UPLOAD_FORMATS for ext in EXTENSIONS[fmt]]
 
 
 def scale_for(h: int) -> int:
@@ -143,3 +149,25 @@ def latents_csv(ctx: Ctx) -> Callable[[], bytes]:
         return pd.concat([df, z], axis=1).to_csv(index=False, float_format="%.5f").encode()
 
     return build
+
+
+def upload_image(label: str, key: str, image_shape: tuple[int, int, int], where=st) -> Prepared | None:
+    """An uploader for one image, prepared to ``image_shape`` (core.data.images); None until a file comes, and
+    None with one line of error for a file that is not a readable image."""
+    from core.data.images import prepare_image
+    from core.errors import LatentExplorerError
+
+    up = where.file_uploader(label, type=UPLOAD_TYPES, key=key)
+    if up is None:
+        return None
+    try:
+        return prepare_image(io.BytesIO(up.getvalue()), image_shape)
+    except LatentExplorerError as e:
+        where.error(state.plain(e))
+        return None
+
+
+def prepared_caption(p: Prepared, where=st) -> None:
+    """What was done to an upload to make it the model's input (resized, made grey, ...), when anything was."""
+    if p.notes:
+        where.caption(state.plain("Prepared: " + "; ".join(p.notes) + "."))

@@ -20,8 +20,8 @@ def sidebar() -> None:
     problems = {n: loaders.checkpoint_problem(n) for n in names}
     if state.CKPT not in st.session_state or st.session_state[state.CKPT] not in names:
         state.init_from_query(names, loaders.home_of, usable=[n for n in names if not problems[n]])
-    if "_warning" in st.session_state:
-        st.sidebar.warning(state.plain(st.session_state.pop("_warning")))
+    if state.WARNING in st.session_state:
+        st.sidebar.warning(state.plain(st.session_state.pop(state.WARNING)))
     st.sidebar.selectbox(
         "Checkpoint",
         names,

@@ -35,6 +35,12 @@ MAP_LAST = "map_last"  # "point" or "region": what the user did last on the map,
 CALLBACK_ERROR = "_callback_error"  # a one-line message from a failed widget callback, shown by the page
 KEPT = "_kept"  # {setting key: value}: page settings kept while their widgets are not on screen
 ACTIVE = "_active"  # the Settings of the page running now (reset by the shell at every run)
+WARNING = "_warning"  # a one-line warning for the sidebar (a URL that named a missing checkpoint)
+# The Train page's keys.
+TRAIN_SEEN = "_tr_active_seen"  # ids of the jobs that were active at the last refresh
+TRAIN_OPEN_MAP = "_tr_open_map"  # "Open its map" made the new checkpoint the current one: go to the Map page
+TRAIN_UNPACKED = "_tr_unpacked"  # (upload file id, Unpacked | None, error | None): an upload is unpacked once
+TRAIN_SUBMITTED = "_tr_submitted"  # (job name, time): the "Queued" line shows for a few seconds
 
 
 def guarded(callback: Callable) -> Callable:
@@ -191,7 +197,7 @@ def init_from_query(names: list[str], home_of, usable: list[str] | None = None) 
     qp = st.query_params
     want = qp.get(CKPT)
     if want and want not in names:
-        st.session_state["_warning"] = f"checkpoint {want[:80]!r} not found; showing another one"
+        st.session_state[WARNING] = f"checkpoint {want[:80]!r} not found; showing another one"
     usable = usable or names
     ckpt = want if want in names else (DEFAULT_CKPT if DEFAULT_CKPT in usable else usable[0])
     st.session_state[CKPT] = ckpt

@@ -20,7 +20,6 @@ from core.train.progress import Progress, format_point, format_seconds
 from ui import state
 
 REFRESH_SECONDS = 1.5  # how often the queue reruns while a job is active
-SEEN = "_tr_active_seen"  # ids of the jobs that were active at the last refresh
 TRAIN_COLOUR, VAL_COLOUR = "#0072B2", "#D55E00"
 STATE_WORDS = {
     JobState.QUEUED: "queued",
@@ -159,9 +158,9 @@ def queue(root: Path) -> None:
     @st.fragment(run_every=REFRESH_SECONDS if active else None)
     def refresh() -> None:
         current = jobs.recover(root)
-        seen = st.session_state.get(SEEN, set())
+        seen = st.session_state.get(state.TRAIN_SEEN, set())
         now_active = {j.id for j in current if j.active or j.state == JobState.QUEUED}
-        st.session_state[SEEN] = now_active
+        st.session_state[state.TRAIN_SEEN] = now_active
         if seen - now_active:  # a job has ended: the whole app reruns, so the sidebar lists its checkpoint
             st.rerun(scope="app")
         if not now_active and active:  # all done: stop refreshing
@@ -175,7 +174,7 @@ def queue(root: Path) -> None:
             with st.container(border=True, key=f"job_{job.id}"):
                 job_card(root, job)
 
-    st.session_state.setdefault(SEEN, {j.id for j in listed if j.active or j.state == JobState.QUEUED})
+    st.session_state.setdefault(state.TRAIN_SEEN, {j.id for j in listed if j.active or j.state == JobState.QUEUED})
     refresh()
 
 
@@ -183,7 +182,7 @@ def open_map(name: str, home_of) -> None:
     """Button callback: make the new checkpoint the current one (the page then switches to the Map)."""
     st.session_state[state.CKPT] = name
     state.on_checkpoint_change(home_of)
-    st.session_state["_tr_open_map"] = True
+    st.session_state[state.TRAIN_OPEN_MAP] = True
 
 
 def finished(root: Path, home_of, limit: int = 10) -> None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from core.errors import DatasetError
+
+if TYPE_CHECKING:  # the upload widgets read the formats below without torch
+    import torch
 
 # Uploads: the formats a user means by "an image". TIFF is left out on purpose: a TIFF named .png
 # would be read as TIFF, and TIFF's many codecs and multi-page files are a large surface for one picture.
@@ -82,6 +85,8 @@ def prepare(img, image_shape: tuple[int, int, int]) -> Prepared:
         notes.append(f"resized from {img.size[0]}×{img.size[1]} to {w}×{h}")
         img = img.resize((w, h), Image.BILINEAR)
     a = np.asarray(img, dtype=np.float32) / 255.0
+    import torch
+
     x = torch.from_numpy(a).unsqueeze(0) if c == 1 else torch.from_numpy(a).permute(2, 0, 1)
     return Prepared(x.contiguous(), notes)
 
