@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from core.data.datasets import DEFAULT_ROOT, dataset_offer, download
 from core.errors import LatentExplorerError
 from ui import loaders, state
+
+if TYPE_CHECKING:
+    from core.models.inference import SetMetrics
 
 LIKELIHOOD = {"bernoulli": "Bernoulli decoder (pixel probabilities)", "gaussian": "Gaussian decoder (mean and std)"}
 
@@ -37,7 +42,7 @@ def sidebar() -> None:
         return
     with st.sidebar.container(border=True, key="ckpt_card"):
         card(ckpt)
-    datasets(tuple(ckpt.config.image_shape))
+    datasets(ckpt.config.image_shape)
     st.sidebar.caption("The URL holds this view: copy it to share it.")
 
 
@@ -57,14 +62,10 @@ def card(ckpt) -> None:
     if ckpt.excluded_class is not None:
         lines.append(f"**trained without class {ckpt.excluded_class}** (held out to test anomaly detection)")
     ev = loaders.evaluation(ckpt)
-    test = ev.test if ev is not None else None
-    saved = (info.get("metrics") or {}).get("test")
-    if test is not None or saved:
-        mse = test.recon_mse if test else saved["recon_mse"]
-        elbo = test.neg_elbo if test else saved.get("neg_elbo")
-        n = test.n if test else saved.get("n")
-        line = f"test ({n} images): recon MSE {mse:.4f}"
-        lines.append(line + (f" · neg ELBO {elbo:.1f} nats" if elbo is not None else ""))
+    test = ev.test if ev is not None else saved_test_metrics(info)
+    if test is not None:
+        line = f"test ({test.n} images): recon MSE {test.recon_mse:.4f}"
+        lines.append(line + (f" · neg ELBO {test.neg_elbo:.1f} nats" if test.neg_elbo is not None else ""))
     elif cfg.architecture == "onnx":  # a model brought from elsewhere: never trained here
         lines.append("no test figures yet: run `python -m core.evaluate --checkpoint` on its folder")
     else:
@@ -81,6 +82,15 @@ def card(ckpt) -> None:
     if info.get("command"):
         with st.expander("Training command"):
             st.code(info["command"], language="bash", wrap_lines=True)
+
+
+def saved_test_metrics(info: dict) -> SetMetrics | None:
+    """The test figures training wrote into config.json (checked there as numbers), or None."""
+    from core.models.inference import SetMetrics
+
+    metrics = info.get("metrics")
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    return SetMetrics.from_dict(test) if isinstance(test, dict) and "recon_mse" in test else None
 
 
 def datasets(shape: tuple[int, int, int]) -> None:
