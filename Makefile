@@ -39,7 +39,7 @@ test: install-dev frontend
 	$(BIN)/python -m pytest -q
 
 lint: install-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 format: install-dev
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
