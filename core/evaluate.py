@@ -157,7 +157,7 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
     auroc = None
     if ex is not None:
         auroc = {"recon_error": heldout_auroc(enc.recon_error, enc.labels, ex, mask=te)}
-        if vae:
+        if enc.neg_elbo is not None:  # a VAE's
             auroc["neg_elbo"] = heldout_auroc(enc.neg_elbo, enc.labels, ex, mask=te)
         baseline = np.zeros(len(enc))
         baseline[te] = knn_distance(pixels[te], pixels[tr & (enc.labels != ex)], k=5)

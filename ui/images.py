@@ -40,7 +40,7 @@ def to_pil(img, scale: int | None = None) -> Image.Image:
 def _upscale(pil: Image.Image, scale: int | None) -> Image.Image:
     """Enlarge with nearest neighbour (``scale_for`` by default), so pixels stay sharp."""
     s = scale_for(pil.height) if scale is None else scale
-    return pil.resize((pil.width * s, pil.height * s), Image.NEAREST) if s > 1 else pil
+    return pil.resize((pil.width * s, pil.height * s), Image.Resampling.NEAREST) if s > 1 else pil
 
 
 def grid(images, nrow: int, scale: int | None = None) -> Image.Image:

@@ -164,7 +164,7 @@ def load_context(n_components: int = 2) -> Ctx:
     try:
         ckpt = get_checkpoint(name)
         home = get_dataset(ckpt.dataset, ckpt.split_seed, visitor=False)
-        ds = home if data == ckpt.dataset else get_dataset(data, ckpt.split_seed, tuple(ckpt.config.image_shape))
+        ds = home if data == ckpt.dataset else get_dataset(data, ckpt.split_seed, ckpt.config.image_shape)
         if tuple(ds.image_shape) != tuple(ckpt.config.image_shape):
             st.error(
                 state.plain(

@@ -66,8 +66,8 @@ def uploaded() -> str | None:
                 done = (file.file_id, None, str(e))
         st.session_state[state.TRAIN_UNPACKED] = done
     _, result, error = done
-    if error:
-        st.error(state.plain(error))
+    if result is None:
+        st.error(state.plain(error or "the upload could not be read"))
         return None
     classes = ", ".join(result.classes[:12]) + ("…" if len(result.classes) > 12 else "")
     st.caption(state.plain(f"{result.images:,} images in {len(result.classes)} classes ({classes})"))

@@ -58,9 +58,9 @@ def prepare(img, image_shape: tuple[int, int, int]) -> Prepared:
     c, h, w = image_shape
     notes = []
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: scale 0..65535 to 0..1, do not clip at 255
-        a = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        deep = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or deep.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(deep / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
         notes.append("16-bit image scaled to 8 bits")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -83,7 +83,7 @@ def prepare(img, image_shape: tuple[int, int, int]) -> Prepared:
         img = img.convert(want)
     if img.size != (w, h):
         notes.append(f"resized from {img.size[0]}×{img.size[1]} to {w}×{h}")
-        img = img.resize((w, h), Image.BILINEAR)
+        img = img.resize((w, h), Image.Resampling.BILINEAR)
     a = np.asarray(img, dtype=np.float32) / 255.0
     import torch
 
