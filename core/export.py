@@ -9,16 +9,18 @@ keyed by the weights' hash.
 For an ONNX checkpoint (core.models.onnx_model) the file is the user's own ``decoder.onnx`` with the same head
 appended as graph nodes (``decoder_with_head``): the same inputs and outputs, the numbers ``decode`` gives.
 
-``OnnxDecoder`` runs such a file with onnxruntime in Python: the same numbers a browser gets.
+``OnnxDecoder`` runs such a file with onnxruntime in Python: the same numbers a browser gets. The bundles the
+browser's live elements read (``MapBundle``, ``SlidersBundle``) are assembled here too, from plain arrays.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
@@ -190,3 +192,185 @@ def decoder_with_head(model: OnnxAutoencoder) -> bytes:
     names = ["mean"] if model.cfg.likelihood == "bernoulli" else ["mean", "std"]
     g.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", c, h, w]) for n in names)
     return m.SerializeToString()
+
+
+# ----------------------------------------------------------------------------------------
+# What the browser's live elements read: the Map's bundle (frontend/src/map.ts MapLiveData) and the Sliders'
+# (frontend/src/live.ts LiveData). Arrays travel as float32 files, written once by ``serve``; the JSON holds URLs.
+
+Serve = Callable[[str, Callable[[], bytes]], str]  # (file name, its bytes when not yet written) -> its URL
+
+
+def f32_bytes(a: np.ndarray) -> bytes:
+    """An array as the little-endian float32 bytes the browser reads into a Float32Array."""
+    return np.ascontiguousarray(a, dtype="<f4").tobytes()
+
+
+@dataclass(frozen=True)
+class Colouring:
+    """How points are coloured: ``groups`` (N,) ints with names and colours, or ``values`` (N,) floats."""
+
+    name: str  # the key of this colouring (a file name part): "class", "cluster-10", a measure
+    title: str
+    groups: np.ndarray | None = None
+    names: list[str] | None = None
+    colours: list[str] | None = None
+    values: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class MapColour:
+    """The colouring as the browser reads it (map-colours.ts ``Colour``): a groups file with names and colours, or
+    a values file with its finite range (NaN drawn as the low end)."""
+
+    kind: Literal["category", "value"]
+    url: str
+    title: str
+    names: list[str] | None = None
+    colours: list[str] | None = None
+    lo: float | None = None
+    hi: float | None = None
+
+    def to_json(self) -> dict:
+        keep = ("names", "colours") if self.kind == "category" else ("lo", "hi")
+        return {"kind": self.kind, "url": self.url, "title": self.title} | {k: getattr(self, k) for k in keep}
+
+
+def map_colour(view_key: str, c: Colouring, serve: Serve) -> MapColour:
+    """The served file and legend of a colouring of the map ``view_key``."""
+    tag = content_key("map-colour", MapBundle.VERSION, view=view_key, name=c.name)[:16]
+    if c.groups is not None:
+        url = serve(f"{tag}-groups.bin", lambda: f32_bytes(c.groups))
+        return MapColour("category", url, c.title, names=c.names, colours=c.colours)
+    v = np.asarray(c.values, np.float64)
+    finite = v[np.isfinite(v)]
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    url = serve(f"{tag}-values.bin", lambda: f32_bytes(np.nan_to_num(v, nan=lo)))
+    return MapColour("value", url, c.title, lo=lo, hi=hi)
+
+
+@dataclass(frozen=True)
+class MapBundle:
+    """What the live map reads on every rerun: URLs of its served arrays and a few small values."""
+
+    VERSION: ClassVar[int] = 1  # in the JSON and the served files' names: a change of layout is a new file
+
+    key: str  # element key + view key: the browser's module-state slot of this map
+    base: str  # the served onnxruntime-web folder
+    model: str
+    model_gz: str
+    shape: list[int]  # C, H, W
+    latent_dim: int
+    n: int
+    xy: str  # URL: float32 (N, 2) map positions
+    labels: str  # URL: float32 (N,) class labels
+    classes: list[str]
+    class_colours: list[str]
+    inverse: dict  # {"url": ..., "n", "p", "d"}: the smooth inverse's arrays (KernelInverse.to_browser_bytes)
+    colour: MapColour
+    point: list[float] | None
+    find: dict | None
+    clear: int
+    overlay: bool
+    height: int
+
+    def to_json(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"version": self.VERSION, **out, "colour": self.colour.to_json()}
+
+
+def map_bundle(
+    *,
+    key: str,
+    view_key: str,
+    weights_sha256: str,
+    xy: np.ndarray,
+    labels: np.ndarray,
+    inverse_points: int,
+    inverse_bytes: Callable[[], bytes],
+    colouring: Colouring,
+    serve: Serve,
+    base: str,
+    model: tuple[str, str],
+    image_shape: tuple[int, int, int],
+    latent_dim: int,
+    classes: list[str],
+    class_colours: list[str],
+    point: np.ndarray | None,
+    find: dict | None,
+    clear: int,
+    overlay: bool,
+    height: int,
+) -> MapBundle:
+    """The live map's bundle from its arrays; ``serve`` writes each array's file once (names carry a content key,
+    the inverse's the weights': fitting it needs scipy, not done again on reruns)."""
+    tag = content_key("map-live", MapBundle.VERSION, view=view_key)[:16]
+    inv_tag = content_key("map-inverse", MapBundle.VERSION, weights=weights_sha256)[:16]
+    xy = np.asarray(xy[:, :2], np.float32)
+    return MapBundle(
+        key=f"{key}:{tag}",
+        base=base,
+        model=model[0],
+        model_gz=model[1],
+        shape=[int(v) for v in image_shape],
+        latent_dim=int(latent_dim),
+        n=len(labels),
+        xy=serve(f"{tag}-xy.bin", lambda: f32_bytes(xy)),
+        labels=serve(f"{tag}-labels.bin", lambda: f32_bytes(labels)),
+        classes=[str(c) for c in classes],
+        class_colours=list(class_colours),
+        inverse={
+            "url": serve(f"{inv_tag}-inverse.bin", inverse_bytes),
+            "n": int(inverse_points),
+            "p": 2,
+            "d": int(latent_dim),
+        },
+        colour=map_colour(view_key, colouring, serve),
+        point=None if point is None else [float(point[0]), float(point[1])],
+        find=find,
+        clear=int(clear),
+        overlay=bool(overlay),
+        height=int(height),
+    )
+
+
+@dataclass(frozen=True)
+class SliderDim:
+    """One shown slider: its latent dimension and label."""
+
+    index: int
+    label: str
+
+
+@dataclass(frozen=True)
+class SliderView:
+    """What the live sliders show: the latent, the shown dimensions and the traversal grid's rows (most active
+    first), the range, and how images are drawn."""
+
+    z: list[float]
+    rev: int  # changes when Python puts a new vector into the sliders
+    dims: list[SliderDim]
+    grid: list[int]
+    lo: float
+    hi: float
+    shape: tuple[int, int, int]  # C, H, W
+    gaussian: bool
+    std_max: float
+    scale: int  # CSS pixels per image pixel
+    step: float = 0.01
+
+
+@dataclass(frozen=True)
+class SlidersBundle:
+    """What the live sliders read on every rerun (live.ts ``LiveData``): the decoder's URLs and the view."""
+
+    VERSION: ClassVar[int] = 1
+
+    base: str  # the served onnxruntime-web folder
+    model: str
+    model_gz: str
+    view: SliderView
+
+    def to_json(self) -> dict:
+        urls = {"base": self.base, "model": self.model, "model_gz": self.model_gz}
+        return {"version": self.VERSION, **urls, **asdict(self.view), "shape": list(self.view.shape)}

@@ -7,7 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui import figures, images, live, loaders, map_live, panels, settings, state
+from core.export import Colouring
+from ui import element, figures, images, loaders, map_element, panels, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -45,21 +46,16 @@ c5.number_input(
 )
 if unavailable:
     st.caption("Not offered for this model: " + "; ".join(unavailable.values()) + ".")
-no_wasm = st.session_state.get(live.NO_WASM, False)
-use_live = live.wanted("map.js", "map_live") and not three_d  # the same test the shell's preload made
+use_live = element.wanted(map_element.ENTRY, "map_live") and not three_d  # the same test the shell's preload made
 if three_d:
     st.caption("3-D map: drawn on the server's figure (Plotly); hovering decodes on the 2-D map only.")
-elif use_live:
-    st.caption(
-        "Live: this browser decodes the map position under the pointer (onnxruntime-web); a click makes it the "
-        "current point."
-    )
-elif not st.session_state["map_live"]:
-    st.caption("Server path: each click is decoded on the server (live decoding is off: `map_live=0`).")
-elif no_wasm:
-    st.caption("Server path: each click is decoded on the server (this browser has no WebAssembly).")
 else:
-    st.caption("Server path: each click is decoded on the server (no frontend build: run `make run`).")
+    element.caption(
+        "map_live",
+        use_live,
+        "decodes the map position under the pointer (onnxruntime-web); a click makes it the current point",
+        "each click is decoded on the server",
+    )
 find = None
 if use_live:
     text = st.columns([2, 3])[0].text_input(
@@ -68,7 +64,7 @@ if use_live:
         placeholder="a sample index (123) or a class (class 3)",
         help="Highlights the matches on the map and zooms to them; the selection panel keeps the last box or lasso.",
     )
-    find = map_live.search(text, [str(c) for c in ctx.ds.classes], len(enc)) if text else None
+    find = state.parse_search(text, [str(c) for c in ctx.ds.classes], len(enc)) if text else None
     if text and find is None:
         st.caption(state.plain(f"Nothing on this map matches {text!r}: type a sample index or 'class' and a class."))
 
@@ -84,15 +80,15 @@ def plotly_traces(xy: np.ndarray) -> list:
     return [figures.value_trace(xy, values, enc.labels, index, loaders.measure_label(colour))]
 
 
-def live_colouring() -> map_live.Colouring:
+def live_colouring() -> Colouring:
     """The live map's colouring: the same groups, names and colours as the Plotly one."""
     if colour == "class":
         names = [str(c) for c in ctx.ds.classes]
-        return map_live.Colouring("class", "class", enc.labels, names, figures.palette(len(names)))
+        return Colouring("class", "class", enc.labels, names, figures.palette(len(names)))
     if colour == "cluster":
         names = [f"cluster {c}" for c in range(k)]
-        return map_live.Colouring(f"cluster-{k}", "k-means cluster", loaders.kmeans(ctx, k), names, figures.palette(k))
-    return map_live.Colouring(colour, loaders.measure_label(colour), values=loaders.measure_values(ctx, colour))
+        return Colouring(f"cluster-{k}", "k-means cluster", loaders.kmeans(ctx, k), names, figures.palette(k))
+    return Colouring(colour, loaders.measure_label(colour), values=loaders.measure_values(ctx, colour))
 
 
 def plotly_map(view: state.Ctx) -> None:
@@ -123,14 +119,14 @@ def map_and_results() -> None:
     """The map and, beside it, the current point and the selection: a click or a selection reruns only this."""
     if state.CALLBACK_ERROR in st.session_state:  # a fragment rerun does not pass the page's opening
         st.error(state.plain(st.session_state.pop(state.CALLBACK_ERROR)))
-    if use_live and st.session_state.get(live.NO_WASM):  # the browser cannot decode: the whole page falls back
+    if use_live and st.session_state.get(element.NO_WASM):  # the browser cannot decode: the whole page falls back
         st.rerun(scope="app")
     # this run's point, not the page's: a fragment rerun keeps the page's ctx
     view = dataclasses.replace(ctx, point=state.checked_point(len(enc), ctx.ckpt.config.latent_dim))
     chart, side = st.columns([3, 2], gap="medium")  # results beside the map: in view when a click changes them
     with chart:
         if use_live:
-            map_live.map_view(
+            map_element.map_view(
                 view,
                 live_colouring(),
                 point_xy=None if view.latent() is None else state.point_xy(view),

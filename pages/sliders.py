@@ -4,8 +4,9 @@ import numpy as np
 import streamlit as st
 
 from core.analysis.interpolate import GRID_STEPS, class_centroids, dimension_activity, slider_grid
+from core.export import SliderDim, SliderView
 from core.models.inference import decode, decode_means, prior_latent, sample_image
-from ui import figures, images, live, loaders, settings, state
+from ui import element, figures, images, loaders, settings, sliders_element, state
 from ui.shell import page
 
 ctx = page(
@@ -28,8 +29,7 @@ settings.restore(
     settings.Setting("sl_all", False, (False, True), settings.flag),
     settings.Setting("sl_live", True, (False, True), settings.flag),
 )
-no_wasm = st.session_state.get(live.NO_WASM, False)
-use_live = live.wanted("live.js", "sl_live")  # the same test the shell's preload made
+use_live = element.wanted(sliders_element.ENTRY, "sl_live")  # the same test the shell's preload made
 
 
 def start_vector(mode: str) -> np.ndarray:
@@ -70,14 +70,12 @@ mode = c1.radio("Start from", list(START), format_func=START.get, key="sl_start"
 if mode == "centroid":
     c2.selectbox("Class", classes, key="sl_class", on_change=dirty, format_func=ctx.class_name)
 c3, c4, c5, _ = st.columns([1, 1, 1, 3], vertical_alignment="center")
-if use_live:
-    st.caption("Live: this browser decodes while you drag (onnxruntime-web); a released slider updates the map.")
-elif no_wasm:
-    st.caption("Server path: each released slider is decoded on the server (this browser has no WebAssembly).")
-elif st.session_state["sl_live"]:
-    st.caption("Server path: each released slider is decoded on the server (no frontend build: run `make run`).")
-else:
-    st.caption("Server path: each released slider is decoded on the server (live decoding is off: `sl_live=0`).")
+element.caption(
+    "sl_live",
+    use_live,
+    "decodes while you drag (onnxruntime-web); a released slider updates the map",
+    "each released slider is decoded on the server",
+)
 show_all = c3.toggle("Show all", key="sl_all", help=f"Show all {D} dimensions, not just the 8 most active.")
 c4.button("Reset", key="sl_reset", on_click=dirty, help="Back to the start vector.")
 c5.button(
@@ -109,11 +107,10 @@ def live_panel() -> None:
     """Sliders and image decoded in the browser; a release makes the latent the current point."""
     cfg = ctx.ckpt.config
     with st.container(key="sl_live_view"):
-        released = live.sliders(
-            model=loaders.decoder_onnx(ctx.ckpt.name, sha),
-            z=st.session_state["sl_z"],
+        view = SliderView(
+            z=[float(v) for v in st.session_state["sl_z"]],
             rev=st.session_state.get("sl_rev", 0),
-            dims=[(int(d), f"z{d} · {act.score[d]:.2f}") for d in shown],
+            dims=[SliderDim(int(d), f"z{d} · {act.score[d]:.2f}") for d in shown],
             grid=grid_rows,
             lo=float(lo[0]),
             hi=float(hi[0]),
@@ -122,12 +119,13 @@ def live_panel() -> None:
             std_max=images.STD_MAX,
             scale=images.scale_for(cfg.image_shape[1]) * 2,
         )
+        released = sliders_element.sliders(loaders.decoder_onnx(ctx.ckpt.name, sha), view)
     if released is not None:
         load(np.array(released), as_point=True, sliders=False)
     z = np.array(st.session_state["sl_z"])
     left, right = st.columns([1, 1])
     with left:
-        if live.drawn():  # after the first live image: Plotly's code would hold the browser ~1 s before it
+        if sliders_element.drawn():  # after the first live image: Plotly's code would hold the browser ~1 s before it
             small_map(z)
         else:
             st.caption("The map of this latent follows the first image.")

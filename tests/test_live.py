@@ -20,7 +20,7 @@ from PIL import Image
 
 from core.analysis.interpolate import GRID_STEPS, dimension_activity, slider_grid
 from support import DEFAULT, ROOT, open_page
-from ui import live
+from ui import element, sliders_element, state
 
 FRONTEND = ROOT / "frontend"
 NPM = shutil.which("npm") or (str(ROOT / ".venv/bin/npm") if (ROOT / ".venv/bin/npm").exists() else None)
@@ -35,9 +35,9 @@ def onnx_decoder(name: str = DEFAULT):
 
 
 def test_parse_latent_takes_only_finite_numbers_in_range():
-    assert live.parse_latent([0.5, -1, 2], 3, -3, 3) == [0.5, -1.0, 2.0]
+    assert state.parse_latent([0.5, -1, 2], 3, -3, 3) == [0.5, -1.0, 2.0]
     for bad in ([0.5, 1], [0, 0, float("nan")], [0, 0, 9], [0, 0, "1"], [0, 0, True], "0,0,0", None, {"a": 1}):
-        assert live.parse_latent(bad, 3, -3, 3) is None
+        assert state.parse_latent(bad, 3, -3, 3) is None
 
 
 NO_NODE = NPM is None or not (FRONTEND / "node_modules").is_dir()
@@ -113,13 +113,36 @@ def test_vitest_grid_latents_equal_python(tmp_path):
     vitest("src/grid.test.ts", GRID_FIXTURE=str(tmp_path / "grid.json"))
 
 
+@pytest.mark.skipif(NO_NODE, reason="no node / npm ci not run")
+def test_vitest_heat_map_colours_equal_python(tmp_path):
+    """The browser's std heat map (pixels.ts heatRGBA, viridis.ts) draws ui.images.heat's bytes."""
+    from ui.images import STD_MAX, _viridis, heat
+
+    rng = np.random.default_rng(2)
+    cases = []
+    for std in (
+        rng.uniform(0, 0.6, (1, 28, 28)),  # past STD_MAX too: clamped to the top colour
+        rng.uniform(0, 0.4, (3, 8, 8)),  # RGB: the channels' mean
+        np.linspace(0, STD_MAX, 256 * 3).reshape(1, 3, 256),  # every entry of the table
+    ):
+        std = std.astype(np.float32)
+        pixels = np.asarray(heat(std.mean(0), scale=1, vmax=STD_MAX))
+        assert pixels.shape == (*std.shape[1:], 3) and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20
+        cases.append(
+            {"std": std.ravel().tolist(), "shape": list(std.shape), "vmax": STD_MAX, "pixels": pixels.ravel().tolist()}
+        )
+    fixture = {"table": _viridis().ravel().tolist(), "cases": cases}
+    (tmp_path / "heat.json").write_text(json.dumps(fixture))
+    vitest("src/viridis.test.ts", HEAT_FIXTURE=str(tmp_path / "heat.json"))
+
+
 def test_without_a_build_the_page_uses_the_server_path(monkeypatch, tmp_path, media):
     import torch
 
     from core.models.checkpoints import load_checkpoint
     from ui.images import GRID_LEFT, GRID_PAD, GRID_TOP, to_pil
 
-    monkeypatch.setattr(live, "LIVE", tmp_path / "no-build")
+    monkeypatch.setattr(element, "LIVE", tmp_path / "no-build")
     at = open_page("sliders")
     assert any(c.value.startswith("Server path") for c in at.caption)
     assert len(at.slider) == 8 and any(im.captions == ["decoded"] for im in at.image)
@@ -166,7 +189,7 @@ def _browser_ready() -> None:
 
     if chromium_path() is None:
         pytest.skip("chromium not installed")
-    if not live.available():
+    if not sliders_element.available():
         pytest.skip("no frontend build (make test builds it when node is available)")
 
 

@@ -20,7 +20,7 @@ from test_live import NPM, onnx_decoder
 
 from core.maps.inverse import KernelInverse
 from support import DEFAULT, ROOT, open_page
-from ui import map_live, panels, state
+from ui import element, map_element, panels, state
 
 FRONTEND = ROOT / "frontend"
 
@@ -37,7 +37,7 @@ def home_map(name: str = DEFAULT):
 def element_data(at: AppTest) -> dict:
     els = at.get("bidi_component")
     assert els and els[0].proto.component_name == "latent_live_map"
-    return json.loads(json.loads(els[0].proto.json)["json"])  # ui.live.packed
+    return json.loads(json.loads(els[0].proto.json)["json"])["data"]  # ui.element.packed
 
 
 def served(url: str) -> np.ndarray:
@@ -50,8 +50,8 @@ def served(url: str) -> np.ndarray:
 
 def test_parse_click_takes_an_index_in_range_or_a_finite_position_near_the_map():
     lo, hi = np.array([0.0, 0.0]), np.array([10.0, 5.0])
-    assert map_live.parse_click({"index": 7}, 100, lo, hi) == 7
-    assert map_live.parse_click({"xy": [1.5, -2]}, 100, lo, hi) == (1.5, -2.0)
+    assert state.parse_click({"index": 7}, 100, lo, hi) == 7
+    assert state.parse_click({"xy": [1.5, -2]}, 100, lo, hi) == (1.5, -2.0)
     for bad in (
         {"index": 100},
         {"index": -1},
@@ -65,23 +65,23 @@ def test_parse_click_takes_an_index_in_range_or_a_finite_position_near_the_map()
         None,
         "7",
     ):
-        assert map_live.parse_click(bad, 100, lo, hi) is None, bad
+        assert state.parse_click(bad, 100, lo, hi) is None, bad
 
 
 def test_parse_selection_takes_distinct_indices_in_range():
-    assert map_live.parse_selection([3, 0, 9], 10) == [3, 0, 9]
-    assert map_live.parse_selection([], 10) == []
+    assert state.parse_selection([3, 0, 9], 10) == [3, 0, 9]
+    assert state.parse_selection([], 10) == []
     for bad in ([1, 1], [0, 10], [-1], [1.0], [True], "1,2", None, list(range(11))):
-        assert map_live.parse_selection(bad, 10) is None, bad
+        assert state.parse_selection(bad, 10) is None, bad
 
 
 def test_search_finds_an_index_or_a_class():
     classes = [str(c) for c in range(10)]
-    assert map_live.search("123", classes, 5000) == {"index": 123}
-    assert map_live.search(" #42 ", classes, 5000) == {"index": 42}
-    assert map_live.search("class 3", classes, 5000) == {"label": 3}
-    assert map_live.search("Sneaker", ["T-shirt", "Sneaker"], 10) == {"label": 1}
-    assert map_live.search("9999", classes, 5000) is None and map_live.search("dog", classes, 50) is None
+    assert state.parse_search("123", classes, 5000) == {"index": 123}
+    assert state.parse_search(" #42 ", classes, 5000) == {"index": 42}
+    assert state.parse_search("class 3", classes, 5000) == {"label": 3}
+    assert state.parse_search("Sneaker", ["T-shirt", "Sneaker"], 10) == {"label": 1}
+    assert state.parse_search("9999", classes, 5000) is None and state.parse_search("dog", classes, 50) is None
 
 
 # ---- the inverse in the browser equals Python's ------------------------------------------------------------
@@ -144,7 +144,7 @@ def test_vitest_class_counts_equal_python(tmp_path):
 
 
 def needs_build():
-    if not map_live.available():
+    if not map_element.available():
         pytest.skip("no frontend build with map.js (make test builds it when node is available)")
 
 
@@ -191,25 +191,25 @@ def test_fallbacks_say_which_path_draws_the_map(monkeypatch, tmp_path):
     at = open_page("map", map_live="0")
     assert any(c.value.startswith("Server path") and "map_live=0" in c.value for c in at.caption)
     assert [c for c in at.get("plotly_chart") if "map_chart" in c.proto.id] and not at.get("bidi_component")
-    monkeypatch.setattr(map_live.live, "LIVE", tmp_path / "no-build")
+    monkeypatch.setattr(element, "LIVE", tmp_path / "no-build")
     at = open_page("map")
     assert any(c.value.startswith("Server path") and "no frontend build" in c.value for c in at.caption)
     assert [c for c in at.get("plotly_chart") if "map_chart" in c.proto.id]
 
 
 def _event_script(got: dict) -> None:
-    """A page that sends one browser event through map_live.handle, then shows the state."""
+    """A page that sends one browser event through map_element.handle, then shows the state."""
     import json
 
     import numpy as np
     import streamlit as st
 
-    from ui import loaders, map_live, state
+    from ui import loaders, map_element, state
 
     st.session_state[state.CKPT] = "mnist5k-vae16"  # the shell is not run here: no URL is read
     ctx = loaders.load_context()
     xy = ctx.md.xy
-    map_live.handle(ctx, got, xy.min(0).astype(float), xy.max(0).astype(float))
+    map_element.handle(ctx, got, xy.min(0).astype(float), xy.max(0).astype(float))
     st.write(json.dumps({"point": st.session_state.get(state.POINT), "region": state.map_region(ctx.key)}))
     st.write(str(st.session_state.get(state.CALLBACK_ERROR)))
     st.write(str(np.asarray((st.session_state.get(state.POINT_XY) or (None, [0, 0]))[1]).tolist()))
@@ -269,7 +269,7 @@ def test_selection_panel_histogram_clear_and_csv():
     at.button(key="map_clear").click().run()
     assert not at.exception and at.session_state[state.MAP_REGION] is None
     assert not [h for h in at.get("html") if "le-hist" in h.proto.body]
-    if map_live.available():
+    if map_element.available():
         assert element_data(at)["clear"] == 1  # the browser drops its highlighted selection
 
 

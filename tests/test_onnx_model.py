@@ -515,9 +515,9 @@ def test_every_page_on_an_onnx_checkpoint(onnx_root, monkeypatch, ckpt, page):
 
 
 def test_sliders_live_path_uses_the_appended_head(onnx_root, monkeypatch):
-    from ui import live, loaders
+    from ui import loaders, sliders_element
 
-    if not live.available():
+    if not sliders_element.available():
         pytest.skip("no frontend build (make test builds it when node is available)")
     monkeypatch.setattr(loaders, "CKPT_ROOT", onnx_root)
     at = open_page("sliders", ckpt="onnx-vae")
@@ -531,10 +531,10 @@ def test_map_and_live_sliders_in_a_real_browser(onnx_root, tmp_path):
     """The real server in Chromium on an ONNX checkpoint: all 1,797 points on the map; the browser decodes
     with the appended head what Python decodes."""
     from browser import MAP_READY, app_page, chromium_path, wait_idle
-    from ui import live
+    from ui import sliders_element
     from ui.images import to_pil
 
-    if chromium_path() is None or not live.available():
+    if chromium_path() is None or not sliders_element.available():
         pytest.skip("needs chromium and the frontend build")
     env = {"LATENT_EXPLORER_CHECKPOINTS": str(onnx_root), "LATENT_EXPLORER_CACHE": str(tmp_path / "cache")}
     with app_page(env=env) as (base, page):

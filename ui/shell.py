@@ -65,10 +65,10 @@ def run() -> None:
     page = st.navigation(pages)
     st.sidebar.title("Latent Explorer")
     spec = PAGES[[p.url_path for p in pages].index(page.url_path)]
-    from ui import live
+    from ui import element
 
-    if spec.live and live.wanted(*spec.live):
-        live.preload(spec.live[0])
+    if spec.live and element.wanted(*spec.live):
+        element.preload(spec.live[0])
     elif spec.plotly_first:
         _preload_plotly()
     from ui import settings, state

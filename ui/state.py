@@ -9,6 +9,7 @@ crashed on. Imports no torch: the first page shows before the heavy modules load
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,6 +100,65 @@ def point_text(value: int | np.ndarray | None) -> str | None:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     return ",".join(f"{v:.3f}" for v in np.asarray(value, dtype=np.float64).ravel())
+
+
+def parse_latent(value: object, dim: int, lo: float, hi: float) -> list[float] | None:
+    """A latent sent by the browser: a list of ``dim`` finite numbers within [lo, hi], else None."""
+    if not isinstance(value, list | tuple) or len(value) != dim:
+        return None
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not lo <= v <= hi:
+            return None
+        out.append(float(v))
+    return out
+
+
+def parse_click(value: object, n: int, lo: np.ndarray, hi: np.ndarray) -> int | tuple[float, float] | None:
+    """A click sent by the browser: ``{"index": i}`` with 0 <= i < n, or ``{"xy": [x, y]}`` finite and within
+    the map's box widened by its size on each side; anything else None."""
+    if not isinstance(value, dict):
+        return None
+    if "index" in value:
+        i = value["index"]
+        return int(i) if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n else None
+    xy = value.get("xy")
+    if not isinstance(xy, list | tuple) or len(xy) != 2:
+        return None
+    if any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) for v in xy):
+        return None
+    span = hi - lo
+    if not all(lo[j] - span[j] <= xy[j] <= hi[j] + span[j] for j in range(2)):
+        return None
+    return float(xy[0]), float(xy[1])
+
+
+def parse_selection(value: object, n: int) -> list[int] | None:
+    """Selected indices sent by the browser: a list of at most n distinct ints in [0, n), else None."""
+    if not isinstance(value, list) or len(value) > n:
+        return None
+    if not all(type(v) is int for v in value):  # bool is not int here, nor float
+        return None
+    a = np.asarray(value, dtype=np.int64)
+    if len(a) and (a.min() < 0 or a.max() >= n or len(np.unique(a)) != len(a)):
+        return None
+    return a.tolist()
+
+
+def parse_search(text: str, classes: list[str], n: int) -> dict | None:
+    """A search box's text: a sample index ('123', '#123') or a class name / number ('class 3', 'Sneaker');
+    the browser highlights the matches. None when nothing matches."""
+    t = " ".join(text.strip().lower().split())
+    if not t:
+        return None
+    if t.lstrip("#").isdigit() and not t.startswith("class"):
+        i = int(t.lstrip("#"))
+        return {"index": i} if i < n else None
+    name = t.removeprefix("class ").strip()
+    for c, label in enumerate(classes):
+        if name in (str(label).lower(), str(c)):
+            return {"label": c}
+    return None
 
 
 def picked_indices(selection) -> list[int]:

@@ -1,5 +1,5 @@
-/** What an element's module is handed on mount and on every rerun: the loader in ui/live.py (``unpacked``) parses
- * the data Python sent as one JSON string and passes Streamlit's two ways back. */
+/** What an element's module is handed on mount and on every rerun: the loader (loader.ts) parses the
+ * data Python sent as one JSON string and passes Streamlit's two ways back. */
 export interface ElementArgs<Data> {
   data: Data;
   parentElement: HTMLElement | ShadowRoot;

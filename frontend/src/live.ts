@@ -10,13 +10,21 @@ import { GRID_CSS, GridView } from "./gridview";
 import { heatRGBA, toRGBA, type Shape } from "./pixels";
 import { normals, sample, uniforms } from "./sample";
 
+/** One shown slider (core.export.SliderDim). */
+export interface SliderDim {
+  index: number;
+  label: string;
+}
+
+/** What Python sends on every rerun: core.export.SlidersBundle (tests/test_element_contract.py checks the keys). */
 export interface LiveData {
+  version: number; // SlidersBundle.VERSION
   base: string; // URL of the served onnxruntime-web folder (…/app/static/live/ort/), ends with "/"
   model: string; // URL of the decoder's .onnx file
   model_gz: string | null; // URL of its gzip copy
   z: number[]; // the latent vector (all D dimensions)
   rev: number; // changes when Python puts a new vector into the sliders (start, reset, random)
-  dims: { index: number; label: string }[]; // shown dimensions, in order
+  dims: SliderDim[]; // shown dimensions, in order
   grid: number[]; // the traversal grid's rows: the most active dimensions, most active first
   lo: number;
   hi: number;

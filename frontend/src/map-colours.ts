@@ -1,22 +1,7 @@
 /** Point colours and the legend of the map element: the groups' colours come from Python (ui.figures.palette),
- * values are drawn with Viridis like the Plotly map. */
+ * values are drawn with Viridis like the Plotly map (viridis.ts). */
 
-// Viridis at 9 stops (matplotlib), as in pixels.ts
-const VIRIDIS = [
-  [68, 1, 84], [71, 45, 123], [59, 82, 139], [44, 114, 142], [33, 145, 140],
-  [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37],
-];
-
-/** ``n`` colours along Viridis, as hex strings (regl-scatterplot maps a value in [0, 1] onto the list). */
-export function viridis(n = 64): string[] {
-  return Array.from({ length: n }, (_, i) => {
-    const t = (i / (n - 1)) * (VIRIDIS.length - 1);
-    const j = Math.min(Math.floor(t), VIRIDIS.length - 2);
-    const f = t - j;
-    const rgb = [0, 1, 2].map((k) => Math.round(VIRIDIS[j][k] * (1 - f) + VIRIDIS[j + 1][k] * f));
-    return "#" + rgb.map((v) => v.toString(16).padStart(2, "0")).join("");
-  });
-}
+import { viridisHex } from "./viridis";
 
 export type Colour =
   | { kind: "category"; url: string; title: string; names: string[]; colours: string[] }
@@ -46,7 +31,7 @@ export function legend(c: Colour): HTMLElement {
   } else {
     const bar = document.createElement("div");
     bar.className = "le-colourbar";
-    bar.style.background = `linear-gradient(to top, ${viridis(9).join(",")})`;
+    bar.style.background = `linear-gradient(to top, ${viridisHex(9).join(",")})`;
     const ends = document.createElement("div");
     ends.className = "le-colourbar-ends";
     const hi = document.createElement("span");

@@ -44,13 +44,26 @@ export interface Frame {
   half: number; // data units from the centre to the edge of NDC [-1, 1]
 }
 
-export function frameOf(xy: Float32Array): Frame {
+/** The box of 2-D points (N * 2 values, row-major). */
+export interface Bounds {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+export function bounds(xy: ArrayLike<number>): Bounds {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-  for (let i = 0; i < xy.length; i += 2) {
+  for (let i = 0; i + 1 < xy.length; i += 2) {
     x0 = Math.min(x0, xy[i]);
     x1 = Math.max(x1, xy[i]);
     y0 = Math.min(y0, xy[i + 1]);
     y1 = Math.max(y1, xy[i + 1]);
   }
+  return { x0, y0, x1, y1 };
+}
+
+export function frameOf(xy: Float32Array): Frame {
+  const { x0, y0, x1, y1 } = bounds(xy);
   return { cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, half: (Math.max(x1 - x0, y1 - y0, 1e-9) / 2) * 1.05 };
 }

@@ -9,13 +9,16 @@ import type { ElementArgs } from "./element";
 import createScatterplot from "regl-scatterplot";
 import { decoderFor, loadOrt, type Decoder } from "./decoder";
 import { KernelInverse, type InverseShape } from "./inverse";
-import { legend, viridis, type Colour } from "./map-colours";
-import { fetchFloats, frameOf, linearScale, type Frame, type LinearScale } from "./map-data";
+import { legend, type Colour } from "./map-colours";
+import { bounds, fetchFloats, frameOf, linearScale, type Frame, type LinearScale } from "./map-data";
 import { classCounts, histogram } from "./map-hist";
 import { toRGBA, type Shape } from "./pixels";
 import { PointGrid } from "./scatter-index";
+import { viridisHex } from "./viridis";
 
+/** What Python sends on every rerun: core.export.MapBundle (tests/test_element_contract.py checks the keys). */
 export interface MapLiveData {
+  version: number; // MapBundle.VERSION
   key: string; // element key + view key: the module-state slot of this map
   base: string; // served onnxruntime-web folder, ends with "/"
   model: string; // the decoder's .onnx URL
@@ -298,7 +301,7 @@ class MapView {
     const size = n > 20000 ? 2.5 : 4;
     this.scatter.set({
       colorBy: "valueA",
-      pointColor: colour.kind === "value" ? viridis(64) : colour.colours,
+      pointColor: colour.kind === "value" ? viridisHex(64) : colour.colours,
       pointSize: size,
       opacity: colour.kind === "value" ? 0.9 : 0.8,
     } as any);
@@ -370,13 +373,7 @@ class MapView {
   /** Decode a GRID x GRID grid of cell centres (inverse + decoder, once per map) into tiles. */
   private async buildOverlay(): Promise<void> {
     if (!this.inverse || !this.decoder) return;
-    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (let i = 0; i < this.xy.length; i += 2) {
-      x0 = Math.min(x0, this.xy[i]);
-      x1 = Math.max(x1, this.xy[i]);
-      y0 = Math.min(y0, this.xy[i + 1]);
-      y1 = Math.max(y1, this.xy[i + 1]);
-    }
+    const { x0, y0, x1, y1 } = bounds(this.xy);
     const sx = (x1 - x0) / GRID, sy = (y1 - y0) / GRID;
     const centres: number[] = [];
     this.overlayCells = [];
@@ -518,7 +515,7 @@ class MapView {
   }
 }
 
-// Start fetching onnxruntime-web when this module is first imported: by the page's preload element (ui/live.py)
+// Start fetching onnxruntime-web when this module is first imported: by the page's preload element (ui/element.py)
 // while the server still runs the page, so the map finds the runtime loaded.
 void loadOrt(new URL(/* @vite-ignore */ "./ort/", import.meta.url).href).catch(() => {});
 
@@ -528,7 +525,7 @@ const views = new Map<string, MapView>();
 /** The components-v2 entry: called on mount and on every rerun with new data; returns the unmount cleanup. */
 export default function mount(args: Args): () => void {
   if (typeof WebAssembly === "undefined") {
-    args.setTriggerValue("fallback", "no WebAssembly"); // (the element's loader, ui/map_live.py, checks first)
+    args.setTriggerValue("fallback", "no WebAssembly"); // (the elements' loader, loader.ts, checks first)
     return () => {};
   }
   let view = views.get(args.data.key);

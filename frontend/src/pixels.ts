@@ -1,5 +1,7 @@
 /** Decoder outputs (C, H, W) floats in [0, 1] -> RGBA bytes for a canvas, rounded as the Python app does. */
 
+import { VIRIDIS, viridisIndex } from "./viridis";
+
 export type Shape = [number, number, number]; // C, H, W
 
 /** One value in [0, 1] as a byte: clamp, x * 255 + 0.5, truncate (ui.images.to_pil). */
@@ -19,23 +21,16 @@ export function toRGBA(img: ArrayLike<number>, [c, h, w]: Shape, offset = 0): Ui
   return out;
 }
 
-// Viridis at 9 stops (matplotlib), linearly interpolated: the colours of ui.images.heat
-const VIRIDIS = [
-  [68, 1, 84], [71, 45, 123], [59, 82, 139], [44, 114, 142], [33, 145, 140],
-  [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37],
-];
-
-/** A per-pixel std (C, H, W), averaged over channels, as a Viridis heat map: 0 dark, vmax yellow. */
+/** A per-pixel std (C, H, W), averaged over channels, as a Viridis heat map: 0 dark, vmax
+ * yellow (ui.images.heat's colours). */
 export function heatRGBA(std: ArrayLike<number>, [c, h, w]: Shape, vmax: number, offset = 0): Uint8ClampedArray<ArrayBuffer> {
   const n = h * w;
   const out = new Uint8ClampedArray(n * 4);
   for (let i = 0; i < n; i++) {
     let s = 0;
     for (let k = 0; k < c; k++) s += std[offset + k * n + i];
-    const t = Math.min(Math.max(s / c / vmax, 0), 1) * (VIRIDIS.length - 1);
-    const j = Math.min(Math.floor(t), VIRIDIS.length - 2);
-    const f = t - j;
-    for (let k = 0; k < 3; k++) out[i * 4 + k] = VIRIDIS[j][k] * (1 - f) + VIRIDIS[j + 1][k] * f;
+    const j = viridisIndex(s / c, vmax) * 3;
+    for (let k = 0; k < 3; k++) out[i * 4 + k] = VIRIDIS[j + k];
     out[i * 4 + 3] = 255;
   }
   return out;

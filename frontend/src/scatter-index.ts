@@ -1,5 +1,7 @@
 /** A uniform grid over 2-D points: the nearest point to a position within a radius, in microseconds. */
 
+import { bounds } from "./map-data";
+
 export class PointGrid {
   private readonly cells: Int32Array; // point indices sorted by cell
   private readonly starts: Int32Array; // cells[starts[c] .. starts[c + 1]) are cell c's points
@@ -11,13 +13,7 @@ export class PointGrid {
   /** ``xy``: N * 2 values, row-major. About 4 points per cell on average. */
   constructor(private readonly xy: ArrayLike<number>) {
     const n = xy.length / 2;
-    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-    for (let i = 0; i < n; i++) {
-      x0 = Math.min(x0, xy[2 * i]);
-      x1 = Math.max(x1, xy[2 * i]);
-      y0 = Math.min(y0, xy[2 * i + 1]);
-      y1 = Math.max(y1, xy[2 * i + 1]);
-    }
+    const { x0, y0, x1, y1 } = bounds(xy);
     const w = Math.max(x1 - x0, 1e-9), h = Math.max(y1 - y0, 1e-9);
     this.size = Math.sqrt((w * h * 4) / Math.max(n, 1));
     this.lo = [x0, y0];

@@ -1,0 +1,119 @@
+"""What the live elements share: the frontend build in ``static/live/`` (served at /app/static/live/), its one
+loader (frontend/src/loader.ts) as the components-v2 js, what they are sent, the preload and the captions.
+
+Without a build (``make run`` builds it when Node is available) pages use the server path instead.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from core.cache import atomic_write_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+LIVE = ROOT / "static" / "live"  # served at /app/static/live/ (server.enableStaticServing)
+URL = "/app/static/live/"
+LOADER = "loader.js"  # built from frontend/src/loader.ts: every element's components-v2 js
+NO_WASM = "_no_wasm"  # set when the browser said it has no WebAssembly: both live pages use the server path
+NEEDED = (
+    LOADER,
+    "ort/ort.wasm.min.mjs",
+    "ort/ort-wasm-simd-threaded.mjs",
+    "ort/ort-wasm-simd-threaded.wasm",
+    "ort/ort-wasm-simd-threaded.wasm.gz",
+)
+
+
+def available(entry: str) -> bool:
+    """Whether the frontend build holds ``entry`` (map.js, live.js) and every file the elements share."""
+    return all((LIVE / f).is_file() for f in (entry, *NEEDED))
+
+
+def stamp(entry: str) -> str:
+    """The build time of ``entry``: a new one after a rebuild, so the browser does not keep the old module."""
+    f = LIVE / entry
+    return str(f.stat().st_mtime_ns) if f.is_file() else "0"
+
+
+def packed(entry: str, data: dict | None, preload: tuple[str, ...] = ()) -> dict[str, str]:
+    """What an element is sent (the loader's ``Packed``): its module, files to fetch meanwhile and its data, as one
+    JSON string. Streamlit scans a list or dict value for a dataframe, which imports pandas (0.2 s on the first
+    page's path); a string is passed as it is."""
+    envelope = {"module": f"{URL}{entry}?v={stamp(entry)}", "preload": list(preload), "data": data}
+    return {"json": json.dumps(envelope, allow_nan=False)}
+
+
+@st.cache_resource
+def _component(name: str, loader_stamp: str):
+    del loader_stamp  # the cache key: a rebuilt loader makes a new definition
+    # Streamlit takes a one-line string ending in .js or holding a "/" for a path into a package's asset_dir: the
+    # newline keeps the built text inline
+    return st.components.v2.component(name, js=(LIVE / LOADER).read_text(encoding="utf-8") + "\n")
+
+
+def component(name: str):
+    """The components-v2 element ``name``, its js the built loader (``available`` says whether it is there)."""
+    return _component(name, stamp(LOADER))
+
+
+def wanted(entry: str, setting: str) -> bool:
+    """Whether a page will draw its live element ``entry`` (map.js, live.js): the build is there, the browser has
+    WebAssembly, and the user has not turned it off (``setting`` in the session or the URL is 0)."""
+    if st.session_state.get(NO_WASM) or not available(entry):
+        return False
+    return st.session_state.get(setting, st.query_params.get(setting) != "0") is not False
+
+
+def preload(entry: str) -> None:
+    """Send the hidden preload element for ``entry`` (the URL the real element imports: loaded once), sent first
+    on a live page: the browser loads the module and onnxruntime-web while the server imports and runs the page.
+
+    Measured: also starting the decoder's session here gained nothing (3.07 s vs 3.11 s to a hovering map):
+    the browser's one thread then makes the session instead of drawing the page.
+    """
+    st.html("<style>.st-key-live_preload {display: none}</style>")
+    with st.sidebar.container(key="live_preload"):
+        component("latent_live_preload")(key="live_preload_el", data=packed(entry, None))
+
+
+def caption(setting: str, live: bool, what_live: str, what_server: str) -> None:
+    """The page's one line on who decodes: this browser (``what_live``), or the server (``what_server``) and why."""
+    if live:
+        st.caption(f"Live: this browser {what_live}.")
+        return
+    if not st.session_state.get(setting, True):
+        why = f"live decoding is off: `{setting}=0`"
+    elif st.session_state.get(NO_WASM):
+        why = "this browser has no WebAssembly"
+    else:
+        why = "no frontend build: run `make run`"
+    st.caption(f"Server path: {what_server} ({why}).")
+
+
+def model_url(onnx: Path) -> tuple[str, str]:
+    """Copy an exported decoder under the served folder (once), with a gzip copy; the URLs of both."""
+    dest = LIVE / "models" / onnx.name
+    gz = dest.with_name(dest.name + ".gz")  # served as it is: Streamlit would gzip the .onnx on every request
+    if not dest.is_file() or dest.stat().st_size != onnx.stat().st_size or not gz.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(".tmp")
+        shutil.copyfile(onnx, tmp)
+        tmp.with_suffix(".gz.tmp").write_bytes(gzip.compress(onnx.read_bytes(), 9, mtime=0))
+        tmp.with_suffix(".gz.tmp").replace(gz)
+        tmp.replace(dest)
+    return f"{URL}models/{onnx.name}", f"{URL}models/{gz.name}"
+
+
+def served(folder: str, name: str, build: Callable[[], bytes]) -> str:
+    """A file under the served ``folder``, written once (``name`` carries a content key); its URL."""
+    path = LIVE / folder / name
+    if not path.is_file():  # a frontend rebuild empties static/live/: written again on the next run
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, build())
+    return f"{URL}{folder}/{name}"
