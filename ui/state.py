@@ -289,6 +289,61 @@ def sync_url() -> None:
         st.query_params.from_dict(want)
 
 
+# ------------------------------------------------------------------------------ the Sliders page's latent
+
+
+class SlidersState:
+    """The Sliders page's protocol in the session: the exact latent the page decodes (``sl_z``), the revision at
+    which the live element takes it into its sliders (``sl_rev``), what it was started from (``sl_key``: weights
+    and point) and a pending restart (``sl_dirty``). The widgets' own keys (start, class, seed) are settings."""
+
+    Z, REV, KEY, DIRTY = "sl_z", "sl_rev", "sl_key", "sl_dirty"
+    START, CLASS, SEED, LIVE = "sl_start", "sl_class", "sl_seed", "sl_live"
+
+    @classmethod
+    def z(cls) -> np.ndarray:
+        return np.array(st.session_state.get(cls.Z, []), np.float64)
+
+    @classmethod
+    def rev(cls) -> int:
+        return int(st.session_state.get(cls.REV, 0))
+
+    @classmethod
+    def load(cls, z: np.ndarray, started_from: tuple, as_point: bool = False, sliders: bool = True) -> None:
+        """Keep a latent exactly (for decoding); put it into the sliders (rounded to their step) unless it came
+        from them; ``as_point`` makes it the current point (and the URL's)."""
+        st.session_state[cls.Z] = [float(v) for v in z]
+        if sliders:  # the live element takes a vector into its sliders when this revision changes
+            st.session_state[cls.REV] = cls.rev() + 1
+            for d, v in enumerate(z):
+                st.session_state[f"z{d}"] = round(float(v), 2)
+        if as_point:
+            set_point(np.asarray(z, np.float64))
+            started_from = (started_from[0], st.session_state.get(POINT))
+        st.session_state[cls.KEY] = started_from
+
+    @classmethod
+    def restart(cls) -> None:
+        """A widget callback: start again from the chosen start vector on this run."""
+        st.session_state[cls.DIRTY] = True
+
+    @classmethod
+    def random(cls) -> None:
+        """A widget callback: the next prior sample becomes the start vector."""
+        st.session_state[cls.SEED] = int(st.session_state.get(cls.SEED, 0)) + 1
+        st.session_state[cls.START] = "prior"
+        cls.restart()
+
+    @classmethod
+    def needs_start(cls, started_from: tuple, dim: int, follow_point: bool) -> bool:
+        """Whether to load the start vector: a restart was asked for, the kept latent has the wrong size, or it
+        was started for other weights or (when it follows the current point) for another point."""
+        kept = st.session_state.get(cls.KEY)
+        user = st.session_state.pop(cls.DIRTY, False)
+        stale = kept is None or kept[0] != started_from[0] or (follow_point and kept[1] != started_from[1])
+        return bool(user) or len(st.session_state.get(cls.Z, [])) != dim or stale
+
+
 # ------------------------------------------------------------------------------ what every page works on
 
 
