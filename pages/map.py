@@ -1,14 +1,9 @@
 """Map: every image of the dataset as a point on the checkpoint's 2-D (or 3-D) map of its latent space."""
 
-import dataclasses
-from functools import partial
-
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from core.export import Colouring
-from ui import element, figures, images, loaders, map_element, panels, settings, state
+from ui import element, images, loaders, map_element, settings, state
+from ui.map_view import MapOptions, map_and_results
 from ui.shell import page
 
 ctx = page(
@@ -38,10 +33,8 @@ c5.number_input(
     0,
     len(enc) - 1,
     value=None,
-    key="map_goto",
-    on_change=state.guarded(
-        lambda: None if st.session_state["map_goto"] is None else state.set_point(st.session_state["map_goto"])
-    ),
+    key=state.MAP_GOTO,
+    on_change=state.guarded(state.go_to_sample),
     help="Make any sample the current point from the keyboard: type its index and press Enter.",
 )
 if unavailable:
@@ -69,80 +62,5 @@ if use_live:
         st.caption(state.plain(f"Nothing on this map matches {text!r}: type a sample index or 'class' and a class."))
 
 
-def plotly_traces(xy: np.ndarray) -> list:
-    """The server path's traces: one per class or cluster, or one coloured by a measure."""
-    index = np.arange(len(enc))
-    if colour == "class":
-        return figures.group_traces(xy, enc.labels, ctx.ds.classes, index)
-    if colour == "cluster":
-        return figures.group_traces(xy, loaders.kmeans(ctx, k), [f"cluster {c}" for c in range(k)], index, hover="")
-    values = loaders.measure_values(ctx, colour)
-    return [figures.value_trace(xy, values, enc.labels, index, loaders.measure_label(colour))]
-
-
-def live_colouring() -> Colouring:
-    """The live map's colouring: the same groups, names and colours as the Plotly one."""
-    if colour == "class":
-        names = [str(c) for c in ctx.ds.classes]
-        return Colouring("class", "class", enc.labels, names, figures.palette(len(names)))
-    if colour == "cluster":
-        names = [f"cluster {c}" for c in range(k)]
-        return Colouring(f"cluster-{k}", "k-means cluster", loaders.kmeans(ctx, k), names, figures.palette(k))
-    return Colouring(colour, loaders.measure_label(colour), values=loaders.measure_values(ctx, colour))
-
-
-def plotly_map(view: state.Ctx) -> None:
-    """Today's Plotly map (the server path and the 3-D view): click, box and lasso come back as a selection."""
-    layout = {"height": 640, "margin": {"l": 0, "r": 0, "t": 10, "b": 0}, "legend": figures.LEGEND}
-    if three_d:
-        with st.spinner("Loading the 3-D map…"):
-            xy = loaders.load_map(view.ckpt, view.ds, view.home, 3).xy
-        st.plotly_chart(go.Figure(plotly_traces(xy), layout), key="map_chart3d")
-        st.caption("Clicking and selecting work on the 2-D map; the 3-D view is for looking around.")
-        return
-    traces = plotly_traces(md.xy)
-    if view.latent() is not None:  # the current point, drawn last so it sits on top
-        traces.append(figures.marker(state.point_xy(view), "current point"))
-    fig = go.Figure([*traces, figures.click_grid(md.xy)], layout)  # grid last: on ties, clicks pick data
-    fig.update_layout(images=figures.decoded_overlay(view) if overlay else [])
-    fig.update_yaxes(scaleanchor="x")
-    st.plotly_chart(
-        fig,
-        key="map_chart",
-        on_select=partial(state.on_map_select, "map_chart", md.projector, view.key),
-        selection_mode=("points", "box", "lasso"),
-    )
-
-
-@st.fragment
-def map_and_results() -> None:
-    """The map and, beside it, the current point and the selection: a click or a selection reruns only this."""
-    if state.CALLBACK_ERROR in st.session_state:  # a fragment rerun does not pass the page's opening
-        st.error(state.plain(st.session_state.pop(state.CALLBACK_ERROR)))
-    if use_live and st.session_state.get(element.NO_WASM):  # the browser cannot decode: the whole page falls back
-        st.rerun(scope="app")
-    # this run's point, not the page's: a fragment rerun keeps the page's ctx
-    view = dataclasses.replace(ctx, point=state.checked_point(len(enc), ctx.ckpt.config.latent_dim))
-    chart, side = st.columns([3, 2], gap="medium")  # results beside the map: in view when a click changes them
-    with chart:
-        if use_live:
-            map_element.map_view(
-                view,
-                live_colouring(),
-                point_xy=None if view.latent() is None else state.point_xy(view),
-                find=find,
-                clear_rev=st.session_state.get(panels.CLEARED, 0),
-                overlay=overlay,
-            )
-        else:
-            plotly_map(view)
-    sections = {"point": partial(panels.current_point, view), "region": partial(panels.selection, view)}
-    titles = {"point": "Current point", "region": "Selection"}
-    with side:  # what the user did last comes first
-        for name in ("region", "point") if st.session_state.get(state.MAP_LAST) == "region" else ("point", "region"):
-            st.subheader(titles[name])
-            sections[name]()
-
-
-map_and_results()
+map_and_results(ctx, MapOptions(colour, k, three_d, overlay, use_live, find))
 images.csv_download(ctx)
