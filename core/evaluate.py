@@ -54,7 +54,7 @@ class Evaluation:
     heldout_auroc: dict[str, float] | None  # score -> AUROC at finding the excluded class among the test split
     to_map_heldout_offset: OutOfSample
     from_map_class_agreement: float
-    inverse: dict[str, InverseFigures]  # "knn10" (today's from_map) and "kernel" (the smooth inverse for hover)
+    inverse: dict[str, InverseFigures]  # "knn10" (the baseline) and "kernel" (from_map: the map's one inverse)
     timings_s: dict[str, float]
 
     def to_dict(self) -> dict:
@@ -166,8 +166,8 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
     t0 = time.perf_counter()
     proj = checkpoint_projection(ckpt, 2, progress=lambda m: print(m, file=sys.stderr))
     t["projection_s"] = time.perf_counter() - t0
-    from core.analysis.map_inverse import inverse_figures
-    from core.maps.inverse import KernelInverse, KnnInverse
+    from core.analysis.map_inverse import KnnInverse, inverse_figures
+    from core.maps.inverse import KernelInverse
 
     t0 = time.perf_counter()
     inverse = {
