@@ -119,8 +119,8 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
 def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) -> Evaluation:
     """All figures of one checkpoint; stored beside it (``evaluation_path``) so pages read them, not recompute."""
     # imported here: the app reads stored Evaluations (load_evaluation) without paying for sklearn and scipy
-    from core.analysis.anomaly import heldout_auroc
-    from core.analysis.clustering import kmeans_scores, knn_accuracy, knn_distance
+    from core.analysis.anomaly import heldout_auroc, pixel_knn
+    from core.analysis.clustering import kmeans_scores, knn_accuracy
     from core.analysis.uncertainty import compute_measure, distance_to_centroid, spearman_ci
     from core.maps.mapdata import checkpoint_projection, home_dataset
     from core.models.inference import load_or_encode, summarize
@@ -159,8 +159,7 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
         auroc = {"recon_error": heldout_auroc(enc.recon_error, enc.labels, ex, mask=te)}
         if vae:
             auroc["neg_elbo"] = heldout_auroc(enc.neg_elbo, enc.labels, ex, mask=te)
-        baseline = np.zeros(len(enc))
-        baseline[te] = knn_distance(pixels[te], pixels[tr & (enc.labels != ex)], k=5)
+        baseline = pixel_knn(pixels, tr & (enc.labels != ex), te)  # nan outside the test rows: masked out below
         auroc["pixel_5nn_baseline"] = heldout_auroc(baseline, enc.labels, ex, mask=te)
     # the map: out-of-sample accuracy of the fast maps
     t0 = time.perf_counter()

@@ -4,8 +4,7 @@ import io
 
 import streamlit as st
 
-from core.analysis.anomaly import NO_ELBO, top_k
-from core.analysis.anomaly_scores import LABELS, SCORES
+from core.analysis.anomaly import LABELS, NO_ELBO, SCORES, top_k
 from core.data.images import prepare_image
 from core.errors import LatentExplorerError
 from core.models.inference import decode_means
