@@ -122,7 +122,7 @@ st.markdown(clustering_verdict(evals))
 st.caption(
     ", ".join(f"{name} = {c.ckpt.name}" for name, c in models.items())
     + f". Active dims: dimensions whose activity exceeds {ACTIVE_THRESHOLD:g} — mean KL in nats for the VAE, "
-    "the variance of the codes over the dataset for AE/DAE (core.interpolate.dimension_activity). 5-NN: accuracy on "
-    "the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means (k = 10, all 5,000 "
-    "images) against the classes; s: seconds each took when the checkpoint was evaluated (2 CPU cores)."
+    "the variance of the codes over the dataset for AE/DAE (core.analysis.walks.dimension_activity). 5-NN: accuracy "
+    "on the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means (k = 10, all "
+    "5,000 images) against the classes; s: seconds each took when the checkpoint was evaluated (2 CPU cores)."
 )

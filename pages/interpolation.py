@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.interpolate import class_centroids, interpolate, nearest_class
+from core.analysis.walks import class_centroids, interpolate, nearest_class
 from core.data.images import prepare_image
 from core.errors import LatentExplorerError
 from core.models.inference import decode_means, encode_means

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core.analysis.interpolate import GRID_STEPS, class_centroids, dimension_activity, slider_grid
+from core.analysis.walks import GRID_STEPS, class_centroids, dimension_activity, slider_grid, slider_range
 from core.models.inference import decode, decode_means, prior_latent, sample_image
 from ui import figures, images, live, loaders, settings, state
 from ui.shell import page
@@ -15,9 +15,7 @@ ctx = page(
 )
 enc, D, sha = ctx.enc, ctx.ckpt.config.latent_dim, ctx.ckpt.weights_sha256
 act = dimension_activity(enc)
-# one range for every slider, spanning all the data and at least [-3, 3]: 0 sits at the same x on each
-lo = np.full(D, np.floor(min(float(enc.mean.min()), -3.0)))
-hi = np.full(D, np.ceil(max(float(enc.mean.max()), 3.0)))
+lo, hi = (np.full(D, v) for v in slider_range(enc.mean))  # one range for every slider
 START = {"point": "current point", "centroid": "class centroid", "prior": "prior sample", "zero": "zero"}
 vae = ctx.ckpt.config.kind == "vae"
 classes = np.unique(enc.labels).tolist()

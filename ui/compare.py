@@ -48,7 +48,7 @@ def prior_images(ctx: Ctx, source: str = "prior", n: int = 64):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _activity(sha: str, data_key: str, _ctx: Ctx) -> np.ndarray:
-    from core.analysis.interpolate import dimension_activity
+    from core.analysis.walks import dimension_activity
 
     return dimension_activity(_ctx.enc).score
 
