@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -190,3 +191,12 @@ def test_download_without_network_is_one_line(tmp_path):
     with pytest.raises(DatasetError, match=r"could not download kmnist .*Check the network") as e:
         download("kmnist", tmp_path, mirrors=["http://127.0.0.1:9/"], timeout=2)
     assert "\n" not in str(e.value)
+
+
+def test_parse_spec_reads_folder_and_npz_names_only():
+    from core.data.paths import DataSpec, parse_spec
+
+    assert parse_spec("npz:data/a:b.npz") == DataSpec("npz", "data/a:b.npz")  # the first colon splits
+    assert parse_spec("folder:/srv/imgs").path == Path("/srv/imgs")
+    assert parse_spec("folder:").raw == "" and DataSpec("npz", "x.npz").spec == "npz:x.npz"
+    assert [parse_spec(n) for n in ("mnist5k", "zip:x", "Folder:x", "")] == [None] * 4

@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 from core.data.datasets import DEFAULT_ROOT, Dataset, load_dataset, source_stamp
-from core.data.paths import check_spec
+from core.data.paths import check_spec, parse_spec
 from core.errors import LatentExplorerError
 from core.maps.mapdata import MapData, map_dataset, pending_work
 from core.models.checkpoints import Checkpoint, list_checkpoints, open_checkpoint, read_config, weight_files
@@ -86,7 +86,7 @@ def get_checkpoint(name: str) -> Checkpoint:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None, stamp: str) -> Dataset:
-    if shape is not None and name.startswith(("folder:", "npz:")):
+    if shape is not None and parse_spec(name) is not None:
         return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed, image_size=shape[1], channels=shape[0])
     return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed)
 
