@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data.datasets import dataset_offer, download, is_present, load_dataset, preprocess_image, stratified_split
+from core.data.datasets import dataset_offer, download, is_present, load_dataset, stratified_split
+from core.data.images import prepare_image
 from core.errors import DatasetError
 from support import make_mnist_root
 
@@ -131,13 +132,13 @@ def test_unknown_dataset():
         load_dataset("nope")
 
 
-def test_preprocess_image_png_and_refuses_non_images():
+def test_prepare_image_png_and_refuses_non_images():
     buf = io.BytesIO()
     Image.fromarray(np.full((56, 56), 255, np.uint8)).save(buf, format="PNG")
-    x = preprocess_image(io.BytesIO(buf.getvalue()), (1, 28, 28))
+    x = prepare_image(io.BytesIO(buf.getvalue()), (1, 28, 28)).x
     assert x.shape == (1, 28, 28) and float(x.min()) == 1.0
     with pytest.raises(DatasetError, match="not a readable image"):
-        preprocess_image(io.BytesIO(b"GIF89a-not-really"), (1, 28, 28))
+        prepare_image(io.BytesIO(b"GIF89a-not-really"), (1, 28, 28))
 
 
 def test_offer_only_what_is_present_and_fits(mnist_root):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 from core.cache import USER_CACHE, atomic_write_bytes, content_key
-from core.errors import LatentExplorerError, check
+from core.errors import LatentExplorerError, check, is_int, is_number
 from core.models.autoencoders import NOISES, Autoencoder, corrupt
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ def ssim(a, b) -> np.ndarray | float:
 def sample_indices(pool, n: int, seed: int = 0) -> np.ndarray:
     """``n`` distinct indices drawn from ``pool`` (e.g. a dataset's test indices) by a seeded generator, sorted."""
     pool = np.asarray(pool)
-    check(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= len(pool), "n", f"1..{len(pool)}", n)
+    check(is_int(n) and 1 <= n <= len(pool), "n", f"1..{len(pool)}", n)
     return np.sort(np.random.default_rng(seed).choice(pool, size=n, replace=False))
 
 
@@ -122,7 +121,7 @@ def _check_models(models: dict[str, Autoencoder], x: torch.Tensor) -> None:
 
 def _check_level(noise: str, level: float) -> None:
     check(noise in NOISES, "noise", f"one of {NOISES}", noise)
-    ok = isinstance(level, (int, float)) and not isinstance(level, bool) and math.isfinite(level) and level >= 0
+    ok = is_number(level) and level >= 0
     check(ok and (noise == "gaussian" or level <= 1), "level", "a number >= 0 (<= 1 for a fraction of pixels)", level)
 
 
@@ -134,7 +133,7 @@ def denoise(models: dict[str, Autoencoder], x_clean, noise: str, level: float, s
     check(x.ndim == 4 and len(x) > 0, "x_clean", "a non-empty batch (B, C, H, W)", tuple(x.shape))
     _check_models(models, x)
     _check_level(noise, level)
-    check(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an integer", seed)
+    check(is_int(seed), "seed", "an integer", seed)
     noisy = corrupt(x, noise, float(level), torch.Generator().manual_seed(seed))
     outputs = {}
     for name, m in models.items():

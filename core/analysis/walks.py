@@ -286,7 +286,7 @@ def traversal_values(mean: np.ndarray, z: np.ndarray, dim: int, steps: int, spre
     mean, z = np.asarray(mean, dtype=np.float64), np.asarray(z, dtype=np.float64)
     check(mean.ndim == 2 and len(mean) >= 1, "mean", "a non-empty (N, D) array", mean.shape)
     check(z.shape == (mean.shape[1],), "z", f"a latent of {mean.shape[1]} values", z.shape)
-    check(isinstance(dim, (int, np.integer)) and 0 <= dim < len(z), "dim", f"an integer from 0 to {len(z) - 1}", dim)
+    check(is_int(dim) and 0 <= dim < len(z), "dim", f"an integer from 0 to {len(z) - 1}", dim)
     _check_steps(steps)
     check(spread > 0, "spread", "> 0", spread)
     half = spread * float(mean[:, dim].std())

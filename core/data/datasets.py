@@ -408,22 +408,6 @@ def _unpack(tmp, file: str, dest: Path) -> None:
     os.replace(part, out)  # the loader sees the whole file or none
 
 
-def open_image(source, channels: int = 1, size: int | None = None):
-    """An image file read by content (core.data.images) as a PIL image of ``channels``, resized to size × size."""
-    from core.data.images import FOLDER_FORMATS, prepare
-    from core.data.images import open_image as read
-
-    c = channels
-    return prepare(read(source, FOLDER_FORMATS), (c, size, size)) if size else read(source, FOLDER_FORMATS)
-
-
-def preprocess_image(source, image_shape: tuple[int, int, int]) -> torch.Tensor:
-    """One user image, read like the dataset: (C, H, W) float in [0, 1] at the model's shape (core.data.images)."""
-    from core.data.images import prepare_image
-
-    return prepare_image(source, image_shape).x
-
-
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FOLDER_MAX_FILES = 200_000  # images in one folder: beyond this the walk stops with a message
 FOLDER_MAX_DEPTH = 3  # levels below a class folder
