@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from core.analysis.anomaly import LABELS, heldout_roc, pixel_knn, scores_for
-from core.cache import USER_CACHE, atomic_write_bytes
+from core.cache import USER_CACHE, atomic_write_bytes, safe_name
 from core.errors import LatentExplorerError, check
 
 STUDY_VERSION = 1
@@ -43,8 +43,7 @@ class StudySettings:
         check(self.epochs >= 1, "epochs", ">= 1", self.epochs)
 
     def model_dir(self, held_out: int) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.dataset)
-        return Path(self.models) / f"{safe}-vae16-no{held_out}-e{self.epochs}"
+        return Path(self.models) / f"{safe_name(self.dataset)}-vae16-no{held_out}-e{self.epochs}"
 
 
 def _finished(path: Path, epochs: int) -> bool:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.cache import atomic_write_bytes, content_key
+from core.cache import atomic_write_bytes, content_key, safe_name
 
 if TYPE_CHECKING:  # reading a cached table needs numpy only; encoding imports torch
     import torch
@@ -196,8 +196,7 @@ def cache_key(weights_sha256: str, dataset: Dataset) -> str:
 
 def cache_path(ckpt: Checkpoint, dataset: Dataset, cache_dir: str | os.PathLike | None = None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else ckpt.path / "cache"
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name)[:40]
-    return root / f"latents-{safe}-{cache_key(ckpt.weights_sha256, dataset)}.npz"
+    return root / f"latents-{safe_name(dataset.name, 40)}-{cache_key(ckpt.weights_sha256, dataset)}.npz"
 
 
 def load_or_encode(
