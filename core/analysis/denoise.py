@@ -28,6 +28,7 @@ import torch
 from core.cache import USER_CACHE, atomic_write_bytes, content_key
 from core.errors import LatentExplorerError, check, is_int, is_number
 from core.models.autoencoders import NOISES, Autoencoder, corrupt
+from core.models.checkpoints import SHIPPED_TRIO
 
 if TYPE_CHECKING:
     from core.data.datasets import Dataset
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 QUALITY_VERSION = 1
 INPUT = "corrupted input"  # the baseline row of a Curve: the corrupted image itself, scored against the clean one
 LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5)
-SHIPPED = {"AE": "mnist5k-ae16", "DAE": "mnist5k-dae16", "VAE": "mnist5k-vae16"}  # the compared 16-D models
 NOISE_LABELS = {"gaussian": "Gaussian noise", "mask": "masking", "salt_pepper": "salt-and-pepper"}
 SSIM_SIGMA, SSIM_RADIUS, K1, K2 = 1.5, 5, 0.01, 0.03
 BATCH = 256
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.models.checkpoints import load_checkpoint
 
     try:
-        ckpts = {name: load_checkpoint(Path(a.checkpoints) / folder) for name, folder in SHIPPED.items()}
+        ckpts = {name: load_checkpoint(Path(a.checkpoints) / folder) for name, folder in SHIPPED_TRIO.items()}
         ds = load_dataset(a.dataset, split_seed=ckpts["DAE"].split_seed)
         curves = shipped_curves(ckpts, ds, seed=a.seed, save_to_checkpoint=True)
     except LatentExplorerError as e:

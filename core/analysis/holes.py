@@ -25,6 +25,7 @@ from core import cache
 from core.data.datasets import Dataset
 from core.errors import check, check_array, is_int
 from core.models.autoencoders import Autoencoder
+from core.models.checkpoints import SHIPPED_TRIO
 
 CLASSIFIER_VERSION = 2
 HOLES_VERSION = 2
@@ -32,7 +33,6 @@ HIDDEN = 128  # one hidden layer of the pixel classifier
 EPOCHS = 60
 FAR_QUANTILE = 0.95  # "far": beyond this quantile of the training codes' own nearest-neighbour distances
 CONFIDENT = 0.9  # "recognisable": the classifier's top probability at least this
-MODELS = ("mnist5k-ae16", "mnist5k-dae16", "mnist5k-vae16")
 
 
 @dataclass(frozen=True)
@@ -331,7 +331,7 @@ def describe(name: str, h: Holes) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.analysis.holes", description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoints", nargs="+", default=[f"checkpoints/{m}" for m in MODELS])
+    p.add_argument("--checkpoints", nargs="+", default=[f"checkpoints/{m}" for m in SHIPPED_TRIO.values()])
     p.add_argument("-n", type=int, default=1000, help="latents drawn per distribution (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)

@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # torch is imported by the functions that build or save a mod
 WEIGHTS, CONFIG, TRAIN_STATE = "model.safetensors", "config.json", "train_state.safetensors"
 CKPT_FILES = (WEIGHTS, CONFIG)
 FORMAT = "latent-explorer-checkpoint"
+# The shipped 16-D trio the Compare and Denoising pages (and core.analysis.holes / denoise) put side by side.
+SHIPPED_TRIO = {"AE": "mnist5k-ae16", "DAE": "mnist5k-dae16", "VAE": "mnist5k-vae16"}
 FORMAT_VERSION = 1
 _BUILDING = threading.Lock()  # one model build at a time: two sessions asking at once get the same model
 
