@@ -130,3 +130,12 @@ def test_placement_agrees_with_the_neighbours_not_the_gap_between_them():
         < 0.5
     )
     assert p.placement(Z[:3]).confidence.tolist() == [1.0, 1.0, 1.0]  # fitted rows: exact
+
+
+def test_both_maps_decode_a_position_to_the_same_latent():
+    """The Plotly map's click (from_map) and the live map's (the inverse it sends the browser) give one latent."""
+    Z, _ = blobs()
+    p = Projector(method="pca").fit(Z)
+    p.method = "umap"
+    xy = [[0.123456789, -1.987654321]]
+    assert np.array_equal(p.from_map(xy), p.inverse.transform(np.array(xy)))

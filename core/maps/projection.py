@@ -226,11 +226,11 @@ class Projector:
     def from_map(self, xy: np.ndarray) -> np.ndarray:
         """Map coordinates (M, n_components) -> latents (M, D): ``inverse``'s transform (PCA: the exact linear map)."""
         self._check_fitted()
-        xy = np.atleast_2d(np.asarray(xy, dtype=np.float32))
+        xy = np.atleast_2d(np.asarray(xy, dtype=np.float64))  # unrounded: a live map's click passes the same floats
         if xy.shape[1] != self.n_components:
             raise ConfigError(f"map points must have {self.n_components} coordinates, got {xy.shape[1]}")
         if self.method == "pca":
-            return (xy @ self.pca_components_ + self.pca_mean_).astype(np.float32)
+            return (xy.astype(np.float32) @ self.pca_components_ + self.pca_mean_).astype(np.float32)
         return self.inverse.transform(xy)
 
     def map_neighbors(self, xy: np.ndarray, k: int = 10) -> np.ndarray:
