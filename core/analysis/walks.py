@@ -283,8 +283,7 @@ def dimension_extremes(mean: np.ndarray, dim: int, k: int = 8) -> Extremes:
 
 def traversal_values(mean: np.ndarray, z: np.ndarray, dim: int, steps: int, spread: float = 2.0) -> np.ndarray:
     """(steps,) values of dimension ``dim`` around z[dim]: z[dim] ± spread × the dimension's std over the data."""
-    mean, z = np.asarray(mean, dtype=np.float64), np.asarray(z, dtype=np.float64)
-    check(mean.ndim == 2 and len(mean) >= 1, "mean", "a non-empty (N, D) array", mean.shape)
+    mean, z = check_array(mean, "mean"), np.asarray(z, dtype=np.float64)
     check(z.shape == (mean.shape[1],), "z", f"a latent of {mean.shape[1]} values", z.shape)
     check(is_int(dim) and 0 <= dim < len(z), "dim", f"an integer from 0 to {len(z) - 1}", dim)
     _check_steps(steps)
