@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,19 @@ import numpy as np
 # Latents of datasets other than a checkpoint's own go here, not into the (versioned) checkpoint folder.
 USER_CACHE = Path(os.environ.get("LATENT_EXPLORER_CACHE", Path.home() / ".cache" / "latent-explorer"))
 KEY_CHARS = 16  # hex digits of a key: 64 bits, plenty for one user's caches
+# The one rule for a name that becomes a folder or a file-name part: never a path, never hidden, never odd bytes.
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def is_safe_name(name: object) -> bool:
+    """Whether ``name`` obeys NAME_RULE: 1-64 ASCII letters, digits, '.', '_' or '-', led by a letter or digit."""
+    return isinstance(name, str) and NAME_RULE.fullmatch(name) is not None
+
+
+def safe_name(text: str, max_len: int = 64) -> str:
+    """``text`` as a file-name part: every character outside NAME_RULE's ('.', '_', '-', ASCII letters and digits)
+    becomes '-', cut to ``max_len``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:max_len]
 
 
 def content_key(kind: str, version: int, **inputs) -> str:

@@ -114,7 +114,7 @@ def prior_claim() -> Claim:
 
 
 def between_classes_claim() -> Claim:
-    from core.analysis.interpolate import class_centroids, interpolate, nearest_class
+    from core.analysis.walks import class_centroids, interpolate, nearest_class
     from core.maps.mapdata import home_dataset, map_dataset
 
     ck = _load("mnist5k-vae16")
@@ -145,7 +145,7 @@ def distance_claim() -> Claim:
 
 
 def direction_claim() -> Claim:
-    from core.analysis.directions import attribute_strip
+    from core.analysis.walks import attribute_strip
     from core.maps.mapdata import home_dataset
     from core.models.inference import load_or_encode
 

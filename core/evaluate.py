@@ -54,7 +54,7 @@ class Evaluation:
     heldout_auroc: dict[str, float] | None  # score -> AUROC at finding the excluded class among the test split
     to_map_heldout_offset: OutOfSample
     from_map_class_agreement: float
-    inverse: dict[str, InverseFigures]  # "knn10" (today's from_map) and "kernel" (the smooth inverse for hover)
+    inverse: dict[str, InverseFigures]  # "knn10" (the baseline) and "kernel" (from_map: the map's one inverse)
     timings_s: dict[str, float]
 
     def to_dict(self) -> dict:
@@ -119,8 +119,8 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
 def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) -> Evaluation:
     """All figures of one checkpoint; stored beside it (``evaluation_path``) so pages read them, not recompute."""
     # imported here: the app reads stored Evaluations (load_evaluation) without paying for sklearn and scipy
-    from core.analysis.anomaly import heldout_auroc
-    from core.analysis.clustering import kmeans_scores, knn_accuracy, knn_distance
+    from core.analysis.anomaly import heldout_auroc, pixel_knn
+    from core.analysis.clustering import kmeans_scores, knn_accuracy
     from core.analysis.uncertainty import compute_measure, distance_to_centroid, spearman_ci
     from core.maps.mapdata import checkpoint_projection, home_dataset
     from core.models.inference import load_or_encode, summarize
@@ -159,15 +159,14 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
         auroc = {"recon_error": heldout_auroc(enc.recon_error, enc.labels, ex, mask=te)}
         if enc.neg_elbo is not None:  # a VAE's
             auroc["neg_elbo"] = heldout_auroc(enc.neg_elbo, enc.labels, ex, mask=te)
-        baseline = np.zeros(len(enc))
-        baseline[te] = knn_distance(pixels[te], pixels[tr & (enc.labels != ex)], k=5)
+        baseline = pixel_knn(pixels, tr & (enc.labels != ex), te)  # nan outside the test rows: masked out below
         auroc["pixel_5nn_baseline"] = heldout_auroc(baseline, enc.labels, ex, mask=te)
     # the map: out-of-sample accuracy of the fast maps
     t0 = time.perf_counter()
     proj = checkpoint_projection(ckpt, 2, progress=lambda m: print(m, file=sys.stderr))
     t["projection_s"] = time.perf_counter() - t0
-    from core.analysis.map_inverse import inverse_figures
-    from core.maps.inverse import KernelInverse, KnnInverse
+    from core.analysis.map_inverse import KnnInverse, inverse_figures
+    from core.maps.inverse import KernelInverse
 
     t0 = time.perf_counter()
     inverse = {

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from core.analysis.anomaly import NO_ELBO, top_k
-from core.analysis.anomaly_scores import LABELS, SCORES
+from core.analysis.anomaly import LABELS, NO_ELBO, SCORES, top_k
 from core.models.inference import decode_means
 from ui import anomalies, figures, images, loaders, panels, settings, state
 from ui.shell import page

@@ -7,12 +7,12 @@ import streamlit as st
 from core.analysis.holes import (
     ACTIVE_THRESHOLD,
     CONFIDENT,
-    MODELS,
     clustering_verdict,
     comparison_table,
     holes_verdict,
     pick_test_images,
 )
+from core.models.checkpoints import SHIPPED_TRIO
 from core.models.inference import decode_means
 from ui import compare, figures, images, loaders, settings
 from ui.shell import page
@@ -24,7 +24,8 @@ page(
 )
 models = compare.contexts()
 if models is None:
-    st.info(f"This page compares the shipped checkpoints {', '.join(MODELS)}; `make checkpoints` re-creates them.")
+    trio = ", ".join(SHIPPED_TRIO.values())
+    st.info(f"This page compares the shipped checkpoints {trio}; `make checkpoints` re-creates them.")
     st.stop()
 first = next(iter(models.values()))
 settings.restore(settings.Setting("cp_seed", 0, parse=settings.bounded_int(0, 10**6)))
@@ -122,7 +123,7 @@ st.markdown(clustering_verdict(evals))
 st.caption(
     ", ".join(f"{name} = {c.ckpt.name}" for name, c in models.items())
     + f". Active dims: dimensions whose activity exceeds {ACTIVE_THRESHOLD:g} — mean KL in nats for the VAE, "
-    "the variance of the codes over the dataset for AE/DAE (core.interpolate.dimension_activity). 5-NN: accuracy on "
-    "the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means (k = 10, all 5,000 "
-    "images) against the classes; s: seconds each took when the checkpoint was evaluated (2 CPU cores)."
+    "the variance of the codes over the dataset for AE/DAE (core.analysis.walks.dimension_activity). 5-NN: accuracy "
+    "on the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means (k = 10, all "
+    "5,000 images) against the classes; s: seconds each took when the checkpoint was evaluated (2 CPU cores)."
 )

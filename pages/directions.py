@@ -4,8 +4,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.directions import MAX_STRENGTH, attribute_strip, dimension_extremes, traversal_values
-from core.analysis.interpolate import dimension_activity, traversal_grid
+from core.analysis.walks import (
+    MAX_STRENGTH,
+    attribute_strip,
+    dimension_activity,
+    dimension_extremes,
+    traversal_grid,
+    traversal_values,
+)
 from core.models.inference import decode_means
 from ui import images, loaders, settings
 from ui.shell import page

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.analysis.interpolate import class_centroids, interpolate, nearest_class
+from core.analysis.walks import class_centroids, interpolate, nearest_class
 from core.models.inference import decode_means, encode_means
 from ui import figures, images, loaders, settings
 from ui.shell import page

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core.analysis.interpolate import class_centroids, dimension_activity
+from core.analysis.walks import class_centroids, dimension_activity, slider_range
 from core.models.inference import prior_latent
 from ui import element, images, loaders, settings, sliders_element, state
 from ui.shell import page
@@ -17,9 +17,7 @@ ctx = page(
 )
 enc, D, sha = ctx.enc, ctx.ckpt.config.latent_dim, ctx.ckpt.weights_sha256
 act = dimension_activity(enc)
-# one range for every slider, spanning all the data and at least [-3, 3]: 0 sits at the same x on each
-lo = float(np.floor(min(float(enc.mean.min()), -3.0)))
-hi = float(np.ceil(max(float(enc.mean.max()), 3.0)))
+lo, hi = slider_range(enc.mean)  # one range for every slider
 START = {"point": "current point", "centroid": "class centroid", "prior": "prior sample", "zero": "zero"}
 classes = np.unique(enc.labels).tolist()
 settings.restore(

@@ -1,10 +1,10 @@
-"""Anomaly scores, ranking, held-out-class AUROC and scoring a single uploaded image."""
+"""Anomaly scores read off the encoded set, ranking and held-out-class AUROC."""
 
 import numpy as np
 import pytest
 import torch
 
-from core.analysis.anomaly import anomaly_scores, heldout_auroc, score_image, top_k
+from core.analysis.anomaly import anomaly_scores, heldout_auroc, top_k
 from core.errors import ConfigError
 from core.models.inference import encode_dataset
 
@@ -31,8 +31,6 @@ def test_neg_elbo_on_ae_explains_why(setup):
     model, x, enc = setup("ae")
     with pytest.raises(ConfigError, match="needs a VAE: an AE or DAE has no posterior"):
         anomaly_scores(enc, "neg_elbo")
-    with pytest.raises(ConfigError, match="needs a VAE"):
-        score_image(model, x[0], enc.recon_error, "neg_elbo")
 
 
 def test_top_k_order_and_mask():
@@ -62,36 +60,3 @@ def test_heldout_auroc_needs_both_groups():
         heldout_auroc(np.arange(4.0), labels, 9, np.array([True, True, False, False]))
     with pytest.raises(ConfigError, match="only the held-out class"):
         heldout_auroc(np.arange(4.0), labels, 9, np.array([False, False, True, True]))
-
-
-def test_score_image_matches_encode_dataset_and_percentile(setup):
-    model, x, enc = setup("vae")
-    s = score_image(model, x[4], enc.recon_error, "recon_error")
-    assert s.score == pytest.approx(float(enc.recon_error[4]), rel=1e-5)
-    assert s.reconstruction.shape == (1, 8, 8)
-    np.testing.assert_allclose(s.reconstruction, model.reconstruct(x[4:5])[0].numpy(), atol=1e-6)
-    rank = int((enc.recon_error <= enc.recon_error[4]).sum())
-    assert s.percentile == pytest.approx(100 * rank / len(x), abs=1e-6)
-
-
-def test_score_image_percentile_against_known_references(setup):
-    model, x, _ = setup("ae")
-    s = score_image(model, x[0], np.array([0.0, 0.0, 0.0, 1e9]))
-    assert s.percentile == pytest.approx(75.0)
-    assert score_image(model, x[0], np.array([1e9, 2e9])).percentile == 0.0
-
-
-def test_score_image_neg_elbo_is_reproducible_and_near_the_set(setup):
-    model, x, enc = setup("vae")
-    a = score_image(model, x[2], enc.neg_elbo, "neg_elbo", seed=5)
-    b = score_image(model, x[2], enc.neg_elbo, "neg_elbo", seed=5)
-    assert a.score == b.score
-    assert a.score == pytest.approx(float(enc.neg_elbo[2]), rel=0.2)  # one posterior sample each: close, not equal
-    # row 0 with the set's seed draws the set's own noise: the very same estimate
-    assert score_image(model, x[0], enc.neg_elbo, "neg_elbo").score == pytest.approx(float(enc.neg_elbo[0]), rel=1e-5)
-
-
-def test_score_image_wrong_shape(setup):
-    model, _, enc = setup("ae")
-    with pytest.raises(ConfigError, match="x1 must be one image"):
-        score_image(model, torch.zeros(1, 28, 28), enc.recon_error)

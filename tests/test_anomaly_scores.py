@@ -1,4 +1,4 @@
-"""anomaly_scores and anomaly_study: known answers on synthetic latents, and one test per bad parameter."""
+"""Latent anomaly scores and ROC (core.analysis.anomaly), and anomaly_study: known answers, bad parameters."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 
-from core.analysis.anomaly import heldout_auroc
-from core.analysis.anomaly_scores import (
+from core.analysis.anomaly import (
     GMM_COMPONENTS,
     SCORES,
     bootstrap_auroc,
     fit_scorer,
+    heldout_auroc,
     heldout_roc,
     pixel_knn,
     score_images,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from core.data.datasets import dataset_offer, download, is_present, load_dataset, preprocess_image, stratified_split
+from core.data.datasets import dataset_offer, download, is_present, load_dataset, stratified_split
+from core.data.images import prepare_image
 from core.errors import DatasetError
 from support import make_mnist_root
 
@@ -130,13 +132,13 @@ def test_unknown_dataset():
         load_dataset("nope")
 
 
-def test_preprocess_image_png_and_refuses_non_images():
+def test_prepare_image_png_and_refuses_non_images():
     buf = io.BytesIO()
     Image.fromarray(np.full((56, 56), 255, np.uint8)).save(buf, format="PNG")
-    x = preprocess_image(io.BytesIO(buf.getvalue()), (1, 28, 28))
+    x = prepare_image(io.BytesIO(buf.getvalue()), (1, 28, 28)).x
     assert x.shape == (1, 28, 28) and float(x.min()) == 1.0
     with pytest.raises(DatasetError, match="not a readable image"):
-        preprocess_image(io.BytesIO(b"GIF89a-not-really"), (1, 28, 28))
+        prepare_image(io.BytesIO(b"GIF89a-not-really"), (1, 28, 28))
 
 
 def test_offer_only_what_is_present_and_fits(mnist_root):
@@ -190,3 +192,12 @@ def test_download_without_network_is_one_line(tmp_path):
     with pytest.raises(DatasetError, match=r"could not download kmnist .*Check the network") as e:
         download("kmnist", tmp_path, mirrors=["http://127.0.0.1:9/"], timeout=2)
     assert "\n" not in str(e.value)
+
+
+def test_parse_spec_reads_folder_and_npz_names_only():
+    from core.data.paths import DataSpec, parse_spec
+
+    assert parse_spec("npz:data/a:b.npz") == DataSpec("npz", "data/a:b.npz")  # the first colon splits
+    assert parse_spec("folder:/srv/imgs").path == Path("/srv/imgs")
+    assert parse_spec("folder:").raw == "" and DataSpec("npz", "x.npz").spec == "npz:x.npz"
+    assert [parse_spec(n) for n in ("mnist5k", "zip:x", "Folder:x", "")] == [None] * 4

@@ -162,12 +162,12 @@ def test_curves_round_trip_through_json_with_infinity(tmp_path, three, digits):
 
 def test_shipped_curves_are_current_and_show_the_dae_advantage():
     """`python -m core.analysis.denoise` stored them beside the DAE, under the key of today's weights and data."""
-    from core.analysis.denoise import SHIPPED, curves_key, curves_paths
+    from core.analysis.denoise import curves_key, curves_paths
     from core.data.datasets import load_dataset
-    from core.models.checkpoints import load_checkpoint
+    from core.models.checkpoints import SHIPPED_TRIO, load_checkpoint
     from support import ROOT
 
-    ckpts = {name: load_checkpoint(ROOT / "checkpoints" / folder) for name, folder in SHIPPED.items()}
+    ckpts = {name: load_checkpoint(ROOT / "checkpoints" / folder) for name, folder in SHIPPED_TRIO.items()}
     ds = load_dataset("mnist5k", split_seed=ckpts["DAE"].split_seed)
     key = curves_key({k: ck.weights_sha256 for k, ck in ckpts.items()}, ds.key)
     curves = read_curves(curves_paths(key, ckpts["DAE"].path)[:1])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import torch
 
 from core.data.datasets import load_dataset
 from core.models.checkpoints import load_checkpoint, save_checkpoint
-from core.models.inference import EncodedSet, cache_path, encode_dataset, load_or_encode, summarize
+from core.models.inference import EncodedSet, cache_path, encode_dataset, load_or_encode, samples_csv, summarize
 
 
 def _ckpt(tmp_path, tiny_model, kind="vae"):
@@ -91,3 +93,44 @@ def test_rewritten_npz_under_the_same_name_gets_new_latents(tmp_path, tiny_model
     assert not np.allclose(first.mean, second.mean)
     np.testing.assert_allclose(second.mean, fresh.mean, atol=1e-6)
     assert len(list((tmp_path / "cache").glob("latents-*.npz"))) == 2
+
+
+def test_samples_csv_all_rows_or_chosen_ones_at_full_precision():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 5
+    enc = EncodedSet(
+        mean=rng.normal(size=(n, 3)).astype(np.float32),
+        logvar=None,
+        labels=np.array([0, 1, 2, 1, 7]),
+        is_test=np.array([False, True, False, False, True]),
+        recon_error=rng.random(n).astype(np.float32) * 1e-3,
+        recon_nll=rng.random(n).astype(np.float32),
+        neg_elbo=None,
+        kl=None,
+    )
+    xy = rng.normal(size=(n, 2)).astype(np.float32)
+    names = ["zero", "one", "two"]
+    full = pd.read_csv(io.BytesIO(samples_csv(enc, xy, lambda c: names[c] if c < 3 else str(c))))
+    assert list(full.columns) == [
+        "index",
+        "label",
+        "class",
+        "split",
+        "x",
+        "y",
+        "recon_error",
+        "recon_nll",
+        "z0",
+        "z1",
+        "z2",
+    ]
+    assert full["class"].tolist() == ["zero", "one", "two", "one", "7"] and full["split"].tolist()[:2] == [
+        "train",
+        "test",
+    ]
+    np.testing.assert_allclose(full[["z0", "z1", "z2"]].to_numpy(), enc.mean, rtol=1e-6)
+    np.testing.assert_allclose(full["recon_error"], enc.recon_error, rtol=1e-6)  # 7 significant digits, not 5 decimals
+    some = pd.read_csv(io.BytesIO(samples_csv(enc, xy, str, [4, 1])))
+    assert some["index"].tolist() == [4, 1] and np.allclose(some[["x", "y"]].to_numpy(), xy[[4, 1]], rtol=1e-6)

@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 
-from core.analysis.map_inverse import inverse_figures, jacobian_norms, main
+from core.analysis.map_inverse import KnnInverse, inverse_figures, jacobian_norms, main
 from core.cache import folder_listing
 from core.errors import ConfigError
-from core.maps.inverse import KernelInverse, KnnInverse
+from core.maps.inverse import KernelInverse
 from core.maps.mapdata import home_dataset, map_dataset
 from core.models.checkpoints import load_checkpoint
 from support import ROOT, SEED

@@ -240,10 +240,18 @@ def test_too_big_or_too_many_files_is_refused(tmp_path, monkeypatch):
 
 
 def test_free_name_skips_taken_folders_and_fits_the_rule(tmp_path):
-    from core.train.jobs import NAME_RULE, free_name
+    from core.cache import NAME_RULE
+    from core.train.jobs import free_name
 
     (tmp_path / "mnist5k-vae16").mkdir()
     (tmp_path / "mnist5k-vae16-2").mkdir()
     assert free_name(tmp_path, "mnist5k-vae16") == "mnist5k-vae16-3"
     odd = free_name(tmp_path, "my data/ä" + "x" * 80 + "-vae16")
     assert NAME_RULE.fullmatch(odd) and odd.startswith("my-data--")
+
+
+def test_one_safe_name_rule_for_checkpoints_and_cache_files():
+    from core.cache import is_safe_name, safe_name
+
+    assert safe_name("npz:data/my x.npz") == "npz-data-my-x.npz" and is_safe_name(safe_name("npz:data/x.npz"))
+    assert safe_name("naïve", 3) == "na-" and not is_safe_name("naïve") and not is_safe_name(None)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.analysis.interpolate import GRID_STEPS, dimension_activity, slider_grid
+from core.analysis.walks import GRID_STEPS, dimension_activity, slider_grid
 from support import DEFAULT, ROOT, open_page
 from ui import element, sliders_element, state
 

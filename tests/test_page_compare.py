@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis.holes import MODELS, load_or_measure_holes
+from core.analysis.holes import load_or_measure_holes
 from core.evaluate import load_evaluation
 from core.maps.mapdata import home_dataset
-from core.models.checkpoints import load_checkpoint
+from core.models.checkpoints import SHIPPED_TRIO, load_checkpoint
 from support import ROOT, open_page
 
 
@@ -28,7 +28,7 @@ def shown_indices(at: AppTest) -> list[int]:
 def test_table_values_are_the_stored_evaluations(at):
     table = at.dataframe[0].value
     assert len(table) == 3
-    for name in MODELS:
+    for name in SHIPPED_TRIO.values():
         ev = load_evaluation(load_checkpoint(ROOT / "checkpoints" / name))
         row = table.loc[ev.kind.upper()]
         assert row["recon MSE"] == ev.test.recon_mse

@@ -12,16 +12,16 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core.analysis.denoise import SHIPPED, describe, psnr, ranking, sample_indices, shipped_curves, ssim
+from core.analysis.denoise import describe, psnr, ranking, sample_indices, shipped_curves, ssim
 from core.data.datasets import load_dataset
 from core.models.autoencoders import corrupt
-from core.models.checkpoints import load_checkpoint
+from core.models.checkpoints import SHIPPED_TRIO, load_checkpoint
 from support import ROOT, open_page
 
 
 @functools.lru_cache
 def models() -> dict:
-    return {name: load_checkpoint(ROOT / "checkpoints" / folder).model for name, folder in SHIPPED.items()}
+    return {name: load_checkpoint(ROOT / "checkpoints" / folder).model for name, folder in SHIPPED_TRIO.items()}
 
 
 @functools.lru_cache
@@ -94,7 +94,7 @@ def test_changing_the_level_changes_the_corrupted_pixels(media):
 def test_curves_and_the_sentence_follow_the_noise():
     at = open_page("denoising", dn_noise="mask", dn_n="1")
     sentence = [m.value for m in at.markdown if m.value.startswith("Highest mean PSNR")]
-    ckpts = {name: load_checkpoint(ROOT / "checkpoints" / folder) for name, folder in SHIPPED.items()}
+    ckpts = {name: load_checkpoint(ROOT / "checkpoints" / folder) for name, folder in SHIPPED_TRIO.items()}
     curve = shipped_curves(ckpts, mnist5k())["mask"]
     assert sentence == [describe(curve) + " " + ranking(curve, 0.3)] and "with masking:" in sentence[0]
     charts = [c for c in at.get("plotly_chart") if "dn_psnr" in c.proto.id]

@@ -7,7 +7,7 @@ import re
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from core.analysis.interpolate import dimension_activity
+from core.analysis.walks import dimension_activity
 from core.maps.mapdata import home_dataset
 from core.models.checkpoints import load_checkpoint
 from core.models.inference import load_or_encode

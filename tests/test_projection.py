@@ -36,8 +36,26 @@ def test_knn_maps_on_a_fixed_embedding():
     new = Z[:20] + 0.01
     err = np.linalg.norm(p.to_map(new) - p.embedding_[:20], axis=1)
     assert np.median(err) < 0.02 * p.extent
+    # from_map is the map's one inverse, the smooth kernel mean the browser evaluates: a point decodes into its blob
     z = p.from_map(p.embedding_[:20])
-    assert np.median(np.linalg.norm(z - Z[:20], axis=1)) < 0.5  # near the point itself
+    assert np.array_equal(z, p.inverse.transform(p.embedding_[:20]))
+    centres = np.stack([Z[y == c].mean(0) for c in range(4)])
+    assert (np.linalg.norm(z[:, None] - centres, axis=2).argmin(1) == y[:20]).all()
+
+
+def test_the_inverse_is_fitted_once_and_shared_by_threads():
+    """Sessions share a cached projector: concurrent first uses fit one inverse; a new fit drops it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    Z, _ = blobs()
+    p = Projector(method="pca").fit(Z)
+    p.method = "umap"
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: p.inverse, range(16)))
+    assert all(g is got[0] for g in got)
+    assert np.array_equal(got[0].centers_, p.embedding_.astype(np.float32))  # the float32 arrays a browser gets
+    p.fit(Z + 1)
+    assert p.inverse is not got[0]
 
 
 def test_bad_parameters():
@@ -112,3 +130,12 @@ def test_placement_agrees_with_the_neighbours_not_the_gap_between_them():
         < 0.5
     )
     assert p.placement(Z[:3]).confidence.tolist() == [1.0, 1.0, 1.0]  # fitted rows: exact
+
+
+def test_both_maps_decode_a_position_to_the_same_latent():
+    """The Plotly map's click (from_map) and the live map's (the inverse it sends the browser) give one latent."""
+    Z, _ = blobs()
+    p = Projector(method="pca").fit(Z)
+    p.method = "umap"
+    xy = [[0.123456789, -1.987654321]]
+    assert np.array_equal(p.from_map(xy), p.inverse.transform(np.array(xy)))

@@ -108,7 +108,7 @@ def test_readme_python_snippet_runs_as_written():
 
 def test_interpolation_0_to_1_is_drawn_where_its_neighbours_are():
     """Each step of the centroid path 0 -> 1 lands in the cluster of its nearest class; unsure steps say so."""
-    from core.analysis.interpolate import class_centroids, interpolate, nearest_class
+    from core.analysis.walks import class_centroids, interpolate, nearest_class
     from core.maps.mapdata import map_dataset
 
     ck = load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae16")

@@ -19,7 +19,6 @@ from core.analysis.uncertainty import (
     decoder_variance,
     describe_correlation,
     distance_to_centroid,
-    distance_to_kmeans,
     mc_pixel_variance,
     posterior_entropy,
     posterior_std_mean,
@@ -79,13 +78,6 @@ def test_mahalanobis_survives_singular_covariance():
 def test_distance_bad_metric():
     with pytest.raises(ConfigError, match="metric"):
         distance_to_centroid(np.zeros((3, 2)), np.zeros(3), "cosine")
-
-
-def test_distance_to_kmeans():
-    mean = np.array([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 2.0]])
-    np.testing.assert_allclose(distance_to_kmeans(mean, 2, seed=0), 1.0)
-    with pytest.raises(ConfigError, match="k must be"):
-        distance_to_kmeans(mean, 5)
 
 
 # ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from core.analysis.anomaly_scores import LABELS, LatentScorer
+from core.analysis.anomaly import LABELS, LatentScorer
 from ui import figures, images, loaders
 from ui.state import Ctx, plain
 
@@ -33,7 +33,7 @@ def train_mask(enc, excluded: int | None) -> np.ndarray:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _home(sha: str, data_key: str, _ctx: Ctx) -> tuple[LatentScorer, dict[str, np.ndarray], np.ndarray]:
-    from core.analysis.anomaly_scores import fit_and_score
+    from core.analysis.anomaly import fit_and_score
 
     enc = loaders.load_map(_ctx.ckpt, _ctx.home, _ctx.home).enc
     mask = train_mask(enc, _ctx.ckpt.excluded_class)
@@ -52,7 +52,7 @@ def home(ctx: Ctx) -> tuple[LatentScorer, dict[str, np.ndarray]]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _scores(key: str, _ctx: Ctx) -> dict[str, np.ndarray]:
-    from core.analysis.anomaly_scores import scores_for
+    from core.analysis.anomaly import scores_for
 
     scorer, home_scores, _ = _home(_ctx.ckpt.weights_sha256, _ctx.home.key, _ctx)
     if _ctx.ds.key == _ctx.home.key:  # its own training rows keep their leave-one-out scores
@@ -69,7 +69,7 @@ def scores(ctx: Ctx) -> dict[str, np.ndarray]:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _rocs(key: str, held_out: int, _ctx: Ctx) -> dict:
-    from core.analysis.anomaly_scores import heldout_roc, pixel_knn
+    from core.analysis.anomaly import heldout_roc, pixel_knn
 
     enc = _ctx.enc
     values = dict(_scores(key, _ctx))
@@ -204,8 +204,7 @@ def show_upload_scores(values: dict[str, float], percentiles: dict[str, float]) 
 
 def score_upload(ctx: Ctx, x) -> tuple[object, dict[str, float], dict[str, float]]:
     """(EncodedSet of one image, its scores, their percentiles among the training images' scores)."""
-    from core.analysis.anomaly import typicality
-    from core.analysis.anomaly_scores import score_images
+    from core.analysis.anomaly import score_images, typicality
 
     scorer, reference = home(ctx)
     enc, s = score_images(loaders.model(ctx.ckpt), x[None], scorer)

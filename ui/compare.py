@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.analysis.holes import MODELS, Holes, load_or_measure_holes, prior_latents
+from core.analysis.holes import Holes, load_or_measure_holes, prior_latents
 from core.models.inference import decode_means
 from ui import loaders
 from ui.state import Ctx
@@ -15,14 +15,13 @@ HOLES_N = 1000  # latents drawn per distribution for the holes figures; the grid
 
 def contexts() -> dict[str, Ctx] | None:
     """{"AE": Ctx, "DAE": Ctx, "VAE": Ctx} on each model's own dataset and map, or None when one is missing."""
-    names = loaders.checkpoint_names()
-    if any(m not in names for m in MODELS):
+    trio = loaders.shipped_trio()
+    if trio is None:
         return None
     out = {}
-    for name in MODELS:
-        ck = loaders.get_checkpoint(name)
+    for name, ck in trio.items():
         ds = loaders.get_dataset(ck.dataset, ck.split_seed, visitor=False)
-        out[ck.config.kind.upper()] = Ctx(ck, ds, ds, loaders.load_map(ck, ds, ds), None)
+        out[name] = Ctx(ck, ds, ds, loaders.load_map(ck, ds, ds), None)
     return out
 
 
@@ -48,7 +47,7 @@ def prior_images(ctx: Ctx, source: str = "prior", n: int = 64):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _activity(sha: str, data_key: str, _ctx: Ctx) -> np.ndarray:
-    from core.analysis.interpolate import dimension_activity
+    from core.analysis.walks import dimension_activity
 
     return dimension_activity(_ctx.enc).score
 

@@ -7,7 +7,7 @@ import math
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.analysis.denoise import INPUT, SHIPPED, Curve, shipped_curves
+from core.analysis.denoise import INPUT, Curve, shipped_curves
 from core.data.datasets import Dataset
 from core.models.checkpoints import Checkpoint
 from ui import figures, loaders
@@ -17,13 +17,11 @@ GREY_28 = (1, 28, 28)
 
 def shipped_models() -> dict[str, Checkpoint] | None:
     """AE, DAE and VAE (the shipped 16-D checkpoints, cached loads), or an st.error naming the missing ones and None."""
-    missing = [folder for folder in SHIPPED.values() if folder not in loaders.checkpoint_names()]
-    if missing:
-        st.error(
-            f"This page compares the shipped checkpoints; missing under {loaders.CKPT_ROOT}: {', '.join(missing)}."
-        )
-        return None
-    return {name: loaders.get_checkpoint(folder) for name, folder in SHIPPED.items()}
+    trio = loaders.shipped_trio()
+    if trio is None:
+        missing = ", ".join(loaders.missing_trio())
+        st.error(f"This page compares the shipped checkpoints; missing under {loaders.CKPT_ROOT}: {missing}.")
+    return trio
 
 
 def their_dataset(ckpts: dict[str, Checkpoint]) -> Dataset:

@@ -131,24 +131,15 @@ def csv_download(ctx: Ctx) -> None:
         "text/csv",
         key="csv",
         on_click="ignore",
-        help="index, label, split, x, y (the 2-D map), z0..zD-1 (latent means)",
+        help="index, label, class, split, x, y (the 2-D map), the per-image scores, z0..zD-1 (latent means)",
     )
 
 
 def latents_csv(ctx: Ctx) -> Callable[[], bytes]:
-    """A deferred CSV (index, label, split, x, y, z0..zD-1): built only when the download is clicked."""
+    """A deferred CSV of every sample (core.models.inference.samples_csv): built only when the download is clicked."""
+    from core.models.inference import samples_csv
 
-    def build() -> bytes:
-        import pandas as pd
-
-        enc, xy = ctx.enc, ctx.md.xy
-        df = pd.DataFrame({"index": np.arange(len(enc)), "label": enc.labels})
-        df["split"] = np.where(enc.is_test, "test", "train")
-        df["x"], df["y"] = xy[:, 0], xy[:, 1]
-        z = pd.DataFrame(enc.mean, columns=[f"z{d}" for d in range(enc.latent_dim)])
-        return pd.concat([df, z], axis=1).to_csv(index=False, float_format="%.5f").encode()
-
-    return build
+    return lambda: samples_csv(ctx.enc, ctx.md.xy, ctx.class_name)
 
 
 def upload_image(label: str, key: str, image_shape: tuple[int, int, int], where=st) -> Prepared | None:

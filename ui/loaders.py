@@ -15,10 +15,17 @@ import numpy as np
 import streamlit as st
 
 from core.data.datasets import DEFAULT_ROOT, Dataset, load_dataset, source_stamp
-from core.data.paths import check_spec
+from core.data.paths import check_spec, parse_spec
 from core.errors import LatentExplorerError
 from core.maps.mapdata import MapData, map_dataset, pending_work
-from core.models.checkpoints import Checkpoint, list_checkpoints, open_checkpoint, read_config, weight_files
+from core.models.checkpoints import (
+    SHIPPED_TRIO,
+    Checkpoint,
+    list_checkpoints,
+    open_checkpoint,
+    read_config,
+    weight_files,
+)
 from ui import state
 from ui.state import Ctx
 
@@ -84,9 +91,23 @@ def get_checkpoint(name: str) -> Checkpoint:
     return _checkpoint(str(path), checkpoint_config(name).get("weights_sha256", ""), mtime)
 
 
+def shipped_trio() -> dict[str, Checkpoint] | None:
+    """The shipped AE, DAE and VAE (core.models.checkpoints.SHIPPED_TRIO), cached loads keyed "AE", "DAE", "VAE";
+    None when one is missing (``missing_trio`` names them)."""
+    if missing_trio():
+        return None
+    return {name: get_checkpoint(folder) for name, folder in SHIPPED_TRIO.items()}
+
+
+def missing_trio() -> list[str]:
+    """The folders of the shipped trio that are not under CKPT_ROOT."""
+    names = checkpoint_names()
+    return [folder for folder in SHIPPED_TRIO.values() if folder not in names]
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None, stamp: str) -> Dataset:
-    if shape is not None and name.startswith(("folder:", "npz:")):
+    if shape is not None and parse_spec(name) is not None:
         return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed, image_size=shape[1], channels=shape[0])
     return load_dataset(name, root=DEFAULT_ROOT, split_seed=split_seed)
 

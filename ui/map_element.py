@@ -14,10 +14,10 @@ import numpy as np
 import streamlit as st
 
 from core.export import Colouring, map_bundle
-from core.maps.inverse import KernelInverse
 from ui import element, figures, loaders, state
 
 if TYPE_CHECKING:
+    from core.maps.inverse import KernelInverse
     from ui.state import Ctx
 
 ENTRY = "map.js"
@@ -28,15 +28,10 @@ def available() -> bool:
     return element.available(ENTRY)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _inverse(sha: str, _projector) -> KernelInverse:
-    del sha  # the cache key: one 2-D map per checkpoint
-    return KernelInverse.for_browser(_projector.embedding_[:, :2], _projector.latents_)
-
-
 def inverse(ctx: Ctx) -> KernelInverse:
-    """The checkpoint map's smooth inverse, exactly as the browser evaluates it (float32 arrays)."""
-    return _inverse(ctx.ckpt.weights_sha256, ctx.md.projector)
+    """The checkpoint map's one inverse (``Projector.inverse``, also behind the Plotly map's clicks and the decoded
+    overlay), exactly as the browser evaluates it (float32 arrays)."""
+    return ctx.md.projector.inverse
 
 
 def handle(ctx: Ctx, got: dict, lo: np.ndarray, hi: np.ndarray) -> None:

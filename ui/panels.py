@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from core.models.inference import decode, decode_means, reconstruct
+from core.models.inference import decode, decode_means, reconstruct, samples_csv
 from ui import figures, images, loaders, state
 from ui.state import Ctx
 
@@ -92,21 +92,5 @@ def clear_selection() -> None:
 
 
 def selection_csv(ctx: Ctx, region: list[int]):
-    """A deferred CSV of the selected samples: ids, labels, map coordinates, scores and latents (built on click)."""
-
-    def build() -> bytes:
-        import pandas as pd
-
-        enc, idx = ctx.enc, np.asarray(region, dtype=np.int64)
-        df = pd.DataFrame({"index": idx, "label": enc.labels[idx]})
-        df["class"] = [ctx.class_name(int(c)) for c in enc.labels[idx]]
-        df["split"] = np.where(enc.is_test[idx], "test", "train")
-        df["x"], df["y"] = ctx.md.xy[idx, 0], ctx.md.xy[idx, 1]
-        for name in ("recon_error", "recon_nll", "kl", "neg_elbo"):
-            if getattr(enc, name) is not None:
-                df[name] = getattr(enc, name)[idx]
-        z = pd.DataFrame(enc.mean[idx], columns=[f"z{d}" for d in range(enc.latent_dim)])
-        # scores are small numbers: significant digits, not a fixed count of decimals
-        return pd.concat([df, z], axis=1).to_csv(index=False, float_format="%.7g").encode()
-
-    return build
+    """A deferred CSV of the selected samples (core.models.inference.samples_csv), built on click."""
+    return lambda: samples_csv(ctx.enc, ctx.md.xy, ctx.class_name, region)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core.analysis.interpolate import GRID_STEPS, Activity, slider_grid
+from core.analysis.walks import GRID_STEPS, Activity, slider_grid
 from core.export import SliderDim, SliderView
 from core.models.inference import decode, decode_means, sample_image
 from ui import figures, images, loaders, sliders_element

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
+from core.data.paths import parse_spec
+
 if TYPE_CHECKING:
     from core.data.datasets import Dataset
     from core.maps.mapdata import MapData
@@ -269,7 +271,7 @@ def init_from_query(names: list[str], home_of, usable: list[str] | None = None) 
     ckpt = want if want in names else (DEFAULT_CKPT if DEFAULT_CKPT in usable else usable[0])
     st.session_state[CKPT] = ckpt
     data = qp.get(DATA, "")
-    ok = data in DATASETS or data.startswith(("folder:", "npz:"))
+    ok = data in DATASETS or parse_spec(data) is not None
     set_data(data if ok else home_of(ckpt))
     st.session_state[POINT] = point_text(parse_point(qp.get(POINT)))
 

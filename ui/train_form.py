@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.data.datasets import BUILTIN, DEFAULT_ROOT, TORCHVISION, is_present
-from core.data.paths import check_spec, server_paths_allowed
+from core.data.paths import check_spec, parse_spec, server_paths_allowed
 from core.data.uploads import MAX_BYTES, MAX_FILES, MAX_SIDE, unpack_upload
 from core.errors import LatentExplorerError
 from core.train import jobs
@@ -39,7 +39,7 @@ def dataset_choice() -> str | None:
     except LatentExplorerError as e:
         st.error(state.plain(e))
         return None
-    if not spec.startswith(("folder:", "npz:")):
+    if parse_spec(spec.strip()) is None:
         st.error("A server path starts with folder: or npz:.")
         return None
     return spec.strip()
@@ -103,7 +103,7 @@ def new_job(root: Path) -> None:
         settings["hidden"] = int(a2.number_input("Hidden units", 1, 4096, 256, key="tr_hidden"))
         settings["seed"] = int(a3.number_input("Seed", 0, 2**31 - 1, 0, key="tr_seed"))
         build_map = a3.checkbox("Build its map when done", True, key="tr_map", help="A UMAP fit: 10-100 s.")
-    base = "upload" if (spec or "").startswith(("folder:", "npz:")) else spec or "data"
+    base = "upload" if parse_spec(spec or "") is not None else spec or "data"
     suggestion = jobs.free_name(root, f"{base}-{kind}{latent}")  # dataset-kindDIM, then -2, -3…
     typed = c3.text_input("Checkpoint name", key="tr_name", placeholder=suggestion, max_chars=64)
     name = typed.strip() or suggestion

@@ -1,8 +1,11 @@
-"""Anomaly detection with an autoencoder: score each image, rank them, and test on a held-out class.
+"""Anomaly detection with an autoencoder: every score of an image, ranking, and the held-out-class ROC.
 
-An image the model rebuilds badly (high reconstruction error) or finds unlikely (high negative
-ELBO) is called anomalous. A model trained without one class should score that class higher; the
-AUROC of the score at separating it from the rest measures how well that works.
+An image the model rebuilds badly (high reconstruction error) or finds unlikely (high negative ELBO) is called
+anomalous; so is one whose latent code lies far from the training codes (mean distance to the 5 nearest) or where a
+Gaussian mixture fitted to them gives low density. ``combined`` averages the percentiles of recon error, 5-NN
+distance and GMM density among the training images: fixed in advance, nothing is tuned on a test split. A model
+trained without one class should score that class higher; the AUROC of a score at separating it from the rest,
+with a bootstrap interval, measures how well that works. The study over every held-out class is anomaly_study.
 """
 
 from __future__ import annotations
@@ -10,26 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from core.errors import ConfigError
-from core.models.autoencoders import Autoencoder
-from core.models.inference import EncodedSet, encode_dataset
+from core.errors import ConfigError, check, check_array, check_int, is_int
+from core.models.inference import EncodedSet
 
-SCORES = ("recon_error", "neg_elbo")
+SCORES = ("recon_error", "neg_elbo", "latent_knn", "gmm_nll", "combined")
+ENCODED = SCORES[:2]  # the two scores an EncodedSet holds; the rest need latents fitted on training rows
+
 NO_ELBO = (
     "score 'neg_elbo' needs a VAE: an AE or DAE has no posterior distribution and no prior, "
     "so it has no ELBO; use 'recon_error'"
 )
-
-
-@dataclass(frozen=True)
-class ImageScore:
-    """One image's anomaly score, where it falls among reference scores, and its reconstruction."""
-
-    score: float
-    percentile: float  # 0-100: share of reference scores at or below this score
-    reconstruction: np.ndarray  # (C, H, W) in [0, 1], decoded from the posterior mean
 
 
 UNUSUAL_PERCENTILE = 99.0  # above this share of the training images, an input is outside what the model knows
@@ -62,8 +56,8 @@ def typicality(score: float, reference: np.ndarray) -> Typicality:
 
 
 def _check_score(score: str) -> None:
-    if score not in SCORES:
-        raise ConfigError(f"score must be one of {SCORES}, got {score!r}")
+    if score not in ENCODED:
+        raise ConfigError(f"score must be one of {ENCODED}, got {score!r}")
 
 
 def anomaly_scores(enc: EncodedSet, score: str = "recon_error") -> np.ndarray:
@@ -87,8 +81,7 @@ def _mask(mask: np.ndarray | None, n: int) -> np.ndarray:
 def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
     """Indices of the k highest scores, highest first, optionally only among mask (fewer if fewer exist)."""
     scores = np.asarray(scores, dtype=np.float64)
-    if not (isinstance(k, (int, np.integer)) and k >= 1):
-        raise ConfigError(f"k must be an integer >= 1, got {k!r}")
+    check(is_int(k) and k >= 1, "k", "an integer >= 1", k)
     candidates = np.flatnonzero(_mask(mask, len(scores)))
     order = np.argsort(-scores[candidates], kind="stable")  # nan sorts last; ties keep index order
     return candidates[order[:k]]
@@ -112,29 +105,205 @@ def heldout_auroc(scores: np.ndarray, labels: np.ndarray, heldout_class: int, ma
     return float(roc_auc_score(positive, scores[keep]))
 
 
-@torch.no_grad()
-def score_image(
-    model: Autoencoder,
-    x1: torch.Tensor | np.ndarray,
-    reference_scores: np.ndarray,
-    score: str = "recon_error",
-    seed: int = 0,
-) -> ImageScore:
-    """Score one (C, H, W) image with core.models.inference.encode_dataset, and place it among reference scores."""
-    _check_score(score)
-    if score == "neg_elbo" and model.cfg.kind != "vae":
-        raise ConfigError(NO_ELBO)
-    x1 = torch.as_tensor(x1, dtype=torch.float32)
-    if tuple(x1.shape) != tuple(model.cfg.image_shape):
-        raise ConfigError(f"x1 must be one image of shape {tuple(model.cfg.image_shape)}, got {tuple(x1.shape)}")
-    reference = np.asarray(reference_scores, dtype=np.float64).ravel()
-    if not np.isfinite(reference).any():
-        raise ConfigError("reference_scores must hold at least one finite score, got none")
-    enc = encode_dataset(model, x1.unsqueeze(0), np.zeros(1, np.int64), seed=seed)  # the one scorer
-    value = float(enc.recon_error[0] if score == "recon_error" else enc.neg_elbo[0])
-    recon = model.decode(torch.from_numpy(enc.mean).to(model.device)).mean
-    return ImageScore(
-        score=value,
-        percentile=typicality(value, reference).percentile,
-        reconstruction=recon[0].cpu().numpy(),
+LABELS = {
+    "recon_error": "reconstruction error",
+    "neg_elbo": "negative ELBO",
+    "latent_knn": "latent 5-NN distance",
+    "gmm_nll": "GMM negative log density",
+    "combined": "combined (mean percentile)",
+    "pixel_knn": "pixel 5-NN distance (baseline)",
+    "pyod_ae": "PyOD autoencoder (baseline)",
+}
+COMBINED_PARTS = ("recon_error", "latent_knn", "gmm_nll")
+K_NEIGHBOURS = 5
+GMM_COMPONENTS = 10  # fixed before looking at any test split: one per digit class
+SEED = 0
+
+
+@dataclass(frozen=True)
+class LatentScorer:
+    """Latent scores fitted on training latents; ``reference`` holds the training rows' own scores."""
+
+    train_latents: np.ndarray  # (N, D)
+    gmm: object  # sklearn GaussianMixture fitted on train_latents
+    reference: dict[str, np.ndarray]  # score -> (N,) training rows' scores (k-NN leaves each row out)
+    k: int = K_NEIGHBOURS
+
+    def score(self, latents: np.ndarray, recon_error: np.ndarray) -> dict[str, np.ndarray]:
+        """Scores of new rows (not training rows: their k-NN would count themselves), higher = more anomalous."""
+        z = _latents(latents, self.train_latents.shape[1])
+        recon = np.asarray(recon_error, dtype=np.float64).ravel()
+        check(len(recon) == len(z), "recon_error", f"one value per latent row ({len(z)})", recon.shape)
+        out = {
+            "recon_error": recon,
+            "latent_knn": _knn_distance(z, self.train_latents, self.k),
+            "gmm_nll": -self.gmm.score_samples(z),
+        }
+        out["combined"] = self.combine(out)
+        return out
+
+    def combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
+        """Mean over COMBINED_PARTS of each score's percentile (0-1) among the training images' scores."""
+        return np.mean([_ecdf(self.reference[s], scores[s]) for s in COMBINED_PARTS], axis=0)
+
+
+def _latents(z: np.ndarray, dim: int | None = None) -> np.ndarray:
+    z = check_array(z, "latents", finite=True)
+    check(dim is None or z.shape[1] == dim, "latents", f"(N, {dim}) like the training latents", z.shape)
+    return z
+
+
+def _ecdf(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Share (0-1) of reference values at or below each value: typicality's percentile, vectorised."""
+    ref = np.sort(np.asarray(reference, dtype=np.float64))
+    return np.searchsorted(ref, np.asarray(values, dtype=np.float64), side="right") / len(ref)
+
+
+def fit_scorer(
+    train_latents: np.ndarray,
+    train_recon_error: np.ndarray,
+    k: int = K_NEIGHBOURS,
+    components: int = GMM_COMPONENTS,
+    seed: int = SEED,
+) -> LatentScorer:
+    """Fit the 5-NN reference and a full-covariance Gaussian mixture on the training latents."""
+    from sklearn.mixture import GaussianMixture  # imported here: pages that never score pay nothing
+
+    z = _latents(train_latents)
+    recon = np.asarray(train_recon_error, dtype=np.float64).ravel()
+    check(len(recon) == len(z), "train_recon_error", f"one value per training row ({len(z)})", recon.shape)
+    check_int(k, "k", 1, len(z) - 1)
+    check_int(components, "components", 1, len(z))
+    gmm = GaussianMixture(components, covariance_type="full", random_state=seed, n_init=1).fit(z)
+    # leave-one-out k-NN for the training rows: with k+1 neighbours the first is the row itself at distance 0
+    loo = _knn_distance(z, z, k + 1) * (k + 1) / k
+    reference = {"recon_error": recon, "latent_knn": loo, "gmm_nll": -gmm.score_samples(z)}
+    return LatentScorer(z, gmm, reference, int(k))
+
+
+def scores_for(enc: EncodedSet, train_mask: np.ndarray, scorer: LatentScorer | None = None) -> dict[str, np.ndarray]:
+    """Every score of every row of enc (neg_elbo only for a VAE), latent scores fitted on the rows in train_mask.
+
+    With ``scorer`` (fitted elsewhere, e.g. on the checkpoint's own training set) every row is scored as a
+    new row and train_mask is not used; without, its rows get leave-one-out k-NN distances.
+    """
+    if scorer is not None:
+        return _with_elbo(enc, scorer.score(enc.mean, enc.recon_error))
+    return fit_and_score(enc, train_mask)[1]
+
+
+def fit_and_score(enc: EncodedSet, train_mask: np.ndarray) -> tuple[LatentScorer, dict[str, np.ndarray]]:
+    """(scorer fitted on the rows in train_mask, every score of every row): scores_for, keeping the scorer."""
+    train_mask = np.asarray(train_mask, dtype=bool)
+    check(train_mask.shape == (len(enc),), "train_mask", f"a boolean array of shape ({len(enc)},)", train_mask.shape)
+    check(bool(train_mask.any()), "train_mask", "true for at least one row", "no rows")
+    scorer = fit_scorer(enc.mean[train_mask], enc.recon_error[train_mask])
+    out = {"recon_error": np.asarray(enc.recon_error, dtype=np.float64).copy()}
+    for s in ("latent_knn", "gmm_nll"):  # training rows: their own reference scores; the rest scored as new
+        out[s] = np.empty(len(enc))
+        out[s][train_mask] = scorer.reference[s]
+    if (~train_mask).any():
+        new = scorer.score(enc.mean[~train_mask], enc.recon_error[~train_mask])
+        for s in ("latent_knn", "gmm_nll"):
+            out[s][~train_mask] = new[s]
+    out["combined"] = scorer.combine(out)
+    return scorer, _with_elbo(enc, out)
+
+
+def _with_elbo(enc: EncodedSet, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if enc.neg_elbo is not None:
+        out["neg_elbo"] = anomaly_scores(enc, "neg_elbo")
+    return {s: out[s] for s in SCORES if s in out}
+
+
+@dataclass(frozen=True)
+class Roc:
+    """ROC curve of a score at finding a held-out class, its AUROC and a percentile-bootstrap interval."""
+
+    fpr: np.ndarray
+    tpr: np.ndarray
+    auroc: float
+    low: float
+    high: float
+    boot: np.ndarray  # (n_boot,) AUROC per bootstrap resample (same resamples for the same n and seed)
+    level: float = 0.95
+
+    def to_dict(self) -> dict:
+        return {"auroc": self.auroc, "low": self.low, "high": self.high}
+
+
+def bootstrap_auroc(scores: np.ndarray, positive: np.ndarray, n_boot: int = 1000, seed: int = SEED) -> np.ndarray:
+    """(n_boot,) AUROC over resamples of the rows with replacement (rank form, ties averaged; nan if one class)."""
+    from scipy.stats import rankdata
+
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    check_int(n_boot, "n_boot", 1)
+    idx = np.random.default_rng(seed).integers(0, len(scores), size=(n_boot, len(scores)))
+    s, p = scores[idx], positive[idx]
+    ranks = rankdata(s, axis=1)  # the Mann-Whitney form of the AUROC: same as roc_auc_score, vectorised
+    n1 = p.sum(axis=1)
+    n0 = p.shape[1] - n1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * p).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
+def heldout_roc(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    heldout_class: int,
+    mask: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = SEED,
+    level: float = 0.95,
+) -> Roc:
+    """ROC points and AUROC (heldout_auroc) of the held-out class against the rest of the masked rows."""
+    from sklearn.metrics import roc_curve
+
+    check(0 < level < 1, "level", "between 0 and 1", level)
+    s = np.asarray(scores, np.float64)
+    keep = np.ones(len(s), bool) if mask is None else np.asarray(mask, bool)
+    if keep.shape == s.shape and not np.isfinite(s[keep]).all():  # sklearn would fail on it in many lines
+        raise ConfigError("scores must be finite on the selected rows")
+    auroc = heldout_auroc(s, labels, heldout_class, mask)  # checks shapes, mask and both classes present
+    s, positive = s[keep], np.asarray(labels)[keep] == heldout_class
+    fpr, tpr, _ = roc_curve(positive, s)
+    boot = bootstrap_auroc(s, positive, n_boot, seed)
+    low, high = np.nanquantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return Roc(fpr, tpr, auroc, float(low), float(high), boot, level)
+
+
+def pixel_knn(pixels: np.ndarray, train_mask: np.ndarray, rows: np.ndarray, k: int = K_NEIGHBOURS) -> np.ndarray:
+    """(N,) baseline: mean distance in pixel space to the k nearest training images, for the rows asked (else nan)."""
+    pixels = np.asarray(pixels, dtype=np.float32).reshape(len(pixels), -1)
+    train_mask, rows = np.asarray(train_mask, bool), np.asarray(rows, bool)
+    check(
+        train_mask.shape == (len(pixels),), "train_mask", f"a boolean array of shape ({len(pixels)},)", train_mask.shape
     )
+    check(rows.shape == (len(pixels),), "rows", f"a boolean array of shape ({len(pixels)},)", rows.shape)
+    out = np.full(len(pixels), np.nan)
+    out[rows] = _knn_distance(pixels[rows], pixels[train_mask], k)
+    return out
+
+
+def score_images(model, x, scorer: LatentScorer) -> tuple[EncodedSet, dict[str, np.ndarray]]:
+    """New images (M, C, H, W) through the one scorer (encode_dataset), then every score of them."""
+    import torch
+
+    from core.models.inference import encode_dataset
+
+    x = torch.as_tensor(x, dtype=torch.float32)
+    shape = tuple(model.cfg.image_shape)
+    check(
+        x.ndim == 4 and tuple(x.shape[1:]) == shape,
+        "x",
+        f"a batch of images (M, {', '.join(map(str, shape))})",
+        tuple(x.shape),
+    )
+    enc = encode_dataset(model, x, np.zeros(len(x), np.int64))
+    return enc, scores_for(enc, np.zeros(len(enc), bool), scorer)
+
+
+def _knn_distance(queries: np.ndarray, X: np.ndarray, k: int) -> np.ndarray:
+    from core.analysis.clustering import knn_distance  # scikit-learn: placing one score (typicality) needs none
+
+    return knn_distance(queries, X, k)

@@ -5,7 +5,7 @@
 Trains one 16-D VAE per class with that class left out (like the shipped ``mnist5k-vae16-no9``), into
 the user cache (never a shipped checkpoint; a class whose finished model exists is skipped, a killed one
 resumes), then scores the held-out class among the test split with every score of
-``core.analysis.anomaly_scores`` and two baselines that never see a latent: the pixel 5-NN distance and, when
+``core.analysis.anomaly`` and two baselines that never see a latent: the pixel 5-NN distance and, when
 ``pyod`` is installed, PyOD's autoencoder on raw pixels. Writes one JSON table: AUROC with a bootstrap
 95% interval per class and score, and their mean (its interval from the same resamples for every class).
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.analysis.anomaly_scores import LABELS, heldout_roc, pixel_knn, scores_for
-from core.cache import USER_CACHE, atomic_write_bytes
+from core.analysis.anomaly import LABELS, heldout_roc, pixel_knn, scores_for
+from core.cache import USER_CACHE, atomic_write_bytes, safe_name
 from core.errors import LatentExplorerError, check
 
 STUDY_VERSION = 1
@@ -43,8 +43,7 @@ class StudySettings:
         check(self.epochs >= 1, "epochs", ">= 1", self.epochs)
 
     def model_dir(self, held_out: int) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.dataset)
-        return Path(self.models) / f"{safe}-vae16-no{held_out}-e{self.epochs}"
+        return Path(self.models) / f"{safe_name(self.dataset)}-vae16-no{held_out}-e{self.epochs}"
 
 
 def _finished(path: Path, epochs: int) -> bool:

@@ -17,7 +17,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.neighbors import KNeighborsClassifier
 
-from core.errors import ConfigError
+from core.errors import ConfigError, check, check_array, is_int
 
 
 @dataclass(frozen=True)
@@ -31,22 +31,14 @@ class ClusterScores:
     assignments: np.ndarray  # (N,) cluster id per sample
 
 
-def _features(X: np.ndarray, name: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or len(X) == 0:
-        raise ConfigError(f"{name} must be a non-empty (N, D) array, got shape {X.shape}")
-    return X
-
-
 def _check_k(k: int, n: int) -> int:
-    if not (isinstance(k, (int, np.integer)) and 1 <= k <= n):
-        raise ConfigError(f"k must be an integer between 1 and the number of samples {n}, got {k!r}")
+    check(is_int(k) and 1 <= k <= n, "k", f"an integer between 1 and the number of samples {n}", k)
     return int(k)
 
 
 def kmeans(X: np.ndarray, k: int, seed: int = 0) -> KMeans:
     """k-means fitted on the rows of X (best of 10 starts)."""
-    X = _features(X)
+    X = check_array(X, "X")
     return KMeans(n_clusters=_check_k(k, len(X)), n_init=10, random_state=seed).fit(X)
 
 
@@ -57,9 +49,8 @@ def kmeans_labels(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 
 def knn_vote(queries: np.ndarray, X: np.ndarray, labels: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """(majority label, its share of the k votes) among each query's k nearest rows of X (k clipped to N)."""
-    X, labels = _features(X), np.asarray(labels)
-    if not (isinstance(k, (int, np.integer)) and k >= 1):
-        raise ConfigError(f"k must be an integer >= 1, got {k!r}")
+    X, labels = check_array(X, "X"), np.asarray(labels)
+    check(is_int(k) and k >= 1, "k", "an integer >= 1", k)
     queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
     if queries.shape[1] != X.shape[1]:
         raise ConfigError(f"queries must have {X.shape[1]} dimensions like X, got {queries.shape[1]}")
@@ -72,9 +63,9 @@ def knn_distance(queries: np.ndarray, X: np.ndarray, k: int = 5) -> np.ndarray:
     """(M,) mean Euclidean distance from each query to its k nearest rows of X."""
     from sklearn.neighbors import NearestNeighbors
 
-    X = _features(X)
+    X = check_array(X, "X")
     nn = NearestNeighbors(n_neighbors=_check_k(k, len(X))).fit(X)
-    return nn.kneighbors(_features(queries, "queries"))[0].mean(axis=1)
+    return nn.kneighbors(check_array(queries, "queries"))[0].mean(axis=1)
 
 
 def cluster_accuracy(labels: np.ndarray, assignments: np.ndarray) -> float:
@@ -91,7 +82,7 @@ def cluster_accuracy(labels: np.ndarray, assignments: np.ndarray) -> float:
 
 def kmeans_scores(X: np.ndarray, labels: np.ndarray, k: int | None = None, seed: int = 0) -> ClusterScores:
     """Run k-means on X (k defaults to the number of classes) and score its clusters against labels."""
-    X, labels = _features(X), np.asarray(labels)
+    X, labels = check_array(X, "X"), np.asarray(labels)
     if labels.shape != (len(X),):
         raise ConfigError(f"labels must be (N,) = ({len(X)},), got {labels.shape}")
     k = len(np.unique(labels)) if k is None else k
@@ -109,7 +100,7 @@ def kmeans_scores(X: np.ndarray, labels: np.ndarray, k: int | None = None, seed:
 
 def knn_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, k: int = 5) -> float:
     """Test accuracy of a k-nearest-neighbour classifier fitted on the training codes."""
-    X_train, X_test = _features(X_train, "X_train"), _features(X_test, "X_test")
+    X_train, X_test = check_array(X_train, "X_train"), check_array(X_test, "X_test")
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     if y_train.shape != (len(X_train),) or y_test.shape != (len(X_test),):
         raise ConfigError(

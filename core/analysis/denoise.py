@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,8 +26,9 @@ import numpy as np
 import torch
 
 from core.cache import USER_CACHE, atomic_write_bytes, content_key
-from core.errors import LatentExplorerError, check
+from core.errors import LatentExplorerError, check, is_int, is_number
 from core.models.autoencoders import NOISES, Autoencoder, corrupt
+from core.models.checkpoints import SHIPPED_TRIO
 
 if TYPE_CHECKING:
     from core.data.datasets import Dataset
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 QUALITY_VERSION = 1
 INPUT = "corrupted input"  # the baseline row of a Curve: the corrupted image itself, scored against the clean one
 LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5)
-SHIPPED = {"AE": "mnist5k-ae16", "DAE": "mnist5k-dae16", "VAE": "mnist5k-vae16"}  # the compared 16-D models
 NOISE_LABELS = {"gaussian": "Gaussian noise", "mask": "masking", "salt_pepper": "salt-and-pepper"}
 SSIM_SIGMA, SSIM_RADIUS, K1, K2 = 1.5, 5, 0.01, 0.03
 BATCH = 256
@@ -93,7 +92,7 @@ def ssim(a, b) -> np.ndarray | float:
 def sample_indices(pool, n: int, seed: int = 0) -> np.ndarray:
     """``n`` distinct indices drawn from ``pool`` (e.g. a dataset's test indices) by a seeded generator, sorted."""
     pool = np.asarray(pool)
-    check(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= len(pool), "n", f"1..{len(pool)}", n)
+    check(is_int(n) and 1 <= n <= len(pool), "n", f"1..{len(pool)}", n)
     return np.sort(np.random.default_rng(seed).choice(pool, size=n, replace=False))
 
 
@@ -122,7 +121,7 @@ def _check_models(models: dict[str, Autoencoder], x: torch.Tensor) -> None:
 
 def _check_level(noise: str, level: float) -> None:
     check(noise in NOISES, "noise", f"one of {NOISES}", noise)
-    ok = isinstance(level, (int, float)) and not isinstance(level, bool) and math.isfinite(level) and level >= 0
+    ok = is_number(level) and level >= 0
     check(ok and (noise == "gaussian" or level <= 1), "level", "a number >= 0 (<= 1 for a fraction of pixels)", level)
 
 
@@ -134,7 +133,7 @@ def denoise(models: dict[str, Autoencoder], x_clean, noise: str, level: float, s
     check(x.ndim == 4 and len(x) > 0, "x_clean", "a non-empty batch (B, C, H, W)", tuple(x.shape))
     _check_models(models, x)
     _check_level(noise, level)
-    check(isinstance(seed, int) and not isinstance(seed, bool), "seed", "an integer", seed)
+    check(is_int(seed), "seed", "an integer", seed)
     noisy = corrupt(x, noise, float(level), torch.Generator().manual_seed(seed))
     outputs = {}
     for name, m in models.items():
@@ -292,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.models.checkpoints import load_checkpoint
 
     try:
-        ckpts = {name: load_checkpoint(Path(a.checkpoints) / folder) for name, folder in SHIPPED.items()}
+        ckpts = {name: load_checkpoint(Path(a.checkpoints) / folder) for name, folder in SHIPPED_TRIO.items()}
         ds = load_dataset(a.dataset, split_seed=ckpts["DAE"].split_seed)
         curves = shipped_curves(ckpts, ds, seed=a.seed, save_to_checkpoint=True)
     except LatentExplorerError as e:

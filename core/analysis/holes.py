@@ -23,8 +23,9 @@ import torch
 
 from core import cache
 from core.data.datasets import Dataset
-from core.errors import check
+from core.errors import check, check_array, is_int
 from core.models.autoencoders import Autoencoder
+from core.models.checkpoints import SHIPPED_TRIO
 
 CLASSIFIER_VERSION = 2
 HOLES_VERSION = 2
@@ -32,7 +33,6 @@ HIDDEN = 128  # one hidden layer of the pixel classifier
 EPOCHS = 60
 FAR_QUANTILE = 0.95  # "far": beyond this quantile of the training codes' own nearest-neighbour distances
 CONFIDENT = 0.9  # "recognisable": the classifier's top probability at least this
-MODELS = ("mnist5k-ae16", "mnist5k-dae16", "mnist5k-vae16")
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class Holes:
 
 def prior_latents(model: Autoencoder, n: int, seed: int = 0, source: str = "prior") -> np.ndarray:
     """(n, D) latents: ``model.prior_sample_z`` ("prior") or N(0, I) ("N(0, I)"), from a seeded generator."""
-    check(isinstance(n, (int, np.integer)) and n >= 1, "n", "an integer >= 1", n)
+    check(is_int(n) and n >= 1, "n", "an integer >= 1", n)
     check(source in ("prior", "N(0, I)"), "source", "'prior' or 'N(0, I)'", source)
     g = torch.Generator(device=model.device).manual_seed(int(seed))
     if source == "prior":
@@ -160,8 +160,7 @@ def far_threshold(train_latents: np.ndarray, quantile: float = FAR_QUANTILE) -> 
     """The ``quantile`` of each training latent's distance to its nearest other training latent."""
     from sklearn.neighbors import NearestNeighbors
 
-    z = np.asarray(train_latents, dtype=np.float64)
-    check(z.ndim == 2 and len(z) >= 2, "train_latents", "an (N, D) array with N >= 2", z.shape)
+    z = check_array(train_latents, "train_latents", min_rows=2)
     check(0 < quantile < 1, "quantile", "between 0 and 1", quantile)
     d, _ = NearestNeighbors(n_neighbors=2).fit(z).kneighbors(z)
     return float(np.quantile(d[:, 1], quantile))  # column 0 is the point itself
@@ -190,8 +189,7 @@ def prior_holes(
 ) -> Holes:
     """Draw n latents from the prior (and, for an AE/DAE, from N(0, I)): how many fall in holes, how many decode
     to an image the classifier names with confidence >= 0.9; with ``test_latents``, how many real ones are far."""
-    z_train = np.asarray(train_latents, dtype=np.float64)
-    check(z_train.ndim == 2 and len(z_train) >= 2, "train_latents", "an (N, D) array with N >= 2", z_train.shape)
+    z_train = check_array(train_latents, "train_latents", min_rows=2)
     from sklearn.neighbors import NearestNeighbors
 
     d = model.cfg.latent_dim
@@ -206,8 +204,7 @@ def prior_holes(
         normal = measure_draw(model, z, z_train, classifier, threshold, "N(0, I)")
     test_far = None
     if test_latents is not None:
-        z_test = np.asarray(test_latents, dtype=np.float64)
-        check(z_test.ndim == 2 and z_test.shape[1] == d, "test_latents", f"an (M, {d}) array", z_test.shape)
+        z_test = check_array(test_latents, "test_latents", cols=d)
         dist = NearestNeighbors(n_neighbors=1).fit(z_train).kneighbors(z_test)[0][:, 0]
         test_far = float((dist > threshold).mean())
     acc, sure = float(classifier.test_accuracy), float(classifier.test_confident_share)
@@ -245,7 +242,7 @@ ACTIVE_THRESHOLD = 0.01  # a dimension is active above this activity (KL nats fo
 def pick_test_images(is_test: np.ndarray, k: int = 8, seed: int = 0) -> np.ndarray:
     """k sorted indices of test images, drawn without replacement by a seeded generator."""
     test = np.flatnonzero(np.asarray(is_test, dtype=bool))
-    check(isinstance(k, (int, np.integer)) and 1 <= k <= len(test), "k", f"an integer from 1 to {len(test)}", k)
+    check(is_int(k) and 1 <= k <= len(test), "k", f"an integer from 1 to {len(test)}", k)
     return np.sort(np.random.default_rng(seed).choice(test, size=k, replace=False))
 
 
@@ -334,7 +331,7 @@ def describe(name: str, h: Holes) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.analysis.holes", description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoints", nargs="+", default=[f"checkpoints/{m}" for m in MODELS])
+    p.add_argument("--checkpoints", nargs="+", default=[f"checkpoints/{m}" for m in SHIPPED_TRIO.values()])
     p.add_argument("-n", type=int, default=1000, help="latents drawn per distribution (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)

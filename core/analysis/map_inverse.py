@@ -1,4 +1,5 @@
-"""How good a map -> latent inverse is: the four figures core.evaluate stores for kNN-10 and the kernel inverse.
+"""How good a map -> latent inverse is: the four figures core.evaluate stores for the kNN-10 baseline (``KnnInverse``,
+here only) and the app's kernel inverse.
 
 Fitted on the training rows of a fitted map and judged on its test rows (their true latents): squared error,
 10-NN class agreement, smoothness (the p90 Jacobian norm over a grid) and speed.
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.errors import ConfigError, LatentExplorerError
-from core.maps.inverse import KernelInverse, KnnInverse
+from core.errors import ConfigError, LatentExplorerError, check, is_int
+from core.maps.inverse import KernelInverse
 
 if TYPE_CHECKING:
     from core.maps.projection import Projector
@@ -36,6 +37,34 @@ class InverseFigures:
     class_agreement: float  # share of test rows whose z_hat's 10 nearest training latents vote their label
     jacobian_p90: float  # 90th percentile of |d z / d xy| (Frobenius) over a 100 x 100 grid on the map
     ms_per_64: float  # median milliseconds to invert 64 points
+
+
+class KnnInverse:
+    """The baseline the kernel inverse is measured against: the inverse-distance-weighted mean latent of the k
+    nearest map points (the app's inverse before the kernel one)."""
+
+    def __init__(self, k: int = 10):
+        self.k = k
+
+    def fit(self, embedding: np.ndarray, latents: np.ndarray) -> KnnInverse:
+        check(is_int(self.k) and 1 <= self.k < len(embedding), "k", "an integer in 1..N-1", self.k)
+        from scipy.spatial import cKDTree
+
+        self.latents_ = np.asarray(latents, np.float32)
+        self.tree_ = cKDTree(np.asarray(embedding, np.float64))
+        return self
+
+    def transform(self, xy: np.ndarray) -> np.ndarray:
+        return _weighted_knn(self.tree_, np.atleast_2d(np.asarray(xy, np.float64)), self.latents_, self.k)
+
+
+def _weighted_knn(tree, queries: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Inverse-distance-weighted mean of the values of each query's k nearest tree points."""
+    d, idx = tree.query(queries, k=k)
+    d, idx = d.reshape(len(queries), k), idx.reshape(len(queries), k)
+    w = 1.0 / (d + 1e-6)
+    w /= w.sum(1, keepdims=True)
+    return np.einsum("mk,mkd->md", w, values[idx]).astype(np.float32)
 
 
 def jacobian_norms(transform: Callable[[np.ndarray], np.ndarray], points: np.ndarray, eps: float) -> np.ndarray:

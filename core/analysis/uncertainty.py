@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.errors import ConfigError
+from core.errors import ConfigError, check_array
 from core.models.inference import EncodedSet
 
 if TYPE_CHECKING:  # the measures read from a cached table need numpy only; the decoding ones import torch
@@ -29,16 +29,9 @@ RIDGE = 1e-6  # added to a class covariance, times its mean variance: singular c
 # Distances in latent space
 
 
-def _check_latents(mean: np.ndarray) -> np.ndarray:
-    mean = np.asarray(mean, dtype=np.float64)
-    if mean.ndim != 2 or len(mean) == 0:
-        raise ConfigError(f"mean must be a non-empty (N, D) array, got shape {mean.shape}")
-    return mean
-
-
 def distance_to_centroid(mean: np.ndarray, labels: np.ndarray, metric: str = "euclidean") -> np.ndarray:
     """(N,) distance of each latent mean to its own class centroid (Mahalanobis: under the class covariance)."""
-    mean, labels = _check_latents(mean), np.asarray(labels)
+    mean, labels = check_array(mean, "mean"), np.asarray(labels)
     if labels.shape != (len(mean),):
         raise ConfigError(f"labels must be (N,) = ({len(mean)},), got {labels.shape}")
     if metric not in METRICS:
@@ -65,16 +58,8 @@ def _ridged_cov(diff: np.ndarray) -> np.ndarray:
 
 def class_covariance(mean: np.ndarray) -> np.ndarray:
     """The ridged sample covariance that Mahalanobis distance_to_centroid uses for one class's latent means."""
-    mean = _check_latents(mean)
+    mean = check_array(mean, "mean")
     return _ridged_cov(mean - mean.mean(axis=0))
-
-
-def distance_to_kmeans(mean: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """(N,) Euclidean distance of each latent mean to its nearest k-means centre (for unlabelled data)."""
-    from core.analysis.clustering import kmeans  # imported here: sklearn costs 0.35 s, and most callers never cluster
-
-    mean = _check_latents(mean)
-    return kmeans(mean, k, seed).transform(mean).min(axis=1)
 
 
 # ----------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.cache import content_key, file_sha256, file_stamp, folder_listing
+from core.data.paths import DEFAULT_ROOT, parse_spec
 from core.errors import DatasetError
 
 if TYPE_CHECKING:  # the arrays are numpy; torch is imported when .x or .y is first used (or a loader needs it)
@@ -56,7 +57,6 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-
 CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
 IMAGE_FORMATS = ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"]
 NPZ_MAX_BYTES = 2 * 1024**3  # uncompressed size cap: an .npz is a zip, and zips can be bombs
-DEFAULT_ROOT = os.environ.get("LATENT_EXPLORER_DATA", "data")
 DATA_VERSION = 1  # bump when a loader changes what it returns: every key derived from a dataset changes
 
 
@@ -159,15 +159,14 @@ def load_dataset(
         x, y, classes = _digits()
     elif name in TORCHVISION:
         x, y, classes, official_split = _torchvision(name, Path(root), download)
-    elif name.startswith(("folder:", "npz:")):
-        kind, raw = name.split(":", 1)
+    elif (spec := parse_spec(name)) is not None:
         try:
-            if kind == "folder":
-                x, y, classes = _folder(Path(raw), image_size or 28, channels or 1)
+            if spec.kind == "folder":
+                x, y, classes = _folder(spec.path, image_size or 28, channels or 1)
             else:
-                x, y, classes = _npz(Path(raw))
+                x, y, classes = _npz(spec.path)
         except OSError as e:  # a name too long, a loop of links, a permission: one line, never a traceback
-            raise DatasetError(f"cannot read {kind}:{raw[:80]}: {e.strerror or type(e).__name__}") from e
+            raise DatasetError(f"cannot read {spec.kind}:{spec.raw[:80]}: {e.strerror or type(e).__name__}") from e
     else:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
     source = source_fingerprint(name, root)  # after reading: a download has just created the files
@@ -212,10 +211,8 @@ def dataset_key(
 
 def _source_path(name: str, root: str | os.PathLike) -> Path | None:
     """The file or folder a dataset is read from (None for the built-in sets)."""
-    if name.startswith("folder:"):
-        return Path(name[len("folder:") :])
-    if name.startswith("npz:"):
-        return Path(name[len("npz:") :])
+    if (spec := parse_spec(name)) is not None:
+        return spec.path
     if name in TORCHVISION:
         return Path(root) / TORCHVISION[name][1].split("/")[0]
     return None
@@ -409,22 +406,6 @@ def _unpack(tmp, file: str, dest: Path) -> None:
     with open(part, "wb") as f:
         shutil.copyfileobj(gzip.GzipFile(fileobj=tmp) if file.endswith(".gz") else tmp, f)
     os.replace(part, out)  # the loader sees the whole file or none
-
-
-def open_image(source, channels: int = 1, size: int | None = None):
-    """An image file read by content (core.data.images) as a PIL image of ``channels``, resized to size × size."""
-    from core.data.images import FOLDER_FORMATS, prepare
-    from core.data.images import open_image as read
-
-    c = channels
-    return prepare(read(source, FOLDER_FORMATS), (c, size, size)) if size else read(source, FOLDER_FORMATS)
-
-
-def preprocess_image(source, image_shape: tuple[int, int, int]) -> torch.Tensor:
-    """One user image, read like the dataset: (C, H, W) float in [0, 1] at the model's shape (core.data.images)."""
-    from core.data.images import prepare_image
-
-    return prepare_image(source, image_shape).x
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

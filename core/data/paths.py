@@ -1,4 +1,5 @@
-"""Which server paths a dataset spec (``folder:PATH``, ``npz:PATH``) may name when it comes from a visitor.
+"""Dataset specs (``folder:PATH``, ``npz:PATH``): the one parser, and which server paths a spec may name when it
+comes from a visitor.
 
 The app reads data only under the roots the operator configures: ``LATENT_EXPLORER_DATA_ROOTS``
 (paths separated by ``os.pathsep``; default: the data folder). ``LATENT_EXPLORER_SERVER_PATHS=0``
@@ -10,12 +11,36 @@ message whether it exists or not, so a visitor learns nothing about the server's
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from core.data.datasets import DEFAULT_ROOT
 from core.errors import DatasetError
 
-SPEC_PREFIXES = ("folder:", "npz:")
+DEFAULT_ROOT = os.environ.get("LATENT_EXPLORER_DATA", "data")  # where datasets are read and downloaded
+SPEC_KINDS = ("folder", "npz")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A dataset named by a server path: ``kind`` (folder | npz) and the path as written."""
+
+    kind: str
+    raw: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.raw)
+
+    @property
+    def spec(self) -> str:
+        """The spec as a dataset name: ``kind:raw``."""
+        return f"{self.kind}:{self.raw}"
+
+
+def parse_spec(name: str) -> DataSpec | None:
+    """The folder:/npz: spec a dataset name holds, or None for any other name (a built-in dataset)."""
+    kind, sep, raw = name.partition(":")
+    return DataSpec(kind, raw) if sep and kind in SPEC_KINDS else None
 
 
 def data_roots() -> list[Path]:
@@ -36,9 +61,10 @@ def training_allowed() -> bool:
 
 def check_spec(name: str) -> None:
     """Raise DatasetError unless a folder:/npz: spec names a path inside the data roots (other names pass)."""
-    if not name.startswith(SPEC_PREFIXES):
+    spec = parse_spec(name)
+    if spec is None:
         return
-    kind, raw = name.split(":", 1)
+    kind, raw = spec.kind, spec.raw
     if not server_paths_allowed():
         raise DatasetError("server paths are turned off on this server: upload images instead")
     roots = data_roots()

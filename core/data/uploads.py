@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import cache
+from core.data.paths import DataSpec
 from core.errors import DatasetError
 
 MAX_BYTES = 200 * 1024**2  # unpacked size of one upload
@@ -72,15 +73,16 @@ def _store_npz(data: bytes, path: Path) -> Unpacked:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             tmp.write_bytes(data)
-            _checked(f"npz:{tmp}")  # core.data.datasets's npz reader: headers, sizes, dtypes and labels
+            _checked(DataSpec("npz", str(tmp)).spec)  # core.data.datasets's npz reader: headers, sizes, dtypes and labels
             os.replace(tmp, path)
         except DatasetError as e:
             why = str(e).replace(str(tmp), "the upload").replace(tmp.name, "the upload")
             raise DatasetError(f"upload refused: {why}") from None
         finally:
             tmp.unlink(missing_ok=True)
-    classes, images = _checked(f"npz:{path}")
-    return Unpacked(f"npz:{path}", path, classes, images, reused)
+    spec = DataSpec("npz", str(path)).spec
+    classes, images = _checked(spec)
+    return Unpacked(spec, path, classes, images, reused)
 
 
 def _checked(spec: str) -> tuple[list[str], int]:
@@ -139,7 +141,7 @@ def _store_zip(data: bytes, folder: Path) -> Unpacked:
     if folder.is_dir():
         classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
         images = sum(1 for p in folder.rglob("*") if p.is_file())
-        return Unpacked(f"folder:{folder}", folder, classes, images, True)
+        return Unpacked(DataSpec("folder", str(folder)).spec, folder, classes, images, True)
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as e:
@@ -178,7 +180,7 @@ def _store_zip(data: bytes, folder: Path) -> Unpacked:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     classes = sorted({parts[0] for _, parts in members})
-    return Unpacked(f"folder:{folder}", folder, classes, len(members), False)
+    return Unpacked(DataSpec("folder", str(folder)).spec, folder, classes, len(members), False)
 
 
 def _strip_top_folder(members: list) -> list:

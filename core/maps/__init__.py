@@ -6,7 +6,7 @@ from core.lazy import exports
 
 _TABLE = {
     "Projector": "projection",
-    **dict.fromkeys(["KernelInverse", "KnnInverse"], "inverse"),
+    "KernelInverse": "inverse",
     **dict.fromkeys(["MapData", "map_dataset", "home_dataset"], "mapdata"),
 }
 __all__ = sorted(_TABLE)

@@ -1,8 +1,9 @@
-"""A smooth map -> latent inverse for hovering: a kernel-weighted mean of the training latents.
+"""The map -> latent inverse (``Projector.inverse``, behind ``from_map``, hover and click): a smooth kernel-weighted
+mean of the training latents.
 
-``Projector.from_map`` averages the latents of the k nearest map points; it is accurate but
-jumps wherever the neighbour set changes, which a hovering pointer shows as flicker.
-``KernelInverse`` weighs every training point i instead, with a heavy-tailed (Student-t) kernel of its own width:
+Averaging the latents of the k nearest map points (kNN-10, core.analysis.map_inverse's baseline) jumps wherever the
+neighbour set changes, which a hovering pointer shows as flicker. ``KernelInverse`` weighs every training point i
+instead, with a heavy-tailed (Student-t) kernel of its own width:
 
     w_i(x) = h_i^(4-P) / (h_i^2 + |x - x_i|^2)^2        (P map dimensions; h_i^2 / (...)^2 on a 2-D map)
     z(x)   = sum_i w_i z_i / sum_i w_i
@@ -20,8 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.errors import ConfigError, check
-from core.maps.projection import _weighted_knn
+from core.errors import ConfigError, check, check_array, is_int, is_number
 
 CHUNK = 1024  # queries per block: bounds the (queries, N) weight matrix to a few tens of MB
 
@@ -38,13 +38,13 @@ class KernelInverse:
 
     def _validate_parameters(self) -> None:
         k, s = self.n_neighbors, self.scale
-        check(_is_int(k) and 1 <= k <= 200, "n_neighbors", "an integer in 1..200", k)
-        check(_is_number(s) and np.isfinite(s) and s > 0, "scale", "a finite number > 0", s)
+        check(is_int(k) and 1 <= k <= 200, "n_neighbors", "an integer in 1..200", k)
+        check(is_number(s) and s > 0, "scale", "a finite number > 0", s)
 
     def fit(self, embedding: np.ndarray, latents: np.ndarray) -> KernelInverse:
         """Learn the inverse from N map positions (N, P) and their latents (N, D)."""
         self._validate_parameters()
-        X, Z = _rows(embedding, "embedding"), _rows(latents, "latents")
+        X, Z = check_array(embedding, "embedding", finite=True), check_array(latents, "latents", finite=True)
         check(len(Z) == len(X), "latents", f"one row per map point ({len(X)})", len(Z))
         check(len(X) > self.n_neighbors, "embedding", f"more than n_neighbors = {self.n_neighbors} rows", len(X))
         extent = float(np.linalg.norm(X.max(0) - X.min(0)))
@@ -121,7 +121,10 @@ class KernelInverse:
         k, s = (float(v) for v in arrays["params"])
         inv = cls(int(k), s)
         inv._validate_parameters()
-        X, Z = _rows(arrays["centers"], "centers"), _rows(arrays["latents"], "latents")
+        X, Z = (
+            check_array(arrays["centers"], "centers", finite=True),
+            check_array(arrays["latents"], "latents", finite=True),
+        )
         h = np.asarray(arrays["bandwidths"], np.float64)
         check(
             len(Z) == len(X) and h.shape == (len(X),),
@@ -133,40 +136,3 @@ class KernelInverse:
         inv.centers_, inv.latents_, inv.bandwidths_ = X, Z, h
         inv._prepare()
         return inv
-
-
-class KnnInverse:
-    """The existing inverse as an estimator: inverse-distance-weighted mean latent of the k nearest map points."""
-
-    def __init__(self, k: int = 10):
-        self.k = k
-
-    def fit(self, embedding: np.ndarray, latents: np.ndarray) -> KnnInverse:
-        check(_is_int(self.k) and 1 <= self.k < len(embedding), "k", "an integer in 1..N-1", self.k)
-        from scipy.spatial import cKDTree
-
-        self.latents_ = np.asarray(latents, np.float32)
-        self.tree_ = cKDTree(np.asarray(embedding, np.float64))
-        return self
-
-    def transform(self, xy: np.ndarray) -> np.ndarray:
-        return _weighted_knn(self.tree_, np.atleast_2d(np.asarray(xy, np.float64)), self.latents_, self.k)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-
-
-def _rows(a: np.ndarray, name: str) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    check(a.ndim == 2 and len(a) > 0 and a.shape[1] > 0, name, "a non-empty (N, columns) array", a.shape)
-    check(bool(np.isfinite(a).all()), name, "finite", "NaN or Inf")
-    return a
-
-
-# ----------------------------------------------------------------------------------------
-# Figures: how well an inverse answers on held-out map points, and how smooth it is

@@ -7,7 +7,8 @@ answered by nearest neighbours instead:
   map positions of those of its k nearest latents that lie together on the map (the group
   holding most of the weight), never to the empty space between two clusters its neighbours
   come from; ``placement(z)`` also says how much of the weight agreed (``confidence``);
-- ``from_map(xy)``: the distance-weighted mean latent of the k nearest map points.
+- ``from_map(xy)``: the map's one smooth inverse (``inverse``: a core.maps.inverse.KernelInverse fitted on the map
+  on first use), the same one the live map evaluates in the browser.
 PCA needs neither: both directions are exact linear maps.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,6 +28,7 @@ import numpy as np
 
 from core.cache import atomic_write_bytes, content_key
 from core.errors import ConfigError
+from core.maps.inverse import KernelInverse
 
 if TYPE_CHECKING:  # the k-d trees are built on first use: a page that only draws the map never imports scipy
     from scipy.spatial import cKDTree
@@ -59,7 +62,7 @@ class OutOfSample:
 class Projector:
     """Latents -> map (UMAP or PCA) with fast ``to_map`` and ``from_map`` in both directions.
 
-    Parameters follow umap-learn's; ``k`` is the neighbour count of the out-of-sample maps.
+    Parameters follow umap-learn's; ``k`` is the neighbour count of ``to_map``'s out-of-sample placement.
     Fitted attributes: ``latents_`` (N, D), ``embedding_`` (N, n_components), ``fit_seconds_``,
     and for PCA ``pca_mean_`` and ``pca_components_``.
     """
@@ -81,6 +84,7 @@ class Projector:
         self.metric = metric
         self.k = k
         self.random_state = random_state
+        self._inverse_lock = threading.Lock()  # a cached projector is shared by every session's thread
 
     def get_params(self) -> dict:
         return {
@@ -157,7 +161,7 @@ class Projector:
         return self
 
     def _index(self) -> None:
-        for tree in ("_ztree", "_mtree"):  # built again from the new arrays on first use
+        for tree in ("_ztree", "_mtree", "_inverse"):  # built again from the new arrays on first use
             self.__dict__.pop(tree, None)
         self._row_index = {self.latents_[i].tobytes(): i for i in range(len(self.latents_))}
         self._radius = AGREE_RADIUS * float(np.linalg.norm(self.embedding_.max(0) - self.embedding_.min(0)))
@@ -173,6 +177,19 @@ class Projector:
         from scipy.spatial import cKDTree
 
         return cKDTree(self.embedding_)
+
+    @property
+    def inverse(self) -> KernelInverse:
+        """The map's smooth map -> latent inverse, fitted once on first use, as float32 arrays: exactly the one a
+        browser evaluates from ``to_browser_bytes()``."""
+        self._check_fitted()
+        inv = self.__dict__.get("_inverse")
+        if inv is None:
+            with self._inverse_lock:  # two sessions hovering at once fit it once
+                inv = self.__dict__.get("_inverse")
+                if inv is None:
+                    inv = self.__dict__["_inverse"] = KernelInverse.for_browser(self.embedding_, self.latents_)
+        return inv
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "embedding_"):
@@ -207,14 +224,14 @@ class Projector:
         return Placement(out, conf)
 
     def from_map(self, xy: np.ndarray) -> np.ndarray:
-        """Map coordinates (M, n_components) -> latents (M, D)."""
+        """Map coordinates (M, n_components) -> latents (M, D): ``inverse``'s transform (PCA: the exact linear map)."""
         self._check_fitted()
-        xy = np.atleast_2d(np.asarray(xy, dtype=np.float32))
+        xy = np.atleast_2d(np.asarray(xy, dtype=np.float64))  # unrounded: a live map's click passes the same floats
         if xy.shape[1] != self.n_components:
             raise ConfigError(f"map points must have {self.n_components} coordinates, got {xy.shape[1]}")
         if self.method == "pca":
-            return (xy @ self.pca_components_ + self.pca_mean_).astype(np.float32)
-        return _weighted_knn(self._mtree, xy, self.latents_, self.k)
+            return (xy.astype(np.float32) @ self.pca_components_ + self.pca_mean_).astype(np.float32)
+        return self.inverse.transform(xy)
 
     def map_neighbors(self, xy: np.ndarray, k: int = 10) -> np.ndarray:
         """Indices (M, k) of the k fitted points nearest each map point."""
@@ -277,15 +294,6 @@ class Projector:
                 p.pca_mean_, p.pca_components_ = f["pca_mean"], f["pca_components"]
         p._index()
         return p
-
-
-def _weighted_knn(tree: cKDTree, queries: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
-    """Inverse-distance-weighted mean of the values of each query's k nearest tree points."""
-    d, idx = tree.query(queries, k=k)
-    d, idx = d.reshape(len(queries), k), idx.reshape(len(queries), k)
-    w = 1.0 / (d + 1e-6)
-    w /= w.sum(1, keepdims=True)
-    return np.einsum("mk,mkd->md", w, values[idx]).astype(np.float32)
 
 
 def _agreeing_knn(

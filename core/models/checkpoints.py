@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.cache import file_sha256, fsync_dir
-from core.errors import CheckpointError, ConfigError, check
+from core.errors import CheckpointError, ConfigError, check, is_int, is_number
 from core.models import onnx_format
 from core.models.config import ModelConfig
 
@@ -35,6 +34,8 @@ if TYPE_CHECKING:  # torch is imported by the functions that build or save a mod
 WEIGHTS, CONFIG, TRAIN_STATE = "model.safetensors", "config.json", "train_state.safetensors"
 CKPT_FILES = (WEIGHTS, CONFIG)
 FORMAT = "latent-explorer-checkpoint"
+# The shipped 16-D trio the Compare and Denoising pages (and core.analysis.holes / denoise) put side by side.
+SHIPPED_TRIO = {"AE": "mnist5k-ae16", "DAE": "mnist5k-dae16", "VAE": "mnist5k-vae16"}
 FORMAT_VERSION = 1
 _BUILDING = threading.Lock()  # one model build at a time: two sessions asking at once get the same model
 
@@ -259,10 +260,6 @@ def _depth(v, limit: int = CONFIG_MAX_DEPTH) -> int:
     return 0
 
 
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _check_meta(meta) -> None:
     """Raise ConfigError naming the first field of a config.json that is not what the app expects."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("model"), dict):
@@ -270,16 +267,16 @@ def _check_meta(meta) -> None:
     if _depth(meta) > CONFIG_MAX_DEPTH:
         raise ConfigError(f"nested deeper than {CONFIG_MAX_DEPTH} levels")
     version = meta.get("format_version", 0)
-    check(isinstance(version, int) and not isinstance(version, bool), "format_version", "an integer", version)
+    check(is_int(version), "format_version", "an integer", version)
     if version > FORMAT_VERSION:
         raise ConfigError(f"written by a newer version (format {version}, this app reads {FORMAT_VERSION})")
     ModelConfig.from_dict(meta["model"])
     for key, ok, rule in (
         ("dataset", lambda v: isinstance(v, str) and 0 < len(v) <= 1024, "a dataset name"),
-        ("split_seed", lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+        ("split_seed", is_int, "an integer"),
         ("weights_sha256", lambda v: isinstance(v, str) and len(v) == 64, "a SHA-256 hex digest"),
         ("command", lambda v: isinstance(v, str) and len(v) <= 10_000, "a string"),
-        ("train_seconds", _number, "a number"),
+        ("train_seconds", is_number, "a number"),
         ("training", lambda v: isinstance(v, dict), "an object"),
         ("progress", lambda v: isinstance(v, dict) and isinstance(v.get("epoch", 0), int), "an object"),
         ("metrics", lambda v: isinstance(v, dict), "an object"),
@@ -290,9 +287,9 @@ def _check_meta(meta) -> None:
     if test is not None:
         check(isinstance(test, dict), "metrics.test", "an object", "...")
         for k, v in test.items():
-            check(v is None or _number(v), f"metrics.test.{k}", "a number or null", v)
+            check(v is None or is_number(v), f"metrics.test.{k}", "a number or null", v)
     ex = meta.get("training", {}).get("exclude_class")
-    check(ex is None or (isinstance(ex, int) and not isinstance(ex, bool)), "training.exclude_class", "a label", ex)
+    check(ex is None or is_int(ex), "training.exclude_class", "a label", ex)
 
 
 def open_checkpoint(path: str | os.PathLike, device: str = "cpu") -> Checkpoint:

@@ -6,11 +6,10 @@ page does, never imports torch.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
-from core.errors import ConfigError, check
+from core.errors import ConfigError, check, is_int, is_number
 
 KINDS = ("ae", "dae", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -21,10 +20,6 @@ MAX_WIDTH, MAX_HIDDEN = 512, 4096  # caps: a config can never ask for gigabytes 
 
 # ----------------------------------------------------------------------------------------
 # Configuration
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -45,14 +40,15 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         shape = self.image_shape
-        ok = isinstance(shape, (list, tuple)) and len(shape) == 3 and all(_is_int(v) for v in shape)
+        ok = isinstance(shape, (list, tuple)) and len(shape) == 3 and all(is_int(v) for v in shape)
         check(ok, "image_shape", "three integers (C, H, W)", shape)
         object.__setattr__(self, "image_shape", tuple(int(s) for s in shape))
         for name in ("latent_dim", "width", "hidden", "schema_version"):
-            check(_is_int(getattr(self, name)), name, "an integer", getattr(self, name))
+            check(is_int(getattr(self, name)), name, "an integer", getattr(self, name))
+            object.__setattr__(self, name, int(getattr(self, name)))  # a numpy integer would not go to JSON
         for name in ("noise_level", "beta"):
             v = getattr(self, name)
-            check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), name, "a number", v)
+            check(is_number(v), name, "a number", v)
         check(
             self.width <= MAX_WIDTH and self.hidden <= MAX_HIDDEN,
             "width/hidden",

@@ -18,13 +18,14 @@ from __future__ import annotations
 import functools
 import io
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.cache import atomic_write_bytes, content_key
+from core.cache import atomic_write_bytes, content_key, safe_name
 
 if TYPE_CHECKING:  # reading a cached table needs numpy only; encoding imports torch
     import torch
@@ -71,6 +72,28 @@ class EncodedSet:
     def from_npz(cls, path: str | os.PathLike) -> EncodedSet:
         with np.load(path, allow_pickle=False) as f:
             return cls(**{fl.name: (f[fl.name] if fl.name in f else None) for fl in fields(cls)})
+
+
+SCORE_COLUMNS = ("recon_error", "recon_nll", "kl", "neg_elbo")  # the per-image scores a CSV of samples carries
+
+
+def samples_csv(
+    enc: EncodedSet, xy: np.ndarray, class_name: Callable[[int], str], rows: Sequence[int] | None = None
+) -> bytes:
+    """CSV of samples (all, or ``rows`` in that order): index, label, class, split, x, y (the 2-D map), the scores the
+    set holds, z0..zD-1 (latent means); 7 significant digits, since scores are small numbers."""
+    import pandas as pd  # only when a download is clicked: the first page never imports pandas
+
+    idx = np.arange(len(enc)) if rows is None else np.asarray(rows, dtype=np.int64)
+    df = pd.DataFrame({"index": idx, "label": enc.labels[idx]})
+    df["class"] = [class_name(int(c)) for c in enc.labels[idx]]
+    df["split"] = np.where(enc.is_test[idx], "test", "train")
+    df["x"], df["y"] = xy[idx, 0], xy[idx, 1]
+    for name in SCORE_COLUMNS:
+        if getattr(enc, name) is not None:
+            df[name] = getattr(enc, name)[idx]
+    z = pd.DataFrame(enc.mean[idx], columns=[f"z{d}" for d in range(enc.latent_dim)])
+    return pd.concat([df, z], axis=1).to_csv(index=False, float_format="%.7g").encode()
 
 
 NOISE_BLOCK = 1024
@@ -173,8 +196,7 @@ def cache_key(weights_sha256: str, dataset: Dataset) -> str:
 
 def cache_path(ckpt: Checkpoint, dataset: Dataset, cache_dir: str | os.PathLike | None = None) -> Path:
     root = Path(cache_dir) if cache_dir is not None else ckpt.path / "cache"
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset.name)[:40]
-    return root / f"latents-{safe}-{cache_key(ckpt.weights_sha256, dataset)}.npz"
+    return root / f"latents-{safe_name(dataset.name, 40)}-{cache_key(ckpt.weights_sha256, dataset)}.npz"
 
 
 def load_or_encode(

@@ -5,11 +5,10 @@ must say (see core/models/onnx_model.py for the graphs' contract), checked befor
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import CheckpointError, ConfigError, check
+from core.errors import CheckpointError, ConfigError, check, is_int, is_number
 from core.models.config import ExternalModelConfig
 
 FORMAT = "latent-explorer-onnx"
@@ -22,16 +21,8 @@ OPTIONAL = ("dataset", "split_seed", "exclude_class", "beta", "latent_loc", "lat
 REQUIRED = ("format", "format_version", "image_shape", "latent_dim", "encoder_outputs", "decoder_outputs")
 
 
-def _int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _numbers(v, n: int) -> bool:
-    return (
-        isinstance(v, list)
-        and len(v) == n
-        and all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in v)
-    )
+    return isinstance(v, list) and len(v) == n and all(is_number(a) for a in v)
 
 
 @dataclass(frozen=True)
@@ -76,7 +67,7 @@ def parse_config(meta: dict) -> OnnxSpec:
     if missing:
         raise ConfigError(f"missing {missing}")
     version = meta["format_version"]
-    check(_int(version), "format_version", "an integer", version)
+    check(is_int(version), "format_version", "an integer", version)
     if version > FORMAT_VERSION:
         raise ConfigError(f"written by a newer version (format {version}, this app reads {FORMAT_VERSION})")
     check(
@@ -93,23 +84,21 @@ def parse_config(meta: dict) -> OnnxSpec:
     )
     shape, d = meta["image_shape"], meta["latent_dim"]
     check(
-        isinstance(shape, list) and len(shape) == 3 and all(_int(v) for v in shape),
+        isinstance(shape, list) and len(shape) == 3 and all(is_int(v) for v in shape),
         "image_shape",
         "[C, H, W], three integers",
         shape,
     )
-    check(_int(d), "latent_dim", "an integer", d)
+    check(is_int(d), "latent_dim", "an integer", d)
     beta = meta.get("beta", 1.0)
-    check(
-        isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta), "beta", "a number", beta
-    )
+    check(is_number(beta), "beta", "a number", beta)
     loc, scale = meta.get("latent_loc"), meta.get("latent_scale")
     check(loc is None or _numbers(loc, d), "latent_loc", f"{d} numbers", "...")
     check(scale is None or (_numbers(scale, d) and min(scale) > 0), "latent_scale", f"{d} numbers > 0", "...")
     for key, ok, rule in (
         ("dataset", lambda v: isinstance(v, str) and 0 < len(v) <= 1024, "a dataset name"),
-        ("split_seed", _int, "an integer"),
-        ("exclude_class", lambda v: v is None or _int(v), "a label"),
+        ("split_seed", is_int, "an integer"),
+        ("exclude_class", lambda v: v is None or is_int(v), "a label"),
         ("name", lambda v: isinstance(v, str) and len(v) <= 200, "a string of up to 200 characters"),
         ("notes", lambda v: isinstance(v, str) and len(v) <= 10_000, "a string"),
     ):

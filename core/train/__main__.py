@@ -4,4 +4,5 @@ import sys
 
 from core.train.loop import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (tests/test_imports walks every core module) trains nothing
+    sys.exit(main())

@@ -28,14 +28,13 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 
-from core.cache import atomic_write_bytes
+from core.cache import atomic_write_bytes, is_safe_name, safe_name
 from core.errors import LatentExplorerError
 from core.train.progress import MapStep, Progress, ProgressWriter
 from core.train.progress import read_progress as _read_progress_file
 
 REPO = Path(__file__).resolve().parents[2]  # the runner and its jobs run here (core.train's relative data root)
 JOBS = ".jobs"
-NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ID_RULE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
 POLL_SECONDS = 0.25  # how often the runner looks at its processes and the queue (a few small files)
 MAX_WAITING = 20  # queued jobs at most: a visitor cannot fill the machine's next days with work
@@ -159,7 +158,7 @@ def _folder(root: str | os.PathLike, job_id: str) -> Path:
 
 def validate_name(name: str) -> str:
     """A checkpoint name (a folder name under the root, never a path), or JobError saying the rule."""
-    if not isinstance(name, str) or not NAME_RULE.fullmatch(name):
+    if not is_safe_name(name):
         shown = repr(name)[:40]
         raise JobError(
             f"checkpoint name {shown} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
@@ -170,7 +169,7 @@ def validate_name(name: str) -> str:
 
 def free_name(root: str | os.PathLike, stem: str) -> str:
     """A checkpoint name no job and no folder under root uses yet: ``stem`` made to fit the rule, then -2, -3…"""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:56]
+    stem = safe_name(stem, 56)
     taken = {j.name for j in list_jobs(root)}
     name, i = stem, 2
     while name in taken or (Path(root) / name).exists():

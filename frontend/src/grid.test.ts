@@ -1,4 +1,4 @@
-// The traversal grid's latents (grid.ts) against core.interpolate.slider_grid, on a fixture that
+// The traversal grid's latents (grid.ts) against core.analysis.walks.slider_grid, on a fixture that
 // tests/test_live.py writes (GRID_FIXTURE=<json>): the same latents to the last float32 bit.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -19,7 +19,7 @@ interface Case {
 const path = process.env.GRID_FIXTURE;
 
 describe.skipIf(!path)("grid latents equal Python's", () => {
-  it("matches core.interpolate.slider_grid on every fixture case", () => {
+  it("matches core.analysis.walks.slider_grid on every fixture case", () => {
     const cases: Case[] = JSON.parse(readFileSync(path!, "utf8"));
     expect(cases.length).toBeGreaterThan(0);
     for (const c of cases) {

@@ -1,6 +1,6 @@
 /**
  * The Sliders page's traversal grid: row i sweeps dimension dims[i] over the slider range while the other
- * dimensions keep the current latent. Twin of core.interpolate.slider_grid (grid.test.ts checks they agree).
+ * dimensions keep the current latent. Twin of core.analysis.walks.slider_grid (grid.test.ts checks they agree).
  */
 
 export const GRID_STEPS = 8;

@@ -1,4 +1,5 @@
-"""Walks through latent space: interpolation, class centroids, attribute vectors and traversals.
+"""Walks through latent space: interpolation (lerp, slerp), class centroids, attribute vectors and strips,
+traversals, the Sliders page's range and grid, and what one latent dimension does.
 
 All functions take and return numpy arrays of latent vectors; decoding them is the caller's job,
 so the same paths can be drawn on a map and decoded into images.
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.analysis.clustering import knn_vote
-from core.errors import ConfigError
+from core.errors import ConfigError, check, check_array, is_int
 from core.models.inference import EncodedSet
 
 METHODS = ("lerp", "slerp")
 MIN_STEPS, MAX_STEPS = 2, 256
+MAX_STRENGTH = 2.0
 PARALLEL_TOL = 1e-7  # |cos| above 1 - this: the great circle is undefined, fall back to lerp
+SLIDER_SPAN = 3.0  # the sliders reach at least [-3, 3]: the prior's bulk, whatever the data
 
 
 @dataclass(frozen=True)
@@ -47,18 +50,23 @@ class NearestClass:
 
 
 def _vector(v: np.ndarray, name: str) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float64)
-    if v.ndim != 1:
-        raise ConfigError(f"{name} must be a 1-D latent vector, got shape {v.shape}")
-    return v
+    return check_array(v, name, ndim=1)
+
+
+def _check_steps(steps: int) -> None:
+    check(
+        is_int(steps) and MIN_STEPS <= steps <= MAX_STEPS,
+        "steps",
+        f"an integer between {MIN_STEPS} and {MAX_STEPS}",
+        steps,
+    )
 
 
 def _pair(a: np.ndarray, b: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
     a, b = _vector(a, "a"), _vector(b, "b")
     if a.shape != b.shape:
         raise ConfigError(f"a and b must have the same length, got {a.shape[0]} and {b.shape[0]}")
-    if not (isinstance(steps, (int, np.integer)) and MIN_STEPS <= steps <= MAX_STEPS):
-        raise ConfigError(f"steps must be an integer between {MIN_STEPS} and {MAX_STEPS}, got {steps!r}")
+    _check_steps(steps)
     return a, b
 
 
@@ -98,11 +106,8 @@ def interpolate(a: np.ndarray, b: np.ndarray, steps: int, method: str = "lerp") 
 
 
 def _latents(mean: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, labels = np.asarray(mean, dtype=np.float64), np.asarray(labels)
-    if mean.ndim != 2 or labels.shape != (len(mean),):
-        raise ConfigError(f"mean must be (N, D) and labels (N,), got {mean.shape} and {labels.shape}")
-    if len(mean) == 0:
-        raise ConfigError("mean must hold at least one latent vector, got 0")
+    mean, labels = check_array(mean, "mean"), np.asarray(labels)
+    check(labels.shape == (len(mean),), "labels", f"({len(mean)},) like mean's rows", labels.shape)
     return mean, labels
 
 
@@ -153,6 +158,13 @@ def traversal_grid(z: np.ndarray, dims: list[int], values: np.ndarray) -> np.nda
 GRID_STEPS = 8  # columns of the Sliders page's traversal grid
 
 
+def slider_range(mean: np.ndarray) -> tuple[float, float]:
+    """One (lo, hi) for every slider: whole numbers spanning all the codes and at least [-3, 3], so 0 sits at the
+    same place on each."""
+    mean = check_array(mean, "mean")
+    return float(np.floor(min(float(mean.min()), -SLIDER_SPAN))), float(np.ceil(max(float(mean.max()), SLIDER_SPAN)))
+
+
 @dataclass(frozen=True)
 class SliderGrid:
     """The Sliders page's traversal grid: row i sweeps dimension dims[i] over the slider range, the rest is z."""
@@ -201,3 +213,80 @@ def nearest_class(z: np.ndarray, mean: np.ndarray, labels: np.ndarray, k: int = 
     mean, labels = _latents(mean, labels)
     label, fraction = knn_vote(z, mean, labels, k)
     return NearestClass(label=label, fraction=fraction)
+
+
+# ----------------------------------------------------------------------------------------
+# Directions: an attribute vector walked from a point, and what one latent dimension does
+
+
+@dataclass(frozen=True)
+class Strip:
+    """z + s * (centroid(to) - centroid(from)) for each strength s, and each step's nearest class."""
+
+    strengths: np.ndarray  # (steps,) from 0 to the chosen strength
+    latents: np.ndarray  # (steps, D)
+    nearest: NearestClass
+    to_class: int
+    crossing: int | None  # first step whose nearest class is to_class, or None
+
+    @property
+    def passes(self) -> list[int]:
+        """The nearest classes in order along the strip, each run of equal steps once: [0, 6, 1]."""
+        labels = self.nearest.label.tolist()
+        return [c for i, c in enumerate(labels) if i == 0 or c != labels[i - 1]]
+
+
+def attribute_strip(
+    z: np.ndarray,
+    mean: np.ndarray,
+    labels: np.ndarray,
+    from_class: int,
+    to_class: int,
+    strength: float,
+    steps: int,
+    k: int = 10,
+) -> Strip:
+    """Walk from z along the from_class -> to_class attribute vector up to ``strength`` (-2..2), in ``steps`` steps."""
+    check(
+        -MAX_STRENGTH <= strength <= MAX_STRENGTH,
+        "strength",
+        f"between -{MAX_STRENGTH:g} and {MAX_STRENGTH:g}",
+        strength,
+    )
+    _check_steps(steps)
+    strengths = np.linspace(0.0, float(strength), steps)
+    path = apply_attribute(z, attribute_vector(mean, labels, from_class, to_class), strengths)
+    near = nearest_class(path, mean, labels, k)
+    hit = np.flatnonzero(near.label == to_class)
+    return Strip(strengths, path, near, int(to_class), int(hit[0]) if len(hit) else None)
+
+
+@dataclass(frozen=True)
+class Extremes:
+    """The samples with the lowest and the highest value of one latent dimension, most extreme first."""
+
+    dim: int
+    lowest: np.ndarray  # (k,) indices, smallest value first
+    highest: np.ndarray  # (k,) indices, largest value first
+    values: np.ndarray  # (N,) the dimension's value for every sample
+
+
+def dimension_extremes(mean: np.ndarray, dim: int, k: int = 8) -> Extremes:
+    """The k samples with the smallest and the k with the largest value of latent dimension ``dim``."""
+    mean = check_array(mean, "mean")
+    check(is_int(dim) and 0 <= dim < mean.shape[1], "dim", f"an integer from 0 to {mean.shape[1] - 1}", dim)
+    check(is_int(k) and 1 <= k <= len(mean), "k", f"an integer from 1 to {len(mean)}", k)
+    values = mean[:, dim]
+    order = np.argsort(values, kind="stable")
+    return Extremes(int(dim), order[:k].copy(), order[::-1][:k].copy(), values)
+
+
+def traversal_values(mean: np.ndarray, z: np.ndarray, dim: int, steps: int, spread: float = 2.0) -> np.ndarray:
+    """(steps,) values of dimension ``dim`` around z[dim]: z[dim] ± spread × the dimension's std over the data."""
+    mean, z = check_array(mean, "mean"), np.asarray(z, dtype=np.float64)
+    check(z.shape == (mean.shape[1],), "z", f"a latent of {mean.shape[1]} values", z.shape)
+    check(is_int(dim) and 0 <= dim < len(z), "dim", f"an integer from 0 to {len(z) - 1}", dim)
+    _check_steps(steps)
+    check(spread > 0, "spread", "> 0", spread)
+    half = spread * float(mean[:, dim].std())
+    return np.linspace(z[dim] - half, z[dim] + half, steps)
