@@ -1,20 +1,12 @@
 """Compare: the shipped 16-D AE, DAE and VAE side by side — reconstructions, prior samples, maps, stored figures."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from core.analysis.holes import (
-    ACTIVE_THRESHOLD,
-    CONFIDENT,
-    clustering_verdict,
-    comparison_table,
-    holes_verdict,
-    pick_test_images,
-)
+from core.analysis.holes import CONFIDENT, holes_verdict, pick_test_images
 from core.models.checkpoints import SHIPPED_TRIO
 from core.models.inference import decode_means
-from ui import compare, figures, images, loaders, settings
+from ui import compare, images, loaders, settings, state
 from ui.shell import page
 
 page(
@@ -28,18 +20,18 @@ if models is None:
     st.info(f"This page compares the shipped checkpoints {trio}; `make checkpoints` re-creates them.")
     st.stop()
 first = next(iter(models.values()))
-settings.restore(settings.Setting("cp_seed", 0, parse=settings.bounded_int(0, 10**6)))
-
-
-def shuffle() -> None:
-    st.session_state["cp_seed"] = int(st.session_state["cp_seed"]) + 1
-
+settings.restore(settings.Setting(state.COMPARE_SEED, 0, parse=settings.bounded_int(0, 10**6)))
 
 # ------------------------------------------------------------------------------ reconstructions
 left, right = st.columns([5, 1], vertical_alignment="bottom")
 left.subheader("The same 8 test images, rebuilt by each model")
-right.button("Shuffle", key="cp_shuffle", on_click=shuffle, help="Draw 8 other test images (the seed is in the URL).")
-idx = pick_test_images(first.enc.is_test, 8, int(st.session_state["cp_seed"]))
+right.button(
+    "Shuffle",
+    key="cp_shuffle",
+    on_click=state.next_compare_seed,
+    help="Draw 8 other test images (the seed is in the URL).",
+)
+idx = pick_test_images(first.enc.is_test, 8, int(st.session_state[state.COMPARE_SEED]))
 strips = {"test images " + ", ".join(f"#{i}" for i in idx): first.ds.x[idx]}
 for name, c in models.items():
     mse = float(np.mean(c.enc.recon_error[idx]))
@@ -89,41 +81,8 @@ if plain:
     for col, name in zip(st.columns(3), plain, strict=False):
         draw_grid(col, name, "N(0, I)")
 
-# ------------------------------------------------------------------------------ maps
+# ------------------------------------------------------------------------------ maps and stored figures
 st.subheader("Their 2-D maps (UMAP of each model's latents, same class colours)")
-for col, (name, c) in zip(st.columns(3), models.items(), strict=True):
-    traces = figures.group_traces(c.md.xy, c.enc.labels, c.ds.classes, np.arange(len(c.enc)), size=2, opacity=0.6)
-    fig = go.Figure(traces)
-    legend = {"orientation": "h", "itemsizing": "constant", "y": -0.02, "yanchor": "top"}
-    fig.update_layout(height=400, margin={"l": 0, "r": 0, "t": 30, "b": 0}, title=name, legend=legend)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
-    col.plotly_chart(fig, key=f"cp_map_{name}")
-
-# ------------------------------------------------------------------------------ stored figures
+compare.maps_row(models)
 st.subheader("Stored test figures (python -m core.evaluate)")
-evals = {name: compare.evaluation(c) for name, c in models.items()}
-missing = [n for n, e in evals.items() if e is None]
-if missing:
-    st.warning(f"Not evaluated yet: {', '.join(missing)}. Run `python -m core.evaluate --checkpoint <folder>`.")
-    st.stop()
-activity = {name: compare.activity(c) for name, c in models.items()}
-table = comparison_table(evals, activity)
-number = {
-    c: st.column_config.NumberColumn(
-        c.replace("latent", "lat.").replace("pixel", "pix.") if " s " in c else c,
-        format="%.3f s" if " s " in c else "%.4f" if "MSE" in c else "%.3f",
-    )
-    for c in table.columns
-    if c != "active dims"
-}
-number["neg ELBO"] = st.column_config.NumberColumn("neg ELBO", format="%.1f", help="nats per image")
-st.dataframe(table, key="cp_table", column_config=number)
-st.markdown(clustering_verdict(evals))
-st.caption(
-    ", ".join(f"{name} = {c.ckpt.name}" for name, c in models.items())
-    + f". Active dims: dimensions whose activity exceeds {ACTIVE_THRESHOLD:g} — mean KL in nats for the VAE, "
-    "the variance of the codes over the dataset for AE/DAE (core.analysis.walks.dimension_activity). 5-NN: accuracy "
-    "on the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means (k = 10, all "
-    "5,000 images) against the classes; s: seconds each took when the checkpoint was evaluated (2 CPU cores)."
-)
+compare.figures_table(models)

@@ -129,3 +129,15 @@ def test_readme_claims_are_generated_from_the_shipped_results():
     from core.claims import claims, markdown, readme_block
 
     assert readme_block((ROOT / "README.md").read_text()) == markdown(claims())
+
+
+def test_the_readme_notebook_snippet_decodes_a_map_point():
+    """The README's "a notebook uses core directly" snippet runs as written and decodes a map point to an image."""
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("`core/` never imports streamlit") :]
+    code = re.search(r"```python\n(.*?)```", block, re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 -- our own README
+    image = scope["image"]
+    assert tuple(image.shape) == (1, 1, 28, 28)
+    assert float(image.max()) > 0.5 > float(image.min())  # a drawn stroke on a dark background, not a flat image

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-from core.analysis.holes import Holes, load_or_measure_holes, prior_latents
+from core.analysis.holes import (
+    ACTIVE_THRESHOLD,
+    Holes,
+    clustering_verdict,
+    comparison_table,
+    load_or_measure_holes,
+    prior_latents,
+)
 from core.models.inference import decode_means
-from ui import loaders
+from ui import figures, loaders
 from ui.state import Ctx
 
 HOLES_N = 1000  # latents drawn per distribution for the holes figures; the grids show the first 64 of them
@@ -60,3 +68,44 @@ def activity(ctx: Ctx) -> np.ndarray:
 def evaluation(ctx: Ctx):
     """The stored core.evaluate figures of the model, or None when never evaluated."""
     return loaders.evaluation(ctx.ckpt)
+
+
+def maps_row(models: dict[str, Ctx]) -> None:
+    """The three models' 2-D maps side by side, in the same class colours."""
+    for col, (name, c) in zip(st.columns(3), models.items(), strict=True):
+        traces = figures.group_traces(c.md.xy, c.enc.labels, c.ds.classes, np.arange(len(c.enc)), size=2, opacity=0.6)
+        fig = go.Figure(traces)
+        legend = {"orientation": "h", "itemsizing": "constant", "y": -0.02, "yanchor": "top"}
+        fig.update_layout(height=400, margin={"l": 0, "r": 0, "t": 30, "b": 0}, title=name, legend=legend)
+        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
+        col.plotly_chart(fig, key=f"cp_map_{name}")
+
+
+def figures_table(models: dict[str, Ctx]) -> None:
+    """Their stored core.evaluate figures in one table, with the clustering verdict and what each column means."""
+    evals = {name: evaluation(c) for name, c in models.items()}
+    missing = [n for n, e in evals.items() if e is None]
+    if missing:
+        st.warning(f"Not evaluated yet: {', '.join(missing)}. Run `python -m core.evaluate --checkpoint <folder>`.")
+        return
+    table = comparison_table(evals, {name: activity(c) for name, c in models.items()})
+    number = {
+        c: st.column_config.NumberColumn(
+            c.replace("latent", "lat.").replace("pixel", "pix.") if " s " in c else c,
+            format="%.3f s" if " s " in c else "%.4f" if "MSE" in c else "%.3f",
+        )
+        for c in table.columns
+        if c != "active dims"
+    }
+    number["neg ELBO"] = st.column_config.NumberColumn("neg ELBO", format="%.1f", help="nats per image")
+    st.dataframe(table, key="cp_table", column_config=number)
+    st.markdown(clustering_verdict(evals))
+    st.caption(
+        ", ".join(f"{name} = {c.ckpt.name}" for name, c in models.items())
+        + f". Active dims: dimensions whose activity exceeds {ACTIVE_THRESHOLD:g} — mean KL in nats for the VAE, "
+        "the variance of the codes over the dataset for AE/DAE (core.analysis.walks.dimension_activity). 5-NN: "
+        "accuracy on the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means "
+        "(k = 10, all 5,000 images) against the classes; s: seconds each took when the checkpoint was evaluated "
+        "(2 CPU cores)."
+    )

@@ -36,6 +36,7 @@ POINT_XY = "point_xy"  # (point text, [x, y]): where a free point was clicked on
 MAP_REGION = "map_region"  # (view key, [sample indices]) of the last box or lasso selection
 MAP_LAST = "map_last"  # "point" or "region": what the user did last on the map, shown first
 MAP_GOTO = "map_goto"  # the Map page's "Go to sample #" box
+COMPARE_SEED = "cp_seed"  # which 8 test images the Compare page rebuilds (a setting: in the URL)
 CALLBACK_ERROR = "_callback_error"  # a one-line message from a failed widget callback, shown by the page
 KEPT = "_kept"  # {setting key: value}: page settings kept while their widgets are not on screen
 ACTIVE = "_active"  # the Settings of the page running now (reset by the shell at every run)
@@ -219,6 +220,11 @@ def on_map_select(key: str, projector: Projector, view_key: str) -> None:
         set_point(projector.from_map([xy])[0])
         # remember where the user clicked: far from the data, to_map(from_map(xy)) lands at the nearest cluster
         st.session_state[POINT_XY] = (st.session_state[POINT], xy)
+
+
+def next_compare_seed() -> None:
+    """The Compare page's Shuffle: the next 8 test images."""
+    st.session_state[COMPARE_SEED] = int(st.session_state.get(COMPARE_SEED, 0)) + 1
 
 
 def go_to_sample() -> None:

@@ -25,7 +25,20 @@ _TABLE = {
     **dict.fromkeys(
         ["Checkpoint", "open_checkpoint", "load_checkpoint", "save_checkpoint", "list_checkpoints"], "checkpoints"
     ),
-    **dict.fromkeys(["EncodedSet", "encode_dataset"], "inference"),
+    **dict.fromkeys(
+        [
+            "EncodedSet",
+            "encode_dataset",
+            "decode",
+            "decode_means",
+            "encode_means",
+            "reconstruct",
+            "sample_image",
+            "prior_latent",
+            "samples_csv",
+        ],
+        "inference",
+    ),
 }
 __all__ = sorted(_TABLE)
 __getattr__ = exports(__name__, _TABLE)
