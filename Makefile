@@ -35,8 +35,9 @@ install-dev: $(VENV)/.installed-dev
 run: install frontend
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
+# One worker per core (pytest-xdist); each test file stays on one worker (pyproject's --dist loadfile).
 test: install-dev frontend
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

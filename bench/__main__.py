@@ -23,19 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.analysis.map_inverse import median_ms
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
-
-
-def median_ms(fn, repeat: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+WARMUP = 2  # untimed calls before each timing
 
 
 def bench_model(ckpt_path: str, repeat: int) -> list[dict]:
@@ -73,9 +65,9 @@ def bench_model(ckpt_path: str, repeat: int) -> list[dict]:
     rows.append(
         {
             "what": "decode 1 latent -> image",
-            "ours_ms": median_ms(dec_inference, repeat * 4),
+            "ours_ms": median_ms(dec_inference, repeat * 4, WARMUP),
             "naive": "autograd left on",
-            "naive_ms": median_ms(dec_grad, repeat * 4),
+            "naive_ms": median_ms(dec_grad, repeat * 4, WARMUP),
             "target": "<= 2 ms",
         }
     )
@@ -95,7 +87,8 @@ def bench_projection(ckpt_path: str, repeat: int, quick: bool) -> list[dict]:
     z_new = enc.mean[enc.is_test][:64] + 0.05 * rng.standard_normal((64, enc.latent_dim)).astype(np.float32)
     xy = proj.embedding_[rng.integers(0, len(proj.embedding_), 64)] + 0.1 * rng.standard_normal((64, 2))
     rows = []
-    to_ms, from_ms = median_ms(lambda: proj.to_map(z_new), repeat), median_ms(lambda: proj.from_map(xy), repeat)
+    to_ms = median_ms(lambda: proj.to_map(z_new), repeat, WARMUP)
+    from_ms = median_ms(lambda: proj.from_map(xy), repeat, WARMUP)
     from core.analysis.map_inverse import KnnInverse
 
     knn = KnnInverse(10).fit(proj.embedding_, proj.latents_)
@@ -103,7 +96,7 @@ def bench_projection(ckpt_path: str, repeat: int, quick: bool) -> list[dict]:
         "what": "smooth inverse (from_map: KernelInverse) 64 map points",
         "ours_ms": from_ms,
         "naive": "kNN-10 (KnnInverse, the former from_map)",
-        "naive_ms": median_ms(lambda: knn.transform(xy), repeat),
+        "naive_ms": median_ms(lambda: knn.transform(xy), repeat, WARMUP),
         "target": "<= 1 ms",
     }
     if quick:
@@ -199,8 +192,8 @@ def fmt(v) -> str:
 
 
 def map_rows() -> list[dict]:
-    """The live Map's figures (tests/map_live_bench.py) as rows beside the others."""
-    from tests.map_live_bench import map_live_figures
+    """The live Map's figures (bench/map_live.py) as rows beside the others."""
+    from bench.map_live import map_live_figures
 
     f = map_live_figures()
     sel5, sel70 = statistics.median(f["selection_ms_5k"]), statistics.median(f["selection_ms_70k"])
@@ -251,13 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = bench_model(a.checkpoint, a.repeat) + bench_projection(a.checkpoint, a.repeat, a.quick)
     rows += bench_startup(a.checkpoint)
     if a.browser:
-        from tests.browser import bench_browser
+        from bench.browser import bench_browser
 
         rows += bench_browser()
         if not a.quick:  # the live Map: hover, selection, and a 70,000-point map (encoded once, minutes)
             rows += map_rows()
     if a.load:
-        from tests.browser import bench_load
+        from bench.browser import bench_load
 
         rows += bench_load()
     for r in rows:

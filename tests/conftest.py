@@ -21,22 +21,40 @@ def _seed():
 
 @pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for a module's browser tests (tests/browser.py)."""
-    from browser import chromium
+    """One headless Chromium for a module's browser tests: skipped without Chromium, failed where it is required."""
+    from browser import chromium, need_chromium
 
+    need_chromium()
     with chromium() as b:
         yield b
 
 
+@pytest.fixture(scope="module")
+def server_env(tmp_path_factory) -> dict[str, str]:
+    """The environment of the module's server: its own cache, data roots under pytest's temp folder (a module
+    overrides this fixture to serve other checkpoints)."""
+    cache = tmp_path_factory.mktemp("cache")  # latents of test datasets stay out of checkpoints/
+    return {"LATENT_EXPLORER_CACHE": str(cache), "LATENT_EXPLORER_DATA_ROOTS": str(tmp_path_factory.getbasetemp())}
+
+
+@pytest.fixture(scope="module")
+def server(browser, server_env) -> str:
+    """One real Streamlit server (``streamlit run app.py``) shared by a module's browser tests: its base URL."""
+    from browser import streamlit_server
+
+    with streamlit_server(env=server_env) as (base, _, _):
+        yield base
+
+
 @pytest.fixture
 def page(browser, request):
-    """A fresh tab 1400 px wide and the module's PAGE_HEIGHT (1000) tall, with its TIMEOUT (60 s) for waits."""
-    height, timeout = getattr(request.module, "PAGE_HEIGHT", 1000), getattr(request.module, "TIMEOUT", 60_000)
-    ctx = browser.new_context(viewport={"width": 1400, "height": height})
-    p = ctx.new_page()
-    p.set_default_timeout(timeout)
+    """A test's browser page (tests/browser.py fresh_page): its own context, the module's PAGE_HEIGHT (1000) tall,
+    with its TIMEOUT (120 s) for waits."""
+    from browser import fresh_page
+
+    p = fresh_page(browser, getattr(request.module, "PAGE_HEIGHT", 1000), getattr(request.module, "TIMEOUT", 120_000))
     yield p
-    ctx.close()
+    p.context.close()
 
 
 @pytest.fixture

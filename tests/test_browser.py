@@ -7,6 +7,8 @@ In CI (LATENT_EXPLORER_REQUIRE_BROWSER=1) a missing browser fails instead of ski
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -16,10 +18,10 @@ from browser import (
     DECODED_CHANGED,
     MAP_READY,
     PLOTLY_MAP,
+    READY,
     drag_first_slider,
+    fresh_page,
     image_src,
-    need_chromium,
-    streamlit_server,
     wait_idle,
 )
 from support import ROOT
@@ -27,33 +29,9 @@ from ui.shell import PAGES
 
 pytestmark = pytest.mark.browser
 SHOTS = ROOT / "test-artifacts" / "screenshots"
+SHOTS.mkdir(parents=True, exist_ok=True)
 TIMEOUT = 60_000  # ms: a cold server on a busy 2-core machine is slow the first time
 
-need_chromium()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    cache = tmp_path_factory.mktemp("cache")  # latents of test datasets stay out of checkpoints/
-    data = tmp_path_factory.getbasetemp()  # test datasets are written under pytest's temp folder
-    env = {"LATENT_EXPLORER_CACHE": str(cache), "LATENT_EXPLORER_DATA_ROOTS": str(data)}
-    with streamlit_server(env=env) as (base, healthy_s, _):
-        yield base
-
-
-# What each page shows once its script has run to the end; the pages come from ui.shell.PAGES.
-READY = {
-    "map": ".st-key-map_colour",  # the controls come last, above the map: wait for them or clicks miss
-    "sliders": '[data-testid="stImage"]:has-text("decoded"), .st-key-sl_live_view',  # server or live path
-    "interpolation": '[data-testid="stImage"]:has-text("lerp in 10 steps")',
-    "uncertainty": 'p:has-text("Spearman ρ =")',  # the sentence computed from the numbers
-    "anomalies": "text=Leave-one-class-out study",
-    "denoising": "text=The numbers: mean PSNR in dB",  # the expander after every image row and curve
-    "compare": "text=64 samples from each model's prior, decoded",
-    "directions": "text=What one dimension does",
-    "train": "text=Start training",  # the new-training form's button, then the queue below it
-}
 TITLES = {"": PAGES[0].title} | {p.url: p.title for p in PAGES[1:]}  # the default page is served at /
 
 
@@ -283,14 +261,12 @@ def test_a_copied_link_reopens_the_same_view(server, browser, page):
     page.locator('[data-testid="stImage"]:has-text("slerp in 10 steps")').first.wait_for()
     page.wait_for_url("**ip_method=slerp*")  # the URL follows once the run has finished
     link = page.url
-    fresh = browser.new_context(viewport={"width": 1400, "height": 1000})  # another user, nothing shared
-    other = fresh.new_page()
-    other.set_default_timeout(TIMEOUT)
+    other = fresh_page(browser, timeout=TIMEOUT)  # another user, nothing shared
     other.goto(link)
     other.locator('[data-testid="stImage"]:has-text("slerp in 10 steps")').first.wait_for()
     wait_idle(other, TIMEOUT)
     assert image_src(other, "slerp in 10 steps") and other.url == link
-    fresh.close()
+    other.context.close()
 
 
 def test_sliders_keep_the_decoded_image_in_view_while_scrolling(server, page):
@@ -342,3 +318,21 @@ def test_an_uploaded_png_is_scored_and_placed_on_the_map(server, page, tmp_path)
         .find(t => t.name === 'your image'); return t ? [t.x[0], t.y[0]] : null; }""")
     assert marker is not None and all(np.isfinite(marker))  # placed on the map
     page.screenshot(path=str(SHOTS / "anomalies-upload.png"), full_page=True)
+
+
+def test_the_screenshot_script_shoots_the_pages(server, tmp_path):
+    """bench/screenshots.py, run as a command on this module's (warm) server at a small size: the first page (served
+    at /) and the last (the old script stopped with a KeyError after the fourth), a PNG of each."""
+    from PIL import Image
+
+    assert set(READY) == {p.url for p in PAGES}  # what the script waits for, known for every page
+    pages = [PAGES[0].url, PAGES[-1].url]
+    cmd = [sys.executable, "-m", "bench.screenshots", "--base", server, "--out", str(tmp_path)]
+    cmd += ["--pages", ",".join(pages), "--width", "800", "--height", "600", "--settle", "0"]
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{url}.png" for url in pages)
+    for url in pages:
+        with Image.open(tmp_path / f"{url}.png") as im:
+            assert im.format == "PNG" and im.size == (800, 600), url
+            assert len(set(im.convert("L").getdata())) > 2, url  # a picture of the page, not a blank one

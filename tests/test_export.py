@@ -14,7 +14,7 @@ from core.errors import ConfigError
 from core.export import OnnxDecoder, export_decoder
 from core.models.autoencoders import LOGVAR_MIN
 from core.models.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
-from support import ROOT, SEED
+from support import ROOT, SEED, onnx_twin
 
 TOL = 1e-5
 
@@ -104,8 +104,6 @@ def test_bad_latent_shape(tmp_path, tiny_model):
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_an_onnx_checkpoint_exports_the_decoder_a_torch_one_does(tmp_path, tiny_model, likelihood):
     """The same networks as a torch checkpoint and as encoder.onnx + decoder.onnx: one live decoder, to TOL."""
-    from test_onnx_model import onnx_twin
-
     model = tiny_model("vae", likelihood=likelihood)
     onnx_ck, torch_ck = load_checkpoint(onnx_twin(model, tmp_path / "onnx")), saved(tmp_path, model)
     assert_parity(onnx_ck)

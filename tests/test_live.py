@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import time
 from urllib.parse import parse_qs, urlparse
@@ -19,19 +18,10 @@ import pytest
 from PIL import Image
 
 from core.analysis.walks import GRID_STEPS, dimension_activity, slider_grid
-from support import DEFAULT, ROOT, open_page
+from support import DEFAULT, NPM, ROOT, onnx_decoder, open_page
 from ui import element, sliders_element, state
 
 FRONTEND = ROOT / "frontend"
-NPM = shutil.which("npm") or (str(ROOT / ".venv/bin/npm") if (ROOT / ".venv/bin/npm").exists() else None)
-
-
-def onnx_decoder(name: str = DEFAULT):
-    from core.export import OnnxDecoder, export_decoder
-    from core.models.checkpoints import load_checkpoint
-
-    path = export_decoder(load_checkpoint(ROOT / "checkpoints" / name))
-    return path, OnnxDecoder(path)
 
 
 def test_parse_latent_takes_only_finite_numbers_in_range():
@@ -185,10 +175,6 @@ PIXELS = "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.heigh
 
 
 def _browser_ready() -> None:
-    from browser import chromium_path
-
-    if chromium_path() is None:
-        pytest.skip("chromium not installed")
     if not sliders_element.available():
         pytest.skip("no frontend build (make test builds it when node is available)")
 
@@ -223,8 +209,8 @@ def wait_grid_current(page) -> None:
 
 
 @pytest.mark.browser
-def test_dragging_a_live_slider_decodes_in_the_browser():
-    from browser import app_page, wait_idle
+def test_dragging_a_live_slider_decodes_in_the_browser(server, page):
+    from browser import wait_idle
     from ui.images import to_pil
 
     _browser_ready()
@@ -232,104 +218,102 @@ def test_dragging_a_live_slider_decodes_in_the_browser():
     enc = encoded(DEFAULT)
     act = dimension_activity(enc)
     lo, hi = np.floor(min(float(enc.mean.min()), -3.0)), np.ceil(max(float(enc.mean.max()), 3.0))
-    with app_page() as (base, page):
-        sent, errors = [], []
-        page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(time.perf_counter())))
-        page.on("console", lambda m: errors.append((m.text, m.location.get("url", ""))) if m.type == "error" else None)
-        open_live(page, base)
-        page.locator(".st-key-sl_map .main-svg").first.wait_for()  # the small map, drawn after the first image
-        wait_idle(page)
-        time.sleep(0.5)
-        canvas, grid = page.locator(MEAN), page.locator(GRID)
-        seen = [canvas.evaluate(PIXELS)]
-        grids = {}
-        n_sent = len(sent)
+    sent, errors = [], []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(time.perf_counter())))
+    page.on("console", lambda m: errors.append((m.text, m.location.get("url", ""))) if m.type == "error" else None)
+    open_live(page, server)
+    page.locator(".st-key-sl_map .main-svg").first.wait_for()  # the small map, drawn after the first image
+    wait_idle(page)
+    time.sleep(0.5)
+    canvas, grid = page.locator(MEAN), page.locator(GRID)
+    seen = [canvas.evaluate(PIXELS)]
+    grids = {}
+    n_sent = len(sent)
 
-        def step(i: int) -> None:
-            if i in (8, 16):  # two intermediate positions: wait for their grid, then read both canvases
-                wait_grid_current(page)
-                grids[i] = (grid.evaluate(PIXELS), canvas.evaluate(PIXELS))
-            seen.append(canvas.evaluate(PIXELS))
+    def step(i: int) -> None:
+        if i in (8, 16):  # two intermediate positions: wait for their grid, then read both canvases
+            wait_grid_current(page)
+            grids[i] = (grid.evaluate(PIXELS), canvas.evaluate(PIXELS))
+        seen.append(canvas.evaluate(PIXELS))
 
-        drag(page, on_step=step)
-        during = len(sent) - n_sent  # messages to the server while the button was down (the last is the release)
-        changes = sum(a != b for a, b in zip(seen, seen[1:], strict=False))
-        assert changes >= 10, changes  # the image followed the drag before release
-        assert grids[8][0] != grids[16][0] and grids[8][1] != grids[16][1]  # grid and image, both mid-drag
-        assert during <= 1, during  # at most the release itself reached the server before mouse up returned
-        page.wait_for_function("() => new URL(location.href).searchParams.get('point')?.split(',').length === 16")
-        wait_idle(page)
-        z = np.array(page.evaluate("() => window.__latentLive.z"), np.float32)
-        point = np.array(parse_qs(urlparse(page.url).query)["point"][0].split(","), float)
-        assert np.abs(point - z).max() <= 5e-4 + 1e-6 and np.abs(z).max() > 0.5  # the released latent is the point
-        want = np.asarray(to_pil(dec(z[None]).mean[0], scale=1), np.int16)
-        got = np.array(canvas.evaluate(PIXELS), np.int16).reshape(*want.shape, 4)[..., 0]
-        edge = np.abs((dec(z[None]).mean[0, 0] * 255 + 0.5) % 1 - 0.5) > 0.5 - 1e-5 * 255  # a rounding edge
-        assert np.all((got == want) | edge)
+    drag(page, on_step=step)
+    during = len(sent) - n_sent  # messages to the server while the button was down (the last is the release)
+    changes = sum(a != b for a, b in zip(seen, seen[1:], strict=False))
+    assert changes >= 10, changes  # the image followed the drag before release
+    assert grids[8][0] != grids[16][0] and grids[8][1] != grids[16][1]  # grid and image, both mid-drag
+    assert during <= 1, during  # at most the release itself reached the server before mouse up returned
+    page.wait_for_function("() => new URL(location.href).searchParams.get('point')?.split(',').length === 16")
+    wait_idle(page)
+    z = np.array(page.evaluate("() => window.__latentLive.z"), np.float32)
+    point = np.array(parse_qs(urlparse(page.url).query)["point"][0].split(","), float)
+    assert np.abs(point - z).max() <= 5e-4 + 1e-6 and np.abs(z).max() > 0.5  # the released latent is the point
+    want = np.asarray(to_pil(dec(z[None]).mean[0], scale=1), np.int16)
+    got = np.array(canvas.evaluate(PIXELS), np.int16).reshape(*want.shape, 4)[..., 0]
+    edge = np.abs((dec(z[None]).mean[0, 0] * 255 + 0.5) % 1 - 0.5) > 0.5 - 1e-5 * 255  # a rounding edge
+    assert np.all((got == want) | edge)
 
-        # the grid follows the final latent: Python's slider_grid latents, decoded by Python onnxruntime
-        page.wait_for_function("z => window.__latentLive.gridZ.join() === z.join()", arg=z.tolist())
-        g_z, g_mean = page.evaluate(
-            "() => [Array.from(window.__latentLive.gridLatents), Array.from(window.__latentLive.gridMean)]"
-        )
-        g = slider_grid(z, act.order[:8].tolist(), lo, hi)
-        np.testing.assert_array_equal(np.array(g_z, np.float32), g.latents.ravel())
-        py = dec(g.latents.reshape(64, 16)).mean
-        assert np.abs(np.array(g_mean, np.float32) - py.ravel()).max() <= 1e-5
-        cells = np.array(grid.evaluate(PIXELS), np.int16).reshape(8 * 30 + 2, 8 * 30 + 2, 4)[..., 0]
-        for k in range(64):  # the canvas shows those images, make_grid's layout
-            i, j = divmod(k, 8)
-            cell = cells[2 + i * 30 : 2 + i * 30 + 28, 2 + j * 30 : 2 + j * 30 + 28]
-            want = np.asarray(to_pil(py[k], scale=1), np.int16)
-            edge = np.abs((py[k, 0] * 255 + 0.5) % 1 - 0.5) > 0.5 - 1e-5 * 255
-            assert np.all((cell == want) | edge), k
-        assert [e for e in errors if STREAMLIT_PROBE not in e[1]] == []
-
-
-@pytest.mark.browser
-def test_a_gaussian_decoder_shows_mean_sample_and_std_while_dragging():
-    from browser import app_page, wait_idle
-
-    _browser_ready()
-    with app_page() as (base, page):
-        page.goto(base + "/sliders?ckpt=mnist5k-vae16-gaussian")
-        page.wait_for_function("() => window.__latentLive && window.__latentLive.gridMean !== null", polling=100)
-        wait_idle(page)
-        names = ('[data-testid="le-mean"]', '[data-testid="le-sample"]', '[data-testid="le-std"]', GRID)
-        snaps = {}
-
-        def step(i: int) -> None:
-            if i in (5, 20):
-                wait_grid_current(page)
-                snaps[i] = [page.locator(n).evaluate(PIXELS) for n in names]
-
-        drag(page, on_step=step)
-        for before, after, name in zip(snaps[5], snaps[20], names, strict=True):
-            assert before != after, name  # each of them follows the drag
-            assert len(set(after[0::4])) > 2, name  # and shows a picture, not a flat canvas
-        wait_idle(page)
-        # a click on a grid cell (first row, first column: the most active dimension at the slider's minimum)
-        # moves the sliders there and sends the latent back like a release
-        enc = encoded("mnist5k-vae16-gaussian")
-        dim, lo = int(dimension_activity(enc).order[0]), np.floor(min(float(enc.mean.min()), -3.0))
-        box = page.locator(GRID).bounding_box()
-        scale = box["width"] / (8 * 30 + 2)
-        page.mouse.click(box["x"] + 16 * scale, box["y"] + 16 * scale)
-        page.wait_for_function(
-            "([d, lo]) => Number(new URL(location.href).searchParams.get('point')?.split(',')[d]) === lo", arg=[dim, lo]
-        )
-        assert page.evaluate("() => window.__latentLive.latest")[dim] == lo
+    # the grid follows the final latent: Python's slider_grid latents, decoded by Python onnxruntime
+    page.wait_for_function("z => window.__latentLive.gridZ.join() === z.join()", arg=z.tolist())
+    g_z, g_mean = page.evaluate(
+        "() => [Array.from(window.__latentLive.gridLatents), Array.from(window.__latentLive.gridMean)]"
+    )
+    g = slider_grid(z, act.order[:8].tolist(), lo, hi)
+    np.testing.assert_array_equal(np.array(g_z, np.float32), g.latents.ravel())
+    py = dec(g.latents.reshape(64, 16)).mean
+    assert np.abs(np.array(g_mean, np.float32) - py.ravel()).max() <= 1e-5
+    cells = np.array(grid.evaluate(PIXELS), np.int16).reshape(8 * 30 + 2, 8 * 30 + 2, 4)[..., 0]
+    for k in range(64):  # the canvas shows those images, make_grid's layout
+        i, j = divmod(k, 8)
+        cell = cells[2 + i * 30 : 2 + i * 30 + 28, 2 + j * 30 : 2 + j * 30 + 28]
+        want = np.asarray(to_pil(py[k], scale=1), np.int16)
+        edge = np.abs((py[k, 0] * 255 + 0.5) % 1 - 0.5) > 0.5 - 1e-5 * 255
+        assert np.all((cell == want) | edge), k
+    assert [e for e in errors if STREAMLIT_PROBE not in e[1]] == []
 
 
 @pytest.mark.browser
-def test_without_webassembly_the_sliders_use_the_server_path():
-    from browser import app_page, wait_idle
+def test_a_gaussian_decoder_shows_mean_sample_and_std_while_dragging(server, page):
+    from browser import wait_idle
 
     _browser_ready()
-    with app_page(init_script="delete window.WebAssembly") as (base, page):
-        page.goto(base + "/sliders")
-        page.get_by_text("Server path: each released slider is decoded on the server (this browser has no").wait_for()
-        wait_idle(page)
-        assert page.locator('[data-testid="stSlider"]').count() == 8  # Streamlit's sliders, not the element's
-        assert page.evaluate("() => window.__latentLive === undefined")  # the live module never loaded
-        page.locator('[data-testid="stImage"]').filter(has_text="decoded").first.wait_for()
+    page.goto(server + "/sliders?ckpt=mnist5k-vae16-gaussian")
+    page.wait_for_function("() => window.__latentLive && window.__latentLive.gridMean !== null", polling=100)
+    wait_idle(page)
+    names = ('[data-testid="le-mean"]', '[data-testid="le-sample"]', '[data-testid="le-std"]', GRID)
+    snaps = {}
+
+    def step(i: int) -> None:
+        if i in (5, 20):
+            wait_grid_current(page)
+            snaps[i] = [page.locator(n).evaluate(PIXELS) for n in names]
+
+    drag(page, on_step=step)
+    for before, after, name in zip(snaps[5], snaps[20], names, strict=True):
+        assert before != after, name  # each of them follows the drag
+        assert len(set(after[0::4])) > 2, name  # and shows a picture, not a flat canvas
+    wait_idle(page)
+    # a click on a grid cell (first row, first column: the most active dimension at the slider's minimum)
+    # moves the sliders there and sends the latent back like a release
+    enc = encoded("mnist5k-vae16-gaussian")
+    dim, lo = int(dimension_activity(enc).order[0]), np.floor(min(float(enc.mean.min()), -3.0))
+    box = page.locator(GRID).bounding_box()
+    scale = box["width"] / (8 * 30 + 2)
+    page.mouse.click(box["x"] + 16 * scale, box["y"] + 16 * scale)
+    page.wait_for_function(
+        "([d, lo]) => Number(new URL(location.href).searchParams.get('point')?.split(',')[d]) === lo", arg=[dim, lo]
+    )
+    assert page.evaluate("() => window.__latentLive.latest")[dim] == lo
+
+
+@pytest.mark.browser
+def test_without_webassembly_the_sliders_use_the_server_path(server, page):
+    from browser import wait_idle
+
+    _browser_ready()
+    page.add_init_script("delete window.WebAssembly")
+    page.goto(server + "/sliders")
+    page.get_by_text("Server path: each released slider is decoded on the server (this browser has no").wait_for()
+    wait_idle(page)
+    assert page.locator('[data-testid="stSlider"]').count() == 8  # Streamlit's sliders, not the element's
+    assert page.evaluate("() => window.__latentLive === undefined")  # the live module never loaded
+    page.locator('[data-testid="stImage"]').filter(has_text="decoded").first.wait_for()

@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_live import NPM, onnx_decoder
 
 from core.maps.inverse import KernelInverse
-from support import DEFAULT, ROOT, open_page
+from support import DEFAULT, NPM, ROOT, onnx_decoder, open_page
 from ui import element, map_element, panels, state
 
 FRONTEND = ROOT / "frontend"
@@ -295,10 +294,6 @@ def test_the_selection_mean_image_is_the_exact_mean_of_the_reconstructions(monke
 
 
 def _browser_ready() -> None:
-    from browser import chromium_path
-
-    if chromium_path() is None:
-        pytest.skip("chromium not installed")
     needs_build()
 
 
@@ -329,84 +324,79 @@ def hover(page, xy, draws_before: int) -> dict:
 
 
 @pytest.mark.browser
-def test_hovering_decodes_like_python_and_a_click_pins_the_point():
-    from browser import app_page, wait_idle
+def test_hovering_decodes_like_python_and_a_click_pins_the_point(server, page):
+    from browser import wait_idle
 
     _browser_ready()
     _, dec = onnx_decoder()
     _, _, md = home_map()
     inv = KernelInverse.for_browser(md.projector.embedding_, md.projector.latents_)
-    with app_page() as (base, page):
-        open_map(page, base)
-        wait_idle(page)
-        lo, hi = md.xy.min(0), md.xy.max(0)
-        seen = []
-        for frac in ((0.3, 0.45), (0.7, 0.6)):  # two positions in the map's box, on a point or not
-            s = hover(page, lo + np.array(frac) * (hi - lo), page.evaluate("() => window.__latentMap.draws"))
-            want = dec(inv.transform(np.array([s["xy"]], np.float64))).mean[0].ravel()
-            assert np.abs(np.array(s["mean"], np.float32) - want).max() <= 1e-5
-            seen.append(np.array(s["mean"]))
-        assert np.abs(seen[0] - seen[1]).max() > 0.1  # two places, two images
-        # a click on a point: that sample becomes the current point (URL), the camera stays where it was
-        i = 1234
-        s = hover(page, md.xy[i], page.evaluate("() => window.__latentMap.draws"))
-        assert s["index"] == i and np.allclose(s["xy"], md.xy[i])
-        page.mouse.wheel(0, -300)  # zoom in around the pointer first
-        time.sleep(0.8)
-        domain = page.evaluate("() => window.__latentMap.domain")
-        page.mouse.click(*to_pixels(page, md.xy[i]))
-        page.wait_for_function(f"() => new URL(location.href).searchParams.get('point') === '{i}'")
-        wait_idle(page)
-        page.get_by_text(f"#{i} · class").first.wait_for()
-        assert np.allclose(page.evaluate("() => window.__latentMap.domain"), domain)  # zoom kept across the rerun
-        # empty space (the whole map in view again): the position's latent (Python's inverse there) becomes the point
-        page.locator('[data-tool="reset"]').click()
-        page.wait_for_function(f"() => window.__latentMap.domain[1] - window.__latentMap.domain[0] > {hi[0] - lo[0]}")
-        time.sleep(0.3)
-        far = md.xy[:, 0].min() - 0.02 * (hi[0] - lo[0]), md.xy[:, 1].mean()
-        page.mouse.click(*to_pixels(page, far))
-        page.wait_for_function("() => (new URL(location.href).searchParams.get('point') || '').includes(',')")
-        wait_idle(page)
-        sent = page.evaluate("() => window.__latentMap.clicks.at(-1)")
-        assert "xy" in sent
-        point = np.array(parse_qs(urlparse(page.url).query)["point"][0].split(","), float)
-        assert np.abs(point - inv.transform(np.array([sent["xy"]]))[0]).max() <= 5e-4 + 1e-6
-        page.get_by_text("decoded from this map position").first.wait_for()
-        # a box selection: its histogram is drawn in the element at once, with the counts of the panel that follows
-        box = page.locator('[data-testid="le-map-canvas"]').bounding_box()
-        page.locator('[data-tool="box"]').click()
-        page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7, steps=8)
-        page.mouse.up()
-        page.wait_for_function("() => window.__latentMap.counts.length === 10")
-        n, counts = page.evaluate("() => [window.__latentMap.selected, window.__latentMap.counts]")
-        assert n > 20 and sum(counts) == n
-        page.locator('[data-testid="le-map-hist"]').get_by_text(f"{n:,} selected").wait_for()
-        page.get_by_text(f"Classes of the {n:,} selected points").wait_for()
-        wait_idle(page)
-        panel = page.locator(".le-hist").first.evaluate(
-            "h => [...h.querySelectorAll('span')].filter((_, i) => i % 2 === 0).map(s => +s.innerText)"
-        )
-        assert panel == counts  # Python's bars (count above each) = the element's
-        page.locator('[data-tool="pan"]').click()
+    open_map(page, server)
+    wait_idle(page)
+    lo, hi = md.xy.min(0), md.xy.max(0)
+    seen = []
+    for frac in ((0.3, 0.45), (0.7, 0.6)):  # two positions in the map's box, on a point or not
+        s = hover(page, lo + np.array(frac) * (hi - lo), page.evaluate("() => window.__latentMap.draws"))
+        want = dec(inv.transform(np.array([s["xy"]], np.float64))).mean[0].ravel()
+        assert np.abs(np.array(s["mean"], np.float32) - want).max() <= 1e-5
+        seen.append(np.array(s["mean"]))
+    assert np.abs(seen[0] - seen[1]).max() > 0.1  # two places, two images
+    # a click on a point: that sample becomes the current point (URL), the camera stays where it was
+    i = 1234
+    s = hover(page, md.xy[i], page.evaluate("() => window.__latentMap.draws"))
+    assert s["index"] == i and np.allclose(s["xy"], md.xy[i])
+    page.mouse.wheel(0, -300)  # zoom in around the pointer first
+    time.sleep(0.8)
+    domain = page.evaluate("() => window.__latentMap.domain")
+    page.mouse.click(*to_pixels(page, md.xy[i]))
+    page.wait_for_function(f"() => new URL(location.href).searchParams.get('point') === '{i}'")
+    wait_idle(page)
+    page.get_by_text(f"#{i} · class").first.wait_for()
+    assert np.allclose(page.evaluate("() => window.__latentMap.domain"), domain)  # zoom kept across the rerun
+    # empty space (the whole map in view again): the position's latent (Python's inverse there) becomes the point
+    page.locator('[data-tool="reset"]').click()
+    page.wait_for_function(f"() => window.__latentMap.domain[1] - window.__latentMap.domain[0] > {hi[0] - lo[0]}")
+    time.sleep(0.3)
+    far = md.xy[:, 0].min() - 0.02 * (hi[0] - lo[0]), md.xy[:, 1].mean()
+    page.mouse.click(*to_pixels(page, far))
+    page.wait_for_function("() => (new URL(location.href).searchParams.get('point') || '').includes(',')")
+    wait_idle(page)
+    sent = page.evaluate("() => window.__latentMap.clicks.at(-1)")
+    assert "xy" in sent
+    point = np.array(parse_qs(urlparse(page.url).query)["point"][0].split(","), float)
+    assert np.abs(point - inv.transform(np.array([sent["xy"]]))[0]).max() <= 5e-4 + 1e-6
+    page.get_by_text("decoded from this map position").first.wait_for()
+    # a box selection: its histogram is drawn in the element at once, with the counts of the panel that follows
+    box = page.locator('[data-testid="le-map-canvas"]').bounding_box()
+    page.locator('[data-tool="box"]').click()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.7, steps=8)
+    page.mouse.up()
+    page.wait_for_function("() => window.__latentMap.counts.length === 10")
+    n, counts = page.evaluate("() => [window.__latentMap.selected, window.__latentMap.counts]")
+    assert n > 20 and sum(counts) == n
+    page.locator('[data-testid="le-map-hist"]').get_by_text(f"{n:,} selected").wait_for()
+    page.get_by_text(f"Classes of the {n:,} selected points").wait_for()
+    wait_idle(page)
+    panel = page.locator(".le-hist").first.evaluate(
+        "h => [...h.querySelectorAll('span')].filter((_, i) => i % 2 === 0).map(s => +s.innerText)"
+    )
+    assert panel == counts  # Python's bars (count above each) = the element's
+    page.locator('[data-tool="pan"]').click()
 
 
 @pytest.mark.browser
-def test_without_webassembly_the_map_page_draws_the_plotly_map():
-    from browser import app_page, wait_idle
+def test_without_webassembly_the_map_page_draws_the_plotly_map(server, page):
+    from browser import wait_idle
 
     _browser_ready()
-    with app_page(init_script="delete window.WebAssembly") as (base, page):
-        page.goto(base + "/")
-        page.get_by_text(
-            "Server path: each click is decoded on the server (this browser has no WebAssembly)."
-        ).wait_for()
-        page.locator('[data-testid="stPlotlyChart"] .legendtext').first.wait_for()
-        wait_idle(page)
-        legend = page.locator('[data-testid="stPlotlyChart"] .legendtext').evaluate_all(
-            "t => t.map(e => e.textContent)"
-        )
-        assert [str(c) for c in range(10)] == legend[:10]  # one trace per class: the server path's map
-        assert page.locator('[data-testid="le-map"]').count() == 0  # the live element is gone
-        assert not page.get_by_text("Live: this browser decodes").count()
+    page.add_init_script("delete window.WebAssembly")
+    page.goto(server + "/")
+    page.get_by_text("Server path: each click is decoded on the server (this browser has no WebAssembly).").wait_for()
+    page.locator('[data-testid="stPlotlyChart"] .legendtext').first.wait_for()
+    wait_idle(page)
+    legend = page.locator('[data-testid="stPlotlyChart"] .legendtext').evaluate_all("t => t.map(e => e.textContent)")
+    assert [str(c) for c in range(10)] == legend[:10]  # one trace per class: the server path's map
+    assert page.locator('[data-testid="le-map"]').count() == 0  # the live element is gone
+    assert not page.get_by_text("Live: this browser decodes").count()

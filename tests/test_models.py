@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -23,7 +25,6 @@ def test_shapes_and_loss_terms(kind, likelihood, shape):
     assert (q.logvar is None) == (kind != "vae")
     dist = m.decode(q.mean)
     assert dist.mean.shape == (3, *shape) and dist.std.shape == (3, *shape)
-    assert 0 <= dist.mean.min().item() and dist.mean.max().item() <= 1
     assert dist.sample().shape == (3, *shape)
     parts = m.loss(x)
     assert parts.total.shape == parts.recon.shape == parts.kl.shape == (3,)
@@ -34,6 +35,40 @@ def test_shapes_and_loss_terms(kind, likelihood, shape):
         assert (parts.kl == 0).all() and torch.equal(parts.total, parts.recon)
     assert m.reconstruct(x).shape == x.shape
     assert m.sample_prior(4).shape == (4, *shape)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_a_hand_set_decoder_decodes_to_its_known_image(likelihood):
+    """Decoder weights set by hand: pixel p's logit is z[p % 2] (through two LeakyReLUs) plus a bias of its own, and
+    a Gaussian's raw log-variance is a bias alone, so the decoded mean and std are known in closed form."""
+    from core.models.autoencoders import LOGVAR_MIN
+
+    cfg = ModelConfig(kind="ae", likelihood=likelihood, image_shape=(1, 8, 8), latent_dim=2, width=1, hidden=2)
+    m = build_model(cfg).eval()
+    first, middle, last = (layer for layer in m.decoder.net if isinstance(layer, torch.nn.Linear))
+    bias = torch.linspace(-2.0, 2.0, 64)  # the mean channel's logits at z = 0
+    raw = torch.linspace(-8.0, 1.0, 64)  # the Gaussian's raw log-variance, below and above LOGVAR_MIN
+    with torch.no_grad():
+        for layer in (first, middle, last):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        first.weight[0, 0] = first.weight[1, 1] = 1.0  # hidden = z
+        middle.weight[0, 0] = middle.weight[1, 1] = 1.0  # the next 2 of 8 units = hidden, the rest 0
+        last.weight[torch.arange(64), torch.arange(64) % 2] = 1.0
+        last.bias[:64] = bias
+        if likelihood == "gaussian":
+            last.bias[64:] = raw
+        dist = m.decode(torch.tensor([[-1.0, 2.0]]))
+    z = [-1.0 * 0.2 * 0.2, 2.0]  # a negative input is scaled by 0.2 at each of the two LeakyReLUs
+    for p in range(64):
+        mean = 1 / (1 + math.exp(-(z[p % 2] + bias[p].item())))
+        if likelihood == "bernoulli":
+            std = math.sqrt(mean * (1 - mean))
+        else:
+            logvar = LOGVAR_MIN + math.log1p(math.exp(raw[p].item() - LOGVAR_MIN))  # softplus: >= LOGVAR_MIN
+            std = math.exp(logvar / 2)
+        assert dist.mean[0, 0, p // 8, p % 8].item() == pytest.approx(mean, rel=1e-6), p  # row-major pixels
+        assert dist.std[0, 0, p // 8, p % 8].item() == pytest.approx(std, rel=1e-5), p
 
 
 def test_bernoulli_nll_known_value():

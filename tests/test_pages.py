@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import functools
 import io
 import json
@@ -12,7 +11,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from support import DEFAULT, ROOT, SHIPPED, open_page
+from support import DEFAULT, ROOT, SHIPPED, chart_data, n_points, open_page
 from ui import figures, images, loaders, state
 from ui.shell import PAGES
 
@@ -34,19 +33,6 @@ def image_array(at: AppTest, media: dict, caption: str) -> np.ndarray:
     assert hits, f"no image captioned {caption!r}; captions: {[im.captions for im in at.image]}"
     file_id = hits[0].value[0].rsplit("/", 1)[-1].split(".")[0]
     return np.asarray(Image.open(io.BytesIO(media[file_id])))
-
-
-def chart_data(at: AppTest, key: str) -> list[dict]:
-    charts = [c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["data"] and key in c.proto.id]
-    assert charts, f"no plotly chart with key {key!r}"
-    return json.loads(charts[0].proto.spec)["data"]
-
-
-def n_points(trace: dict) -> int:
-    x = trace["x"]
-    if isinstance(x, dict):  # plotly writes numpy arrays as base64 typed arrays
-        return len(base64.b64decode(x["bdata"])) // np.dtype(x["dtype"]).itemsize
-    return len(x)
 
 
 # ------------------------------------------------------------------------------ shell and state

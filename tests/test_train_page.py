@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import need_chromium, streamlit_server, wait_idle
+from browser import streamlit_server, wait_idle
 from core.models.checkpoints import load_checkpoint
 from core.train import jobs
 from core.train.jobs import JobState
@@ -38,9 +38,6 @@ def plotted(page, js: str, name: str, more_than: int) -> int:
     return page.evaluate(js, name)
 
 
-need_chromium()
-
-
 @pytest.fixture(scope="module")
 def place(tmp_path_factory):
     """A checkpoint root, cache and data root of the module's own, and the server's environment for them."""
@@ -61,10 +58,9 @@ def place(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(place):
-    _, env, _ = place
-    with streamlit_server(env=env) as (base, _, _):
-        yield base
+def server_env(place) -> dict[str, str]:
+    """The module's server (conftest ``server``) serves the module's own checkpoint root."""
+    return place[1]
 
 
 def class_zip(path: Path, classes: int = 3, per_class: int = 40) -> Path:
@@ -203,29 +199,24 @@ def test_stop_then_resume_to_the_end(server, place, page):
     assert ck.info["progress"]["epoch"] == 30 and ck.info["metrics"]["test"]["neg_elbo"] > 0
 
 
-def test_a_server_restart_finds_the_job(place, browser):
+def test_a_server_restart_finds_the_job(place, page):
     root, env, _ = place
     with streamlit_server(env=env) as (base, _, _):
-        page = browser.new_page(viewport={"width": 1400, "height": 2000})
-        page.set_default_timeout(TIMEOUT)
         open_train(page, base)
         pick_builtin(page, "digits")
         settings(page, "survivor", epochs=60, batch=16, width=4, hidden=16, build_map=False)
         page.get_by_role("button", name="Start training").click()
         plotted(page, VAL_POINTS, "survivor", 0)
-        page.close()
+        page.goto("about:blank")  # the session ends before its server does
     job = job_named(root, "survivor")  # the server is gone; its job is not
     assert job.state == JobState.RUNNING and jobs._alive(job) and jobs.runner_alive(root)
     with streamlit_server(env=env) as (base, _, _):
-        page = browser.new_page(viewport={"width": 1400, "height": 2000})
-        page.set_default_timeout(TIMEOUT)
         open_train(page, base)
         found = page.locator('[class*="st-key-job_"], [class*="st-key-done_"]', has_text="survivor").first
         found.wait_for()
         assert "running" in found.inner_text() or "finished" in found.inner_text()
         page.screenshot(path=str(SHOTS / "train-after-restart.png"), full_page=True)
         finished_card(page, "survivor").wait_for()  # and it runs to its end, watched by the new server
-        page.close()
     done = job_named(root, "survivor")
     assert done.state == JobState.FINISHED and done.runs == 1
     assert load_checkpoint(done.out).info["progress"]["epoch"] == 60

@@ -94,17 +94,19 @@ def inverse_figures(
     axes = [np.linspace(lo[j], hi[j], grid) for j in range(emb.shape[1])]
     points = np.stack([a.ravel() for a in np.meshgrid(*axes)], axis=1)
     jac = jacobian_norms(inverse.transform, points, EPS_FRACTION * float(np.linalg.norm(hi - lo)))
-    ms = median_ms(inverse.transform, emb[test][:64], repeats)
+    first = emb[test][:64]
+    ms = median_ms(lambda: inverse.transform(first), repeats)
     return InverseFigures(mse, agree, float(np.quantile(jac, 0.9)), ms)
 
 
-def median_ms(transform: Callable[[np.ndarray], np.ndarray], points: np.ndarray, repeats: int = 200) -> float:
-    """Median wall-clock milliseconds of one ``transform(points)`` call, after a warm-up call."""
-    transform(points)
+def median_ms(fn: Callable[[], object], repeats: int = 200, warmup: int = 1) -> float:
+    """Median wall-clock milliseconds of one ``fn()`` call over ``repeats`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        transform(points)
+        fn()
         times.append(time.perf_counter() - t0)
     return 1e3 * float(np.median(times))
 

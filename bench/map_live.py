@@ -1,7 +1,7 @@
 """Figures of the live Map (measured, never asserted): hover pointer event -> decoded image drawn, pan frames per
 second on a 70,000-point map, and box selection -> histogram and mean image shown.
 
-    .venv/bin/python tests/map_live_bench.py        # prints the figures as JSON
+    .venv/bin/python -m bench.map_live        # prints the figures as JSON
 
 ``map_live_figures()`` is the entry for ``python -m bench --browser``. Headless Chromium draws WebGL in software
 (SwiftShader): the pan rate is a CPU floor, not what a GPU browser shows.
@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from browser import ROOT, chromium, streamlit_server, wait_idle  # noqa: E402
+from tests.browser import ROOT, chromium, streamlit_server, wait_idle
 
 READY = "() => window.__latentMap && window.__latentMap.readyMs !== null && window.__latentMap.domain.length === 4"
 
