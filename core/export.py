@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, cast
 
 import numpy as np
 
@@ -73,7 +73,7 @@ def decoder_onnx_bytes(model: Autoencoder) -> bytes:
         torch.onnx.export(
             _decode_head(model),
             (z,),
-            buf,
+            cast("str", buf),  # torch types f as a path, but it writes to any binary file object too
             dynamo=False,
             input_names=["z"],
             output_names=outputs,
@@ -239,8 +239,9 @@ class MapColour:
 def map_colour(view_key: str, c: Colouring, serve: Serve) -> MapColour:
     """The served file and legend of a colouring of the map ``view_key``."""
     tag = content_key("map-colour", MapBundle.VERSION, view=view_key, name=c.name)[:16]
-    if c.groups is not None:
-        url = serve(f"{tag}-groups.bin", lambda: f32_bytes(c.groups))
+    groups = c.groups  # a local, so the lambda keeps it known to be present
+    if groups is not None:
+        url = serve(f"{tag}-groups.bin", lambda: f32_bytes(groups))
         return MapColour("category", url, c.title, names=c.names, colours=c.colours)
     v = np.asarray(c.values, np.float64)
     finite = v[np.isfinite(v)]

@@ -53,8 +53,8 @@ def curve_figure(curve: Curve, metric: str, level: float) -> go.Figure:
     values = curve.psnr if metric == "psnr" else curve.ssim
     colours = dict(zip(curve.models, figures.palette(len(curve.models)), strict=True)) | {INPUT: "#555555"}
     fig = go.Figure()
-    for row, ys in values.items():
-        ys = [y if math.isfinite(y) else None for y in ys]  # the input at level 0 is the clean image: PSNR +inf
+    for row, row_values in values.items():
+        ys = [y if math.isfinite(y) else None for y in row_values]  # the input at level 0 is the clean image: PSNR +inf
         dash = "dash" if row == INPUT else "solid"
         fig.add_trace(
             go.Scatter(

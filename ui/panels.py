@@ -31,8 +31,8 @@ def current_point(ctx: Ctx, neighbours: bool = True) -> None:
     if not neighbours:
         return
     md = ctx.md
-    _, nb = md.projector.latent_neighbors(here, k=9)
-    nb = [int(i) for i in nb[0] if not (md.on_home_map and isinstance(ctx.point, int) and i == ctx.point)][:8]
+    _, found = md.projector.latent_neighbors(here, k=9)
+    nb = [int(i) for i in found[0] if not (md.on_home_map and isinstance(ctx.point, int) and i == ctx.point)][:8]
     st.image(
         images.grid(ctx.home.x[nb], nrow=4, scale=2),
         output_format="PNG",

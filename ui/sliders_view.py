@@ -130,8 +130,8 @@ def server_panel(ctx: Ctx, lay: Layout, started_from: tuple) -> None:
             images.show_images([dist.mean[0], sample], ["decoded", "one sample (each pixel on or off)"], cols=3)
         traversal(ctx, z, lay)
     # below the row, not in the sticky column: images + grid fit a screen, so they stay in view while scrolling
-    m, d = st.columns([1, 1])
-    with m:
+    map_col, download_col = st.columns([1, 1])
+    with map_col:
         small_map(ctx, z)
-    with d:
+    with download_col:
         png_download(dist.mean[0])

@@ -19,6 +19,7 @@ import numpy as np
 import streamlit as st
 
 from core.data.paths import parse_spec
+from core.errors import ConfigError
 
 if TYPE_CHECKING:
     from core.data.datasets import Dataset
@@ -199,7 +200,10 @@ def point_xy(ctx: Ctx) -> np.ndarray:
         return ctx.md.xy[ctx.point]
     if text is not None and text == st.session_state.get(POINT):
         return np.asarray(xy)
-    return ctx.md.projector.to_map(ctx.latent())[0]
+    z = ctx.latent()
+    if z is None:  # callers draw the point only when there is one
+        raise ConfigError("point_xy needs a current point, and there is none")
+    return ctx.md.projector.to_map(z)[0]
 
 
 @guarded
@@ -217,7 +221,7 @@ def on_map_select(key: str, projector: Projector, view_key: str) -> None:
         set_point(picked[0])
     elif sel.points:
         xy = [float(sel.points[0]["x"]), float(sel.points[0]["y"])]
-        set_point(projector.from_map([xy])[0])
+        set_point(projector.from_map(np.array([xy]))[0])
         # remember where the user clicked: far from the data, to_map(from_map(xy)) lands at the nearest cluster
         st.session_state[POINT_XY] = (st.session_state[POINT], xy)
 

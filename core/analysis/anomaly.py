@@ -11,11 +11,15 @@ with a bootstrap interval, measures how well that works. The study over every he
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import ConfigError, check, check_array, check_int, is_int
 from core.models.inference import EncodedSet
+
+if TYPE_CHECKING:  # sklearn loads when a scorer is fitted, not when this module is imported
+    from sklearn.mixture import GaussianMixture
 
 SCORES = ("recon_error", "neg_elbo", "latent_knn", "gmm_nll", "combined")
 ENCODED = SCORES[:2]  # the two scores an EncodedSet holds; the rest need latents fitted on training rows
@@ -125,7 +129,7 @@ class LatentScorer:
     """Latent scores fitted on training latents; ``reference`` holds the training rows' own scores."""
 
     train_latents: np.ndarray  # (N, D)
-    gmm: object  # sklearn GaussianMixture fitted on train_latents
+    gmm: GaussianMixture  # fitted on train_latents
     reference: dict[str, np.ndarray]  # score -> (N,) training rows' scores (k-NN leaves each row out)
     k: int = K_NEIGHBOURS
 

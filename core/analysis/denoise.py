@@ -140,7 +140,9 @@ def denoise(models: dict[str, Autoencoder], x_clean, noise: str, level: float, s
         parts = [m.reconstruct(noisy[i : i + BATCH].to(m.device)).float().cpu() for i in range(0, len(x), BATCH)]
         outputs[name] = torch.cat(parts)
     rows = {**outputs, INPUT: noisy}
-    return Denoised(noisy, outputs, {k: psnr(x, v) for k, v in rows.items()}, {k: ssim(x, v) for k, v in rows.items()})
+    # x is a batch, so each score is a (B,) array (np.asarray returns it as is; it types the float | array)
+    psnrs = {k: np.asarray(psnr(x, v)) for k, v in rows.items()}
+    return Denoised(noisy, outputs, psnrs, {k: np.asarray(ssim(x, v)) for k, v in rows.items()})
 
 
 @dataclass(frozen=True)

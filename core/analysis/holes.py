@@ -101,7 +101,9 @@ def load_or_train_classifier(ds: Dataset, seed: int = 0, cache_dir: str | Path |
     clf = train_classifier(ds, seed)
     arrays = {f"w{i}": w for i, w in enumerate(clf.weights)} | {f"b{i}": b for i, b in enumerate(clf.biases)}
     buf = io.BytesIO()
-    np.savez(buf, layers=len(clf.weights), acc=clf.test_accuracy, sure=clf.test_confident_share, **arrays)
+    np.savez(  # allow_pickle named, so mypy takes no array for the flag
+        buf, allow_pickle=False, layers=len(clf.weights), acc=clf.test_accuracy, sure=clf.test_confident_share, **arrays
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         cache.atomic_write_bytes(path, buf.getvalue())

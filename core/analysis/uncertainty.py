@@ -95,21 +95,22 @@ MEASURES: dict[str, Measure] = {
 }
 
 
-def _require_vae(enc: EncodedSet, what: str) -> None:
+def _vae_logvar(enc: EncodedSet, what: str) -> np.ndarray:
+    """The set's posterior log-variances; a ConfigError naming ``what`` for an AE's set, which has none."""
     if enc.logvar is None:
         raise ConfigError(f"{what} is undefined for an AE: its encoder outputs a single point, not a distribution")
+    return enc.logvar
 
 
 def posterior_std_mean(enc: EncodedSet) -> np.ndarray:
     """(N,) mean posterior standard deviation over latent dimensions (VAE only)."""
-    _require_vae(enc, "posterior std")
-    return enc.std.astype(np.float64).mean(axis=1)
+    std = np.exp(0.5 * _vae_logvar(enc, "posterior std"))  # EncodedSet.std, with the VAE check
+    return std.astype(np.float64).mean(axis=1)
 
 
 def posterior_entropy(enc: EncodedSet) -> np.ndarray:
     """(N,) differential entropy of the diagonal Gaussian posterior, 0.5 * sum(log(2 pi e) + logvar), in nats."""
-    _require_vae(enc, "posterior entropy")
-    logvar = enc.logvar.astype(np.float64)
+    logvar = _vae_logvar(enc, "posterior entropy").astype(np.float64)
     return 0.5 * (math.log(2 * math.pi * math.e) + logvar).sum(axis=1)
 
 
@@ -189,20 +190,22 @@ def compute_measure(
     why = unavailable_reason(name, kind)
     if why:
         raise ConfigError(why)
-    if m.needs_model and (model is None or x is None):
-        short = m.label.split(" (")[0]
-        raise ConfigError(f"{short} needs the model and the images (model= and x=), got none")
+    if m.needs_model:
+        if model is None or x is None:
+            short = m.label.split(" (")[0]
+            raise ConfigError(f"{short} needs the model and the images (model= and x=), got none")
+        if name == "mc_pixel_variance":
+            return mc_pixel_variance(model, x, n_samples=n_samples)
+        return decoder_variance(model, x)
     if name == "posterior_std":
         return posterior_std_mean(enc)
     if name == "posterior_entropy":
         return posterior_entropy(enc)
     if name == "recon_error":
         return enc.recon_error.astype(np.float64)
-    if name == "neg_elbo":
-        return enc.neg_elbo.astype(np.float64)
-    if name == "mc_pixel_variance":
-        return mc_pixel_variance(model, x, n_samples=n_samples)
-    return decoder_variance(model, x)
+    if enc.neg_elbo is None:  # a VAE model given with an AE's encoded set
+        raise ConfigError("negative ELBO needs a VAE's encoded set, which holds it; this set has none")
+    return enc.neg_elbo.astype(np.float64)
 
 
 # ----------------------------------------------------------------------------------------
@@ -294,12 +297,12 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int = 1000, seed: int = 0,
     rng = np.random.default_rng(seed)
     ux, inv_x = np.unique(x, return_inverse=True)
     uy, inv_y = np.unique(y, return_inverse=True)
-    boots = []
+    blocks = []
     chunk = max(1, 1_000_000 // n)  # resamples per block: bounds memory at a few tens of MB
     for start in range(0, n_boot, chunk):
         idx = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
-        boots.append(_row_pearson(_resampled_ranks(inv_x, len(ux), idx), _resampled_ranks(inv_y, len(uy), idx)))
-    boots = np.concatenate(boots)
+        blocks.append(_row_pearson(_resampled_ranks(inv_x, len(ux), idx), _resampled_ranks(inv_y, len(uy), idx)))
+    boots = np.concatenate(blocks)
     tail = 100 * (1 - ci) / 2
     if np.isfinite(boots).any():
         low, high = np.nanpercentile(boots, [tail, 100 - tail])

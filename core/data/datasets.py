@@ -425,8 +425,8 @@ def walk_images(path: Path, max_files: int = FOLDER_MAX_FILES, max_seconds: floa
     start, count, out = time.monotonic(), 0, []
     try:
         classes = sorted(e.name for e in os.scandir(path) if e.is_dir(follow_symlinks=False))
-    except OSError as e:
-        raise DatasetError(f"image folder not readable: {path} ({e.strerror})") from e
+    except OSError as err:
+        raise DatasetError(f"image folder not readable: {path} ({err.strerror})") from err
     for cls in classes:
         files, stack = [], [(Path(path) / cls, 0)]
         while stack:

@@ -78,10 +78,10 @@ def map_dataset(
         )
     home = dataset if _is_home(ckpt, dataset) else home
     proj = checkpoint_projection(ckpt, n_components, progress, root, home, **params)
-    home = _is_home(ckpt, dataset) and len(dataset) == len(proj.embedding_)
-    enc = load_or_encode(ckpt, dataset, cache_dir=_latents_dir(ckpt, home), progress=progress is not None)
-    xy = proj.embedding_ if home else proj.to_map(enc.mean)
-    return MapData(dataset, enc, xy, proj, home)
+    on_home_map = _is_home(ckpt, dataset) and len(dataset) == len(proj.embedding_)
+    enc = load_or_encode(ckpt, dataset, cache_dir=_latents_dir(ckpt, on_home_map), progress=progress is not None)
+    xy = proj.embedding_ if on_home_map else proj.to_map(enc.mean)
+    return MapData(dataset, enc, xy, proj, on_home_map)
 
 
 def _is_home(ckpt: Checkpoint, dataset: Dataset) -> bool:

@@ -277,7 +277,7 @@ class Projector:
         }
         if self.method == "pca":
             arrays |= {"pca_mean": self.pca_mean_, "pca_components": self.pca_components_}
-        np.savez(buf, **arrays)
+        np.savez(buf, allow_pickle=False, **arrays)  # named, so no array is taken for the flag
         return buf.getvalue()
 
     def save(self, path: str | os.PathLike) -> None:

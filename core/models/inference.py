@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -71,7 +71,8 @@ class EncodedSet:
     @classmethod
     def from_npz(cls, path: str | os.PathLike) -> EncodedSet:
         with np.load(path, allow_pickle=False) as f:
-            return cls(**{fl.name: (f[fl.name] if fl.name in f else None) for fl in fields(cls)})
+            arrays: dict[str, Any] = {fl.name: (f[fl.name] if fl.name in f else None) for fl in fields(cls)}
+            return cls(**arrays)
 
 
 SCORE_COLUMNS = ("recon_error", "recon_nll", "kl", "neg_elbo")  # the per-image scores a CSV of samples carries
@@ -145,20 +146,33 @@ def _encode(model, x, labels, test_idx, batch_size, progress, seed) -> EncodedSe
         cols["mean"].append(q.mean)
         cols["recon_error"].append((dist.mean - xb).pow(2).flatten(1).mean(1))
         cols["recon_nll"].append(dist.nll(xb))
-        if vae:
+        if eps is not None:  # VAE only
             kl = q.kl()
             z = q.mean + q.std * eps[i : i + batch_size].to(model.device)
             cols["logvar"].append(q.logvar)
             cols["kl"].append(kl)
             cols["neg_elbo"].append(model.decode(z).nll(xb) + kl)
-    out = {k: (torch.cat(v).float().cpu().numpy() if v else None) for k, v in cols.items()}
-    if not len(x):
-        out["mean"] = np.zeros((0, model.cfg.latent_dim), np.float32)
-        out["recon_error"] = out["recon_nll"] = np.zeros(0, np.float32)
+
+    def column(k: str, empty: np.ndarray) -> np.ndarray:
+        return torch.cat(cols[k]).float().cpu().numpy() if cols[k] else empty
+
+    def vae_column(k: str) -> np.ndarray | None:  # None for an AE/DAE, and for an empty set
+        return torch.cat(cols[k]).float().cpu().numpy() if cols[k] else None
+
+    no_rows = np.zeros(0, np.float32)
     is_test = np.zeros(len(x), dtype=bool)
     if test_idx is not None:
         is_test[np.asarray(test_idx)] = True
-    return EncodedSet(labels=np.asarray(labels, dtype=np.int64), is_test=is_test, **out)
+    return EncodedSet(
+        mean=column("mean", np.zeros((0, model.cfg.latent_dim), np.float32)),
+        logvar=vae_column("logvar"),
+        labels=np.asarray(labels, dtype=np.int64),
+        is_test=is_test,
+        recon_error=column("recon_error", no_rows),
+        recon_nll=column("recon_nll", no_rows),
+        neg_elbo=vae_column("neg_elbo"),
+        kl=vae_column("kl"),
+    )
 
 
 @dataclass(frozen=True)
@@ -176,17 +190,22 @@ class SetMetrics:
 
     @classmethod
     def from_dict(cls, d: dict) -> SetMetrics:
-        return cls(**{f.name: d.get(f.name) for f in fields(cls)})
+        values: dict[str, Any] = {f.name: d.get(f.name) for f in fields(cls)}
+        return cls(**values)
 
 
 def summarize(enc: EncodedSet, mask: np.ndarray | None = None) -> SetMetrics:
     """Mean scores over the rows in mask (all rows by default)."""
     m = np.ones(len(enc), bool) if mask is None else np.asarray(mask, bool)
 
-    def mean(a: np.ndarray | None) -> float | None:
-        return None if a is None else float(np.asarray(a, np.float64)[m].mean())
+    def mean(a: np.ndarray) -> float:
+        return float(np.asarray(a, np.float64)[m].mean())
 
-    return SetMetrics(int(m.sum()), mean(enc.recon_error), mean(enc.recon_nll), mean(enc.kl), mean(enc.neg_elbo))
+    def vae_mean(a: np.ndarray | None) -> float | None:
+        return None if a is None else mean(a)
+
+    n = int(m.sum())
+    return SetMetrics(n, mean(enc.recon_error), mean(enc.recon_nll), vae_mean(enc.kl), vae_mean(enc.neg_elbo))
 
 
 def cache_key(weights_sha256: str, dataset: Dataset) -> str:

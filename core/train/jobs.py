@@ -382,7 +382,7 @@ def _last_line(path: Path, limit: int = 200) -> str:
     return lines[-1][:limit] if lines else ""
 
 
-def _settle(root: Path, job_id: str, rc: int | None) -> None:
+def _settle(root: str | os.PathLike, job_id: str, rc: int | None) -> None:
     """The job's process has ended: set its state from what the process reported (or left on disk)."""
     with _editing(root, job_id) as job:
         if not job.active:
@@ -513,9 +513,9 @@ def run_queue(root: str | os.PathLike, parallel: int = 1) -> bool:
             queued = sorted((j for j in jobs if j.state == JobState.QUEUED), key=lambda j: (j.queued, j.id))
             waiting = [j for j in jobs if _awaits_map(j)] + queued
             if waiting and len(busy) < parallel:
-                proc = _launch(root, waiting[0].id)
-                if proc is not None:
-                    children[waiting[0].id] = proc
+                launched = _launch(root, waiting[0].id)
+                if launched is not None:
+                    children[waiting[0].id] = launched
                 continue
             if not busy and not waiting:
                 lock.close()  # let go, then look once more: a job submitted meanwhile saw a live runner
