@@ -59,3 +59,67 @@ def test_default_page_needs_no_torch_nor_umap_nor_sklearn():
         "for _ in range(600):\n    time.sleep(0.1)\n    if ckpt.model_loaded: break\n"
         "assert ckpt.model_loaded and 'torch' in sys.modules, 'the model was not built in the background'\n"
     )
+
+
+# core's floors, lowest first: a module imports only from its own floor or below (a package's modules share one)
+FLOORS = [
+    ("core.errors", "core.lazy", "core.cache"),
+    ("core.data",),
+    ("core.models",),
+    ("core.export", "core.maps"),
+    ("core.train",),
+    ("core.analysis",),
+    ("core.evaluate",),
+    ("core.claims",),
+]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """{module: the project modules it imports}, read from the source of core/ and ui/ (imports inside functions
+    count: a lazy import is still a dependency)."""
+    import ast
+
+    def name(p):
+        parts = list(p.relative_to(ROOT).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    files = {name(p): p for d in ("core", "ui") for p in (ROOT / d).rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for m, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    graph[m].add(sub if sub in files else node.module)
+            elif isinstance(node, ast.Import):
+                graph[m].update(a.name for a in node.names)
+        graph[m] = {t for t in graph[m] if t in files and t != m}
+    return graph
+
+
+def test_the_import_graph_has_no_circle_and_core_runs_downwards():
+    graph = import_graph()
+    # no circle: a depth-first walk never meets a module that is still open
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for t in sorted(graph[m]):
+            assert state.get(t) != 1, "import circle: " + " -> ".join([*path[path.index(t) :], t])
+            if t not in state:
+                visit(t, [*path, t])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    floor = {prefix: i for i, group in enumerate(FLOORS) for prefix in group}
+
+    def floor_of(m: str) -> int:
+        return next(i for p, i in floor.items() if m == p or m.startswith(p + "."))
+
+    for m, targets in graph.items():
+        assert not (m.startswith("core") and any(t.startswith("ui") for t in targets)), f"{m} imports ui"
+        if m.startswith("core.") and m != "core":
+            for t in targets:
+                assert floor_of(t) <= floor_of(m), f"{m} imports {t}: an arrow back up"
