@@ -91,10 +91,7 @@ else:
         at = strip.strengths[strip.crossing]
         reach = f"reaches class **{ctx.class_name(cb)}** at s = {at:+.2f} (step {strip.crossing + 1})"
     st.markdown(f"Nearest classes along the strip: {passes}; it {reach}.")
-d1, d2 = st.columns(2)
-d1.download_button("Strip as PNG", images.png_bytes(picture), "direction.png", "image/png", key="dr_png")
-frames = [images.to_pil(img) for img in decoded]
-d2.download_button("Animated GIF (ping-pong)", images.gif_bytes(frames), "direction.gif", "image/gif", key="dr_gif")
+images.strip_downloads(picture, decoded, "direction", "dr", cols=st.columns(2))
 
 # ------------------------------------------------------------------------------ one dimension
 st.subheader("What one dimension does")
@@ -119,7 +116,4 @@ st.image(
     width="stretch" if steps > 8 else sweep_picture.width,
     output_format="PNG",
 )
-t1, t2 = st.columns(2)
-t1.download_button("Sweep as PNG", images.png_bytes(sweep_picture), f"z{dim}.png", "image/png", key="dr_sweep_png")
-sweep_frames = [images.to_pil(img) for img in swept]
-t2.download_button("Sweep as GIF", images.gif_bytes(sweep_frames), f"z{dim}.gif", "image/gif", key="dr_sweep_gif")
+images.strip_downloads(sweep_picture, swept, f"z{dim}", "dr_sweep", "Sweep", cols=st.columns(2))

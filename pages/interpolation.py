@@ -88,9 +88,5 @@ with left:
         "images lie; a hollow marker means they disagree (under 60% in one place): the map cannot show that step well."
     )
 with right:
-    frames = [images.to_pil(img) for img in decoded]
-    st.download_button("Strip as PNG", images.png_bytes(strip), "interpolation.png", "image/png", key="ip_png")
-    st.download_button(
-        "Animated GIF (ping-pong)", images.gif_bytes(frames), "interpolation.gif", "image/gif", key="ip_gif"
-    )
+    images.strip_downloads(strip, decoded, "interpolation", "ip")
     images.csv_download(ctx)

@@ -162,3 +162,12 @@ def prepared_caption(p: Prepared, where=st) -> None:
     """What was done to an upload to make it the model's input (resized, made grey, ...), when anything was."""
     if p.notes:
         where.caption(state.plain("Prepared: " + "; ".join(p.notes) + "."))
+
+
+def strip_downloads(picture: Image.Image, steps, stem: str, key: str, what: str = "Strip", cols=None) -> None:
+    """A strip of decoded steps as a PNG and as an animated ping-pong GIF of its frames (two buttons)."""
+    where = cols or (st, st)
+    png, gif = f"{what} as PNG", "Animated GIF (ping-pong)" if what == "Strip" else f"{what} as GIF"
+    where[0].download_button(png, png_bytes(picture), f"{stem}.png", "image/png", key=f"{key}_png")
+    frames = [to_pil(img) for img in steps]
+    where[1].download_button(gif, gif_bytes(frames), f"{stem}.gif", "image/gif", key=f"{key}_gif")
