@@ -460,3 +460,19 @@ def test_fuzz_images(data, flip):
             assert p.x.shape == (1, 28, 28)
         except DatasetError as e:
             one_line(e)
+
+
+def test_integers_past_float_and_int64_range_from_the_browser_are_ignored():
+    """A tampered client can send valid JSON holding a 401-digit integer: every parser answers "ignored" (None)."""
+    from ui import state
+
+    huge = 10**400
+    lo, hi = np.array([0.0, 0.0]), np.array([1.0, 1.0])
+    assert state.parse_latent([0.5, huge, 0.1], 3, -3, 3) is None
+    assert state.parse_latent([0.5, -huge, 0.1], 3, -3, 3) is None
+    assert state.parse_click({"xy": [huge, 0.5]}, 10, lo, hi) is None
+    assert state.parse_click({"index": huge}, 10, lo, hi) is None
+    assert state.parse_selection([1, huge], 10) is None
+    assert state.parse_selection([2**63, 1], 10) is None  # past int64: refused before numpy sees it
+    assert state.parse_point(str(huge)) is None and state.parse_point(str(2**63)) is None  # the URL's point
+    assert state.parse_latent([0.5, 1, 0.1], 3, -3, 3) == [0.5, 1.0, 0.1]  # a whole number in range still counts

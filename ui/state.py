@@ -85,7 +85,8 @@ def parse_point(text: str | None) -> int | np.ndarray | None:
         if "," in text:
             z = np.array([float(v) for v in text.split(",")], dtype=np.float32)
             return z if np.isfinite(z).all() else None
-        return int(text) if int(text) >= 0 else None
+        i = int(text)
+        return i if 0 <= i < 2**63 else None  # an index numpy can hold; a longer one names no sample
     except ValueError:
         return None
 
@@ -107,15 +108,28 @@ def point_text(value: int | np.ndarray | None) -> str | None:
     return ",".join(f"{v:.3f}" for v in np.asarray(value, dtype=np.float64).ravel())
 
 
+def _finite(v: object) -> float | None:
+    """A JSON number as a finite float, or None: not bool, not a string, not NaN/Inf, not an integer too large
+    for a float (a tampered client can send a 401-digit one)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
 def parse_latent(value: object, dim: int, lo: float, hi: float) -> list[float] | None:
     """A latent sent by the browser: a list of ``dim`` finite numbers within [lo, hi], else None."""
     if not isinstance(value, list | tuple) or len(value) != dim:
         return None
-    out = []
+    out: list[float] = []
     for v in value:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not lo <= v <= hi:
+        f = _finite(v)
+        if f is None or not lo <= f <= hi:
             return None
-        out.append(float(v))
+        out.append(f)
     return out
 
 
@@ -130,19 +144,20 @@ def parse_click(value: object, n: int, lo: np.ndarray, hi: np.ndarray) -> int | 
     xy = value.get("xy")
     if not isinstance(xy, list | tuple) or len(xy) != 2:
         return None
-    if any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) for v in xy):
+    x, y = _finite(xy[0]), _finite(xy[1])
+    if x is None or y is None:
         return None
     span = hi - lo
-    if not all(lo[j] - span[j] <= xy[j] <= hi[j] + span[j] for j in range(2)):
+    if not all(lo[j] - span[j] <= v <= hi[j] + span[j] for j, v in enumerate((x, y))):
         return None
-    return float(xy[0]), float(xy[1])
+    return x, y
 
 
 def parse_selection(value: object, n: int) -> list[int] | None:
     """Selected indices sent by the browser: a list of at most n distinct ints in [0, n), else None."""
     if not isinstance(value, list) or len(value) > n:
         return None
-    if not all(type(v) is int for v in value):  # bool is not int here, nor float
+    if not all(type(v) is int and 0 <= v < n for v in value):  # bool is not int here, nor float; no overflow below
         return None
     a = np.asarray(value, dtype=np.int64)
     if len(a) and (a.min() < 0 or a.max() >= n or len(np.unique(a)) != len(a)):
