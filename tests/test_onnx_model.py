@@ -523,3 +523,22 @@ def test_map_and_live_sliders_in_a_real_browser(onnx_root, server, page):
     pixels = "c => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"
     got = np.array(page.locator('[data-testid="le-mean"]').evaluate(pixels), np.int16).reshape(*want.shape, 4)
     assert len(z) == D and np.abs(got[..., 0] - want).max() <= 1 and want.std() > 0  # rounding at most
+
+
+@pytest.mark.parametrize("location", ["README.md", "/etc/hostname", "../README.md"])
+def test_a_graph_that_names_external_data_is_refused_before_anything_is_read(tmp_path, tiny_model, location):
+    """A decoder.onnx whose weights point at an external file (relative, absolute, or up a folder) is refused in one
+    line; onnxruntime would read a relative one from the working directory, i.e. the app's own files."""
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    folder = onnx_twin(tiny_model("vae"), tmp_path / "ext")
+    model = onnx.load(str(folder / "decoder.onnx"))
+    weight = max(model.graph.initializer, key=lambda t: len(t.raw_data))  # the largest weight: data the graph needs
+    set_external_data(weight, location=location)
+    weight.data_location = onnx.TensorProto.EXTERNAL
+    weight.ClearField("raw_data")
+    (folder / "decoder.onnx").write_bytes(model.SerializeToString())
+    with pytest.raises(CheckpointError, match="external file") as e:
+        load_checkpoint(folder)
+    assert "\n" not in str(e.value) and "decoder.onnx" in str(e.value)

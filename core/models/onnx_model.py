@@ -119,10 +119,49 @@ def _one_line(e: Exception, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _external_tensor(data: bytes, where: str) -> str | None:
+    """The name of the first tensor whose data lies outside the graph's bytes (ONNX external data), or None.
+
+    onnxruntime resolves a relative external-data path against the process's working directory, so such a
+    reference would read files of the app's own folder (its README, secrets, other checkpoints) into weights.
+    """
+    import onnx
+
+    try:
+        model = onnx.load_from_string(data)  # from bytes: external data is never loaded here
+    except Exception as e:  # protobuf's DecodeError and friends: not a graph
+        raise CheckpointError(f"{where} is not a valid ONNX model ({_one_line(e)})") from e
+
+    def tensors(graph):
+        yield from graph.initializer
+        for sparse in graph.sparse_initializer:
+            yield from (sparse.values, sparse.indices)
+        for node in graph.node:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    yield a.t
+                yield from a.tensors
+                for g in [a.g] if a.HasField("g") else []:
+                    yield from tensors(g)
+                for g in a.graphs:
+                    yield from tensors(g)
+
+    for t in tensors(model.graph):
+        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+            return t.name or "(unnamed)"
+    return None
+
+
 def _session(data: bytes, where: str):
-    """An onnxruntime CPU session on the graph's bytes (from memory: external data files are never opened)."""
+    """An onnxruntime CPU session on the graph's bytes; a graph that names external data is refused first."""
     import onnxruntime as ort  # lazy: the app's first page does not need it
 
+    name = _external_tensor(data, where)
+    if name is not None:
+        raise CheckpointError(
+            f"{where}: tensor {name[:80]!r} keeps its data in an external file; export the graph as one file "
+            "(external data is never read)"
+        )
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # errors only: a user graph's warnings are not ours to print
     opts.intra_op_num_threads = min(4, os.cpu_count() or 1)
