@@ -123,3 +123,18 @@ def test_the_import_graph_has_no_circle_and_core_runs_downwards():
         if m.startswith("core.") and m != "core":
             for t in targets:
                 assert floor_of(t) <= floor_of(m), f"{m} imports {t}: an arrow back up"
+
+
+def test_each_core_package_re_exports_its_public_names_lazily():
+    """A notebook's imports (``from core.models import load_checkpoint, decode``) resolve, and importing a torch-free
+    module of a package (core.models.checkpoints, core.data.paths) does not import torch through the package."""
+    run(
+        "import importlib, sys\n"
+        "import core.models.checkpoints, core.models.config, core.data.paths, core.maps.projection\n"
+        "assert 'torch' not in sys.modules, 'a package __init__ imported torch'\n"
+        "for pkg in ('core.models', 'core.data', 'core.maps', 'core.train'):\n"
+        "    m = importlib.import_module(pkg)\n"
+        "    assert m.__file__ and m.__all__, pkg + ' is a bare namespace package'\n"
+        "    for name in m.__all__: getattr(m, name)\n"
+        "from core.models import decode, load_checkpoint\nfrom core.data import Dataset, load_dataset\n"
+    )
