@@ -73,7 +73,7 @@ def _store_npz(data: bytes, path: Path) -> Unpacked:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             tmp.write_bytes(data)
-            _checked(DataSpec("npz", str(tmp)).spec)  # core.data.datasets's npz reader: headers, sizes, dtypes and labels
+            _checked(DataSpec("npz", str(tmp)).spec)  # the npz reader of core.data.datasets: headers, sizes, labels
             os.replace(tmp, path)
         except DatasetError as e:
             why = str(e).replace(str(tmp), "the upload").replace(tmp.name, "the upload")
