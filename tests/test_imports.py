@@ -31,11 +31,12 @@ def test_shell_and_state_import_nothing_heavy():
     run("import sys, ui.shell, ui.state\nheavy = {'torch', 'umap', 'sklearn'} & set(sys.modules)\nassert not heavy\n")
 
 
-def test_pages_never_import_torch():
-    """Pages call ui and core for every computation: none of them names torch."""
-    for page in sorted((ROOT / "pages").glob("*.py")):
-        text = page.read_text()
-        assert "import torch" not in text and "from torch" not in text, page.name
+def test_pages_and_ui_never_import_torch():
+    """Pages and ui call core for every computation (inference included): none of them imports torch."""
+    for path in sorted([*(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py")]):
+        text = path.read_text()
+        for name in ("torch", "torchvision"):
+            assert f"import {name}" not in text and f"from {name}" not in text, f"{path.name} imports {name}"
 
 
 def test_default_page_needs_no_torch_nor_umap_nor_sklearn():

@@ -410,3 +410,15 @@ def test_the_card_says_when_training_had_not_converged(tmp_path, monkeypatch):
     monkeypatch.setattr(loaders, "CKPT_ROOT", tmp_path)
     at = open_page("map")
     assert any("Training not converged\\: the validation loss still fell 4\\.0%" in w.value for w in at.sidebar.warning)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 8, 8), (5, 1, 8, 8), (16, 3, 6, 4), (64, 1, 28, 28)])
+def test_the_image_grid_equals_torchvision_make_grid(shape):
+    """ui.images.grid draws make_grid's pixels without importing torch on the page's path."""
+    import torch
+    from torchvision.utils import make_grid
+
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(3))
+    want = images.to_pil(make_grid(x, nrow=8, padding=2, pad_value=0.35), 2)
+    got = images.grid(x.numpy(), nrow=8, scale=2)
+    assert got.size == want.size and np.array_equal(np.asarray(got), np.asarray(want))

@@ -19,6 +19,9 @@ EXTENSIONS = {"PNG": ("png",), "JPEG": ("jpg", "jpeg"), "BMP": ("bmp",), "GIF": 
 UPLOAD_TYPES = [ext for fmt in UPLOAD_FORMATS for ext in EXTENSIONS[fmt]]
 
 
+GRID_PAD = 2  # image pixels between the cells of grid(), as torchvision make_grid pads
+
+
 def scale_for(h: int) -> int:
     return max(1, 112 // h)  # 28 px -> 112 px, 8 px -> 112 px: tiny images shown big, pixels kept sharp
 
@@ -44,16 +47,24 @@ def _upscale(pil: Image.Image, scale: int | None) -> Image.Image:
 
 
 def grid(images, nrow: int, scale: int | None = None) -> Image.Image:
-    """A grid (torchvision make_grid) of images (B, C, H, W) as one upscaled PIL image."""
-    import torch
-    from torchvision.utils import make_grid  # imported here: torchvision costs ~1 s, off the first page's path
+    """A grid of images (B, C, H, W) as one upscaled PIL image: torchvision make_grid's layout (RGB, 2-pixel
+    padding of grey 0.35, ``nrow`` per row, one image unpadded), in numpy so a page never imports torch."""
+    a = as_array(images)
+    if a.shape[1] == 1:
+        a = np.repeat(a, 3, axis=1)
+    s = scale_for(a.shape[-2]) if scale is None else scale
+    if len(a) == 1:
+        return to_pil(a[0], s)
+    n, c, h, w = a.shape
+    cols, pad = min(nrow, n), GRID_PAD
+    rows = -(-n // cols)
+    out = np.full((c, rows * (h + pad) + pad, cols * (w + pad) + pad), 0.35, np.float32)
+    for i, img in enumerate(a):
+        y, x = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
+        out[:, y : y + h, x : x + w] = img
+    return to_pil(out, s)
 
-    images = torch.as_tensor(as_array(images))
-    s = scale_for(images.shape[-2]) if scale is None else scale
-    return to_pil(make_grid(images, nrow=nrow, padding=2, pad_value=0.35), s)
 
-
-GRID_PAD = 2  # image pixels between the cells of grid(): torchvision make_grid's padding
 GRID_LEFT, GRID_TOP = 64, 18  # labelled_grid's margins for the row and column labels (screen pixels)
 
 
