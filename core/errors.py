@@ -33,12 +33,17 @@ def is_int(v) -> bool:
 
 
 def is_number(v) -> bool:
-    """Whether v is a finite real number (Python or numpy), not a bool."""
+    """Whether v is a finite real number (Python or numpy), not a bool, and not an integer too large for a float."""
     import math
 
     import numpy as np
 
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # a 401-digit integer, as a tampered client or a crafted file can send
+        return False
 
 
 def check_int(v, name: str, lo: int | None = None, hi: int | None = None) -> int:

@@ -25,7 +25,7 @@ def test_mnist5k_shape_labels_and_stratified_split():
     assert len(ds.train_idx) == 4500 and len(ds.test_idx) == 500
     assert not set(ds.train_idx) & set(ds.test_idx)
     # stratified: every class has exactly 10% in the test split, although the file is sorted by label
-    assert np.bincount(ds.y_test.numpy()).tolist() == [50] * 10
+    assert np.bincount(ds.y[ds.test_idx].numpy()).tolist() == [50] * 10
     # shuffled, not the first 50 of each class
     assert not np.array_equal(ds.test_idx[:50], np.arange(50))
 

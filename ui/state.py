@@ -9,7 +9,6 @@ crashed on. Imports no torch: the first page shows before the heavy modules load
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import numpy as np
 import streamlit as st
 
 from core.data.paths import parse_spec
-from core.errors import ConfigError
+from core.errors import ConfigError, is_number
 
 if TYPE_CHECKING:
     from core.data.datasets import Dataset
@@ -109,15 +108,9 @@ def point_text(value: int | np.ndarray | None) -> str | None:
 
 
 def _finite(v: object) -> float | None:
-    """A JSON number as a finite float, or None: not bool, not a string, not NaN/Inf, not an integer too large
-    for a float (a tampered client can send a 401-digit one)."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    try:
-        f = float(v)
-    except OverflowError:
-        return None
-    return f if math.isfinite(f) else None
+    """A JSON number as a finite float (core.errors.is_number: not bool, NaN, Inf, nor an integer too large for a
+    float), else None."""
+    return float(v) if isinstance(v, int | float) and is_number(v) else None
 
 
 def parse_latent(value: object, dim: int, lo: float, hi: float) -> list[float] | None:

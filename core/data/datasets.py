@@ -94,20 +94,8 @@ class Dataset:
         return tuple(self.images.shape[1:])
 
     @property
-    def x_train(self) -> torch.Tensor:
-        return self.x[self.train_idx]
-
-    @property
-    def y_train(self) -> torch.Tensor:
-        return self.y[self.train_idx]
-
-    @property
     def x_test(self) -> torch.Tensor:
         return self.x[self.test_idx]
-
-    @property
-    def y_test(self) -> torch.Tensor:
-        return self.y[self.test_idx]
 
     def __post_init__(self) -> None:
         self.images = np.ascontiguousarray(_numpy(self.images), dtype=np.float32)
