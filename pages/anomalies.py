@@ -43,18 +43,19 @@ with right:
     for n, (i, r) in enumerate(zip(worst, recon, strict=True)):
         with cols[n % 4]:
             cap = f"class {ctx.class_name(int(enc.labels[i]))} · {values[i]:.3g}"
-            st.image(anomalies.triplet(ctx.ds.x[i].numpy(), r), caption=cap, output_format="PNG")
+            st.image(anomalies.triplet(ctx.ds.x[i].numpy(), r), caption=state.plain(cap), output_format="PNG")
             st.button(
-                f"#{i}",
+                f"#{i:d}",
                 key=f"an_pick{n}",
                 on_click=state.guarded(state.set_point),
                 args=(int(i),),
-                help=f"Make #{i} the current point (shown on the left and on every page).",
+                help=f"Make #{i:d} the current point (shown on the left and on every page).",
             )
 
 if ex is not None:
-    st.subheader(f"Finding the held-out class {ctx.class_name(ex)}")
-    st.caption(f"This model never saw class {ctx.class_name(ex)}: can each score tell it apart among the test images?")
+    held_out_md = state.plain(ctx.class_name(ex))
+    st.subheader(f"Finding the held-out class {held_out_md}")
+    st.caption(f"This model never saw class {held_out_md}: can each score tell it apart among the test images?")
     if not ((enc.labels[enc.is_test] == ex).any() and (enc.labels[enc.is_test] != ex).any()):
         st.info(state.plain(f"The test split of {ctx.ds.name} lacks class {ex} or every other class: no ROC curve."))
     else:

@@ -17,7 +17,7 @@ page(
 models = compare.contexts()
 if models is None:
     trio = ", ".join(SHIPPED_TRIO.values())
-    st.info(f"This page compares the shipped checkpoints {trio}; `make checkpoints` re-creates them.")
+    st.info(f"This page compares the shipped checkpoints {state.plain(trio)}; `make checkpoints` re-creates them.")
     st.stop()
 first = next(iter(models.values()))
 settings.restore(settings.Setting(state.COMPARE_SEED, 0, parse=settings.bounded_int(0, 10**6)))
@@ -38,7 +38,7 @@ for name, c in models.items():
     strips[f"{name}: mean pixel MSE {mse:.4f}"] = decode_means(loaders.model(c.ckpt), c.enc.mean[idx])
 for caption, x in strips.items():
     pil = images.grid(x, nrow=8, scale=2)
-    st.image(pil, caption=caption, width=pil.width, output_format="PNG")
+    st.image(pil, caption=state.plain(caption), width=pil.width, output_format="PNG")
 
 # ------------------------------------------------------------------------------ prior samples
 st.subheader("64 samples from each model's prior, decoded")
@@ -54,7 +54,7 @@ def draw_grid(col, name: str, source: str) -> None:
     )
     col.image(
         images.grid(compare.prior_images(c, source), nrow=8, scale=2),
-        caption=f"{name}: 64 draws from {where}",
+        caption=state.plain(f"{name}: 64 draws from {where}"),
         width="stretch",
         output_format="PNG",
     )
@@ -70,15 +70,16 @@ st.markdown(holes_verdict(holes))
 st.caption(
     f"Far: the nearest training latent lies farther than {h0.quantile:.0%} of the training latents lie from their "
     f"own nearest neighbour (so about {1 - h0.quantile:.0%} of real codes count as far; of the test images' codes, "
-    + ", ".join(f"{n} {h.test_far_share:.1%}" for n, h in holes.items())
+    + ", ".join(f"{state.plain(n)} {h.test_far_share:.1%}" for n, h in holes.items())
     + f"). Recognised: a pixel MLP trained on the 4,500 training images (test accuracy {h0.classifier_accuracy:.1%}) "
     f"gives its top class probability ≥ {CONFIDENT:g}, as it does for {h0.real_confident_share:.1%} of the "
     "real test images. Each grid shows the first 64 of the 1,000 draws measured."
 )
-plain = [name for name, h in holes.items() if h.standard_normal is not None]
-if plain:
-    st.markdown(f"**N(0, I)** — what a VAE's prior would draw — decoded by the {' and '.join(plain)}, which have none:")
-    for col, name in zip(st.columns(3), plain, strict=False):
+no_prior = [name for name, h in holes.items() if h.standard_normal is not None]
+if no_prior:
+    names_md = state.plain(" and ".join(no_prior))
+    st.markdown(f"**N(0, I)** — what a VAE's prior would draw — decoded by the {names_md}, which have none:")
+    for col, name in zip(st.columns(3), no_prior, strict=False):
         draw_grid(col, name, "N(0, I)")
 
 # ------------------------------------------------------------------------------ maps and stored figures

@@ -86,8 +86,9 @@ left.plotly_chart(denoising.curve_figure(curve, "psnr", level), key="dn_psnr")
 right.plotly_chart(denoising.curve_figure(curve, "ssim", level), key="dn_ssim")
 measured = ", ".join(f"{v:g}" for v in curve.levels)
 st.caption(
-    f"Each point: the mean over {home.name}'s {curve.n_images:,} test images, corrupted with seed {curve.seed}, "
-    f"at levels {measured}. Dashed: the corrupted input itself against the clean image (at level 0 it is the "
+    f"Each point: the mean over {state.plain(home.name)}'s {curve.n_images:,} test images, corrupted with seed "
+    f"{curve.seed:d}, at levels {state.plain(measured)}. Dashed: the corrupted input itself against the clean image "
+    "(at level 0 it is the "
     "clean image: PSNR +∞, not drawn). Dotted: the level chosen above. The DAE was trained on "
     f"{NOISE_LABELS[dae.noise]} at level {dae.noise_level:g}; the AE and the VAE never saw noise."
 )

@@ -13,7 +13,7 @@ from core.analysis.walks import (
     traversal_values,
 )
 from core.models.inference import decode_means
-from ui import images, loaders, settings
+from ui import images, loaders, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -63,7 +63,7 @@ else:
         st.caption("No current point yet (pick one on the Map): starting from the sample instead.")
 
 # ------------------------------------------------------------------------------ attribute vector
-st.subheader("An attribute vector, applied to " + where)
+st.subheader("An attribute vector, applied to " + state.plain(where))
 k1, k2, k3, k4 = st.columns(4)
 ca = k1.selectbox("From class (A)", classes, key="dr_ca", format_func=ctx.class_name)
 cb = k2.selectbox("To class (B)", classes, key="dr_cb", format_func=ctx.class_name)
@@ -73,7 +73,7 @@ strip = attribute_strip(z, enc.mean, enc.labels, ca, cb, float(s), steps)
 decoded = decode_means(loaders.model(ctx.ckpt), strip.latents)
 picture = images.grid(decoded, nrow=steps)
 caption = f"z + s·(centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}), s from 0 to {s:+.1f}"
-st.image(picture, caption=caption, width="stretch" if steps > 8 else picture.width, output_format="PNG")
+st.image(picture, caption=state.plain(caption), width="stretch" if steps > 8 else picture.width, output_format="PNG")
 st.dataframe(
     pd.DataFrame(
         [[ctx.class_name(int(c)) for c in strip.nearest.label], [f"{f:.0%}" for f in strip.nearest.fraction]],
@@ -85,12 +85,12 @@ st.dataframe(
 if ca == cb:
     st.info("A and B are the same class: the vector is zero and every step is the start point.")
 else:
-    passes = " → ".join(ctx.class_name(c) for c in strip.passes)
-    reach = f"never reaches class **{ctx.class_name(cb)}** up to s = {s:+.1f}"
+    passes_md = " → ".join(state.plain(ctx.class_name(c)) for c in strip.passes)
+    reach_md = f"never reaches class **{state.plain(ctx.class_name(cb))}** up to s = {s:+.1f}"
     if strip.crossing is not None:
         at = strip.strengths[strip.crossing]
-        reach = f"reaches class **{ctx.class_name(cb)}** at s = {at:+.2f} (step {strip.crossing + 1})"
-    st.markdown(f"Nearest classes along the strip: {passes}; it {reach}.")
+        reach_md = f"reaches class **{state.plain(ctx.class_name(cb))}** at s = {at:+.2f} (step {strip.crossing + 1})"
+    st.markdown(f"Nearest classes along the strip: {passes_md}; it {reach_md}.")
 images.strip_downloads(picture, decoded, "direction", "dr", cols=st.columns(2))
 
 # ------------------------------------------------------------------------------ one dimension
@@ -101,18 +101,20 @@ dim = st.selectbox(
     key="dr_dim",
     format_func=lambda d: f"z{d} · {act.kind} {act.score[d]:.3g}",
 )
-st.caption(f"Activity: {act.meaning}.")
+st.caption(state.plain(f"Activity: {act.meaning}."))
 ext = dimension_extremes(enc.mean, dim, 8)
 for name, idx in (("lowest", ext.lowest), ("highest", ext.highest)):
     values = ", ".join(f"#{i} ({ext.values[i]:+.2f})" for i in idx)
     pil = images.grid(ctx.ds.x[idx], nrow=8, scale=2)
-    st.image(pil, caption=f"8 {name} z{dim}: {values}", width=pil.width, output_format="PNG")
+    st.image(pil, caption=state.plain(f"8 {name} z{dim}: {values}"), width=pil.width, output_format="PNG")
 sweep = traversal_values(enc.mean, z, dim, steps)
 swept = decode_means(loaders.model(ctx.ckpt), traversal_grid(z, [dim], sweep)[0])
 sweep_picture = images.grid(swept, nrow=steps)
 st.image(
     sweep_picture,
-    caption=f"z{dim} from {sweep[0]:+.2f} to {sweep[-1]:+.2f} (± 2 std of z{dim} over the data) around {where}",
+    caption=state.plain(
+        f"z{dim} from {sweep[0]:+.2f} to {sweep[-1]:+.2f} (± 2 std of z{dim} over the data) around {where}"
+    ),
     width="stretch" if steps > 8 else sweep_picture.width,
     output_format="PNG",
 )

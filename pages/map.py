@@ -38,7 +38,7 @@ c5.number_input(
     help="Make any sample the current point from the keyboard: type its index and press Enter.",
 )
 if unavailable:
-    st.caption("Not offered for this model: " + "; ".join(unavailable.values()) + ".")
+    st.caption(state.plain("Not offered for this model: " + "; ".join(unavailable.values()) + "."))
 use_live = element.wanted(map_element.ENTRY, "map_live") and not three_d  # the same test the shell's preload made
 if three_d:
     st.caption("3-D map: drawn on the server's figure (Plotly); hovering decodes on the 2-D map only.")

@@ -33,9 +33,8 @@ metric = c1.radio(
 measure = c2.selectbox("Uncertainty measure", measures, key="un_measure", format_func=lambda m: MEASURES[m].label)
 if unavailable:
     kind = ctx.ckpt.config.kind.upper()
-    st.info(
-        f"VAE-only measures are not offered for this {kind}:\n" + "".join(f"\n- {w}." for w in unavailable.values())
-    )
+    reasons_md = "".join(f"\n- {state.plain(w)}." for w in unavailable.values())
+    st.info(f"VAE-only measures are not offered for this {state.plain(kind)}:\n" + reasons_md)
 
 d, u = loaders.distances(ctx, metric), loaders.measure_values(ctx, measure)
 dist_label, unc_label = f"{metric.capitalize()} distance to the class centroid", MEASURES[measure].label
@@ -76,7 +75,8 @@ with side:
     if isinstance(ctx.point, int):  # a click sets the current point, shared with the Map
         panels.current_point(ctx, neighbours=False)
         st.caption(
-            f"distance {d[ctx.point]:.3g} · {unc_label} {u[ctx.point]:.3g}: the current point, shared with every page"
+            state.plain(f"distance {d[ctx.point]:.3g} · {unc_label} {u[ctx.point]:.3g}: ")
+            + "the current point, shared with every page"
         )
     else:
         st.info("Click a point on the plot to see its image and reconstruction; it becomes the current point.")
@@ -102,8 +102,11 @@ for title, idx, name in (
     ("16 most uncertain", order[::-1][:16].copy(), "uncertain"),
     ("16 least uncertain", order[:16], "least-uncertain"),
 ):
-    st.subheader(title)
+    st.subheader(state.plain(title))
     img = images.grid(ctx.ds.x[idx], nrow=16, scale=2)
-    st.image(img, caption=", ".join(f"#{i} ({ctx.class_name(int(enc.labels[i]))})" for i in idx), output_format="PNG")
-    st.download_button(f"PNG of the {title}", images.png_bytes(img), f"{name}.png", "image/png", key=f"un_png_{name}")
+    shown = ", ".join(f"#{i} ({ctx.class_name(int(enc.labels[i]))})" for i in idx)
+    st.image(img, caption=state.plain(shown), output_format="PNG")
+    st.download_button(
+        state.plain(f"PNG of the {title}"), images.png_bytes(img), f"{name}.png", "image/png", key=f"un_png_{name}"
+    )
 images.csv_download(ctx)

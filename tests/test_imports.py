@@ -64,7 +64,7 @@ def test_default_page_needs_no_torch_nor_umap_nor_sklearn():
 
 # core's floors, lowest first: a module imports only from its own floor or below (a package's modules share one)
 FLOORS = [
-    ("core.errors", "core.lazy", "core.cache"),
+    ("core.errors", "core.lazy", "core.cache", "core.text"),
     ("core.data",),
     ("core.models",),
     ("core.export", "core.maps"),

@@ -116,8 +116,8 @@ def test_server_paths_can_be_turned_off(roots, monkeypatch):
 def test_url_text_is_shown_as_plain_text(ckpt):
     at = app(ckpt=ckpt)
     shown = at.sidebar.warning[0].value
-    assert "http\\:/\u200b/evil" in shown or "\\:red\\[" in shown  # markup escaped, no bare URL to autolink
-    assert "](http" not in shown and "![" not in shown
+    assert "http:/\u200b/evil" in shown or ":red\\[" in shown  # markup escaped, no bare URL to autolink
+    assert shown.count("[") == shown.count("\\[") >= 1  # every bracket escaped: no link, no image, no directive
 
 
 def test_long_and_odd_names_are_one_line(roots):
@@ -192,7 +192,7 @@ def test_one_broken_checkpoint_never_takes_the_app_down(shipped_copy, monkeypatc
     assert (
         not at.exception
         and len(at.main.error) == 1
-        and "metrics\\.test\\.recon\\_mse must be a" in at.main.error[0].value
+        and "metrics.test.recon\\_mse must be a" in at.main.error[0].value
     )
     assert at.sidebar.selectbox(key="ckpt").value == "broken"  # the sidebar stays, another pick still works
 

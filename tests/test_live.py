@@ -317,3 +317,54 @@ def test_without_webassembly_the_sliders_use_the_server_path(server, page):
     assert page.locator('[data-testid="stSlider"]').count() == 8  # Streamlit's sliders, not the element's
     assert page.evaluate("() => window.__latentLive === undefined")  # the live module never loaded
     page.locator('[data-testid="stImage"]').filter(has_text="decoded").first.wait_for()
+
+
+@pytest.mark.browser
+def test_a_tampered_client_sending_deeply_nested_values_gets_no_traceback(server, page):
+    """A client that rewrites the element's messages on their way (Playwright between page and server): every
+    element state and trigger value becomes an array nested 5,000 deep, which Python's json cannot decode
+    (RecursionError, raised inside Streamlit before any callback of ours). The page shows no exception box and
+    the value counts as none (ui.element.guard_widget_values)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    from browser import wait_idle
+
+    _browser_ready()
+    deep = "[" * 5000 + "]" * 5000
+    tampered: list[str] = []
+
+    def tamper(data):
+        if isinstance(data, str):
+            return data
+        msg = BackMsg.FromString(data)
+        if msg.WhichOneof("type") != "rerun_script":
+            return data
+        for w in msg.rerun_script.widget_states.widgets:
+            field = w.WhichOneof("value")
+            if field == "json_trigger_value":
+                w.json_trigger_value = f'[{{"event": "release", "value": {deep}}}]'
+            elif field == "json_value" and w.json_value.startswith("{"):
+                w.json_value = f'{{"ready": {deep}}}'
+            else:
+                continue
+            tampered.append(field)
+        return msg.SerializeToString()
+
+    def route(ws) -> None:
+        to_server = ws.connect_to_server()
+        ws.on_message(lambda m: to_server.send(tamper(m)))
+
+    page.route_web_socket("**/_stcore/stream", route)
+    open_live(page, server)
+    wait_idle(page)
+    drag(page)
+    deadline = time.time() + 60
+    while "json_trigger_value" not in tampered and time.time() < deadline:
+        page.wait_for_timeout(200)
+    wait_idle(page)
+    page.wait_for_timeout(1000)
+    wait_idle(page)
+    assert "json_trigger_value" in tampered and "json_value" in tampered, tampered
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "RecursionError" not in page.inner_text("body")
+    page.screenshot(path=str(ROOT / "test-artifacts" / "screenshots" / "sliders-tampered.png"), full_page=True)

@@ -188,7 +188,7 @@ def test_the_live_map_loads_its_code_first_and_the_fallback_plotly():
 
 def test_fallbacks_say_which_path_draws_the_map(monkeypatch, tmp_path):
     at = open_page("map", map_live="0")
-    assert any(c.value.startswith("Server path") and "map_live=0" in c.value for c in at.caption)
+    assert any(c.value.startswith("Server path") and "map\\_live=0" in c.value for c in at.caption)
     assert [c for c in at.get("plotly_chart") if "map_chart" in c.proto.id] and not at.get("bidi_component")
     monkeypatch.setattr(element, "LIVE", tmp_path / "no-build")
     at = open_page("map")

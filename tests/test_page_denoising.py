@@ -116,4 +116,4 @@ def test_the_current_point_and_an_upload():
     at = open_page("denoising", dn_source="upload")
     at.file_uploader(key="dn_upload").set_value(("seven.png", buf.getvalue(), "image/png")).run()
     assert not at.exception and len(rows(at)) == 1 and len(rows(at)[0]) == 5
-    assert any(c.value == "Prepared\\: resized from 56×56 to 28×28\\." for c in at.caption)
+    assert any(c.value == "Prepared: resized from 56×56 to 28×28." for c in at.caption)

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
+from core import text
 from core.analysis.anomaly import LABELS, LatentScorer
 from ui import figures, images, loaders
 from ui.state import Ctx, plain
@@ -131,7 +132,7 @@ def histogram(ctx: Ctx, values: np.ndarray, reference: np.ndarray, label: str) -
         [
             go.Histogram(
                 x=values[labels == c],
-                name=ctx.class_name(int(c)),
+                name=text.html(ctx.class_name(int(c))),  # Plotly reads names as HTML
                 xbins=bins,
                 marker_color=colours[int(c) % len(colours)],
             )

@@ -15,7 +15,7 @@ from core.analysis.holes import (
     prior_latents,
 )
 from core.models.inference import decode_means
-from ui import figures, loaders
+from ui import figures, loaders, state
 from ui.state import Ctx
 
 HOLES_N = 1000  # latents drawn per distribution for the holes figures; the grids show the first 64 of them
@@ -87,7 +87,10 @@ def figures_table(models: dict[str, Ctx]) -> None:
     evals = {name: evaluation(c) for name, c in models.items()}
     missing = [n for n, e in evals.items() if e is None]
     if missing:
-        st.warning(f"Not evaluated yet: {', '.join(missing)}. Run `python -m core.evaluate --checkpoint <folder>`.")
+        st.warning(
+            f"Not evaluated yet: {state.plain(', '.join(missing))}. "
+            "Run `python -m core.evaluate --checkpoint <folder>`."
+        )
         return
     table = comparison_table(evals, {name: activity(c) for name, c in models.items()})
     number = {
@@ -102,7 +105,7 @@ def figures_table(models: dict[str, Ctx]) -> None:
     st.dataframe(table, key="cp_table", column_config=number)
     st.markdown(clustering_verdict(evals))
     st.caption(
-        ", ".join(f"{name} = {c.ckpt.name}" for name, c in models.items())
+        ", ".join(f"{state.plain(name)} = {state.plain(c.ckpt.name)}" for name, c in models.items())
         + f". Active dims: dimensions whose activity exceeds {ACTIVE_THRESHOLD:g} — mean KL in nats for the VAE, "
         "the variance of the codes over the dataset for AE/DAE (core.analysis.walks.dimension_activity). 5-NN: "
         "accuracy on the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means "

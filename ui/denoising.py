@@ -10,7 +10,7 @@ import streamlit as st
 from core.analysis.denoise import INPUT, Curve, shipped_curves
 from core.data.datasets import Dataset
 from core.models.checkpoints import Checkpoint
-from ui import figures, loaders
+from ui import figures, loaders, state
 
 GREY_28 = (1, 28, 28)
 
@@ -20,7 +20,9 @@ def shipped_models() -> dict[str, Checkpoint] | None:
     trio = loaders.shipped_trio()
     if trio is None:
         missing = ", ".join(loaders.missing_trio())
-        st.error(f"This page compares the shipped checkpoints; missing under {loaders.CKPT_ROOT}: {missing}.")
+        st.error(
+            state.plain(f"This page compares the shipped checkpoints; missing under {loaders.CKPT_ROOT}: {missing}.")
+        )
     return trio
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,9 @@ from pathlib import Path
 import streamlit as st
 
 from core.cache import atomic_write_bytes
+from ui import state
 
+_LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 LIVE = ROOT / "static" / "live"  # served at /app/static/live/ (server.enableStaticServing)
 URL = "/app/static/live/"
@@ -28,6 +31,41 @@ NEEDED = (
     "ort/ort-wasm-simd-threaded.wasm",
     "ort/ort-wasm-simd-threaded.wasm.gz",
 )
+
+
+def _guarded_decoder(decode: Callable, empty: bool = False) -> Callable:
+    """``decode`` (one of Streamlit's widget-value decoders), where a value nested past Python's recursion limit
+    counts as no value (``empty``: what ``decode`` makes of None): json raises RecursionError for it, which
+    Streamlit lets through as an exception box."""
+    if getattr(decode, "guarded", False):
+        return decode
+
+    def run(*args):
+        try:
+            return decode(*args)
+        except RecursionError:
+            _LOG.warning("ignored a widget value nested too deep to decode (%s)", getattr(decode, "__name__", decode))
+            return decode(*args[:-1], None) if empty else None
+
+    run.guarded = True  # type: ignore[attr-defined]
+    return run
+
+
+def guard_widget_values() -> None:
+    """Make the decoders every element's value passes through (Streamlit's own, before any callback of ours runs)
+    turn an over-deep value into no value. Streamlit catches only JSONDecodeError there; until it catches
+    RecursionError too (to be reported upstream), this is where a tampered client's value enters."""
+    from streamlit.components.v2.bidi_component import main as bidi
+    from streamlit.components.v2.bidi_component import serialization
+    from streamlit.runtime.state import session_state
+
+    session_state.unpack_widget_state_value = _guarded_decoder(session_state.unpack_widget_state_value)
+    bidi.deserialize_trigger_list = _guarded_decoder(bidi.deserialize_trigger_list)
+    serde = serialization.BidiComponentSerde
+    serde.deserialize = _guarded_decoder(serde.deserialize, empty=True)  # type: ignore[method-assign]
+
+
+guard_widget_values()  # on the first import: before any element is drawn, so before any of its values comes back
 
 
 def available(entry: str) -> bool:
@@ -85,15 +123,15 @@ def preload(entry: str) -> None:
 def caption(setting: str, live: bool, what_live: str, what_server: str) -> None:
     """The page's one line on who decodes: this browser (``what_live``), or the server (``what_server``) and why."""
     if live:
-        st.caption(f"Live: this browser {what_live}.")
+        st.caption(state.plain(f"Live: this browser {what_live}."))
         return
     if not st.session_state.get(setting, True):
-        why = f"live decoding is off: `{setting}=0`"
+        why = f"live decoding is off: {setting}=0"
     elif st.session_state.get(NO_WASM):
         why = "this browser has no WebAssembly"
     else:
         why = "no frontend build: run `make run`"
-    st.caption(f"Server path: {what_server} ({why}).")
+    st.caption(state.plain(f"Server path: {what_server} ({why})."))
 
 
 def model_url(onnx: Path) -> tuple[str, str]:

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import text
 from core.models.inference import decode_means
 from ui import images, loaders
 from ui.state import Ctx
@@ -59,7 +60,7 @@ def group_traces(xy, groups, names, index, size: float = 3, opacity: float = 0.8
     out, colours = [], palette(len(names))
     for g in np.unique(groups):
         m = groups == g
-        name = str(names[g] if g < len(names) else g)
+        name = text.html(names[g] if g < len(names) else g)  # Plotly reads names as HTML: a tag shows as typed
         out.append(
             _scatter(
                 xy[m],
@@ -173,15 +174,14 @@ def decoded_overlay(ctx: Ctx, n: int = 10) -> list[dict]:
 def bar_html(counts: np.ndarray, names: list[str], title: str, height: int = 130) -> str:
     """A class histogram as plain HTML (one coloured bar per class, its count above, its name below): drawn by the
     browser at once, where a Plotly figure takes a few hundred milliseconds to lay out."""
-    from html import escape
-
+    escape = text.html
     colours, top = palette(len(counts)), max(int(np.max(counts)), 1)
     cols = "".join(
         '<div style="flex:1;display:flex;flex-direction:column;align-items:center;justify-content:flex-end">'
         f'<span style="font-size:.7rem">{int(c)}</span>'
-        f'<div title="{escape(str(name))}: {int(c)}" style="width:70%;height:{height * int(c) / top:.1f}px;'
+        f'<div title="{escape(name)}: {int(c)}" style="width:70%;height:{height * int(c) / top:.1f}px;'
         f'background:{colour}"></div>'
-        f'<span style="font-size:.75rem">{escape(str(name))}</span></div>'
+        f'<span style="font-size:.75rem">{escape(name)}</span></div>'
         for c, name, colour in zip(counts, names, colours, strict=True)
     )
     return (

@@ -130,7 +130,7 @@ def show_images(images: list, captions: list[str], cols: int | None = None) -> N
     for i, (img, cap) in enumerate(zip(images, captions, strict=True)):
         pil = img if isinstance(img, Image.Image) else to_pil(img)
         # natural size and PNG: no blur, no stretch, no JPEG artefacts on tiny images
-        columns[i % len(columns)].image(pil, caption=cap, width=pil.width, output_format="PNG")
+        columns[i % len(columns)].image(pil, caption=state.plain(cap), width=pil.width, output_format="PNG")
 
 
 def csv_download(ctx: Ctx) -> None:
@@ -159,7 +159,7 @@ def upload_image(label: str, key: str, image_shape: tuple[int, int, int], where=
     from core.data.images import prepare_image
     from core.errors import LatentExplorerError
 
-    up = where.file_uploader(label, type=UPLOAD_TYPES, key=key)
+    up = where.file_uploader(state.plain(label), type=UPLOAD_TYPES, key=key)
     if up is None:
         return None
     try:
@@ -179,6 +179,6 @@ def strip_downloads(picture: Image.Image, steps, stem: str, key: str, what: str 
     """A strip of decoded steps as a PNG and as an animated ping-pong GIF of its frames (two buttons)."""
     where = cols or (st, st)
     png, gif = f"{what} as PNG", "Animated GIF (ping-pong)" if what == "Strip" else f"{what} as GIF"
-    where[0].download_button(png, png_bytes(picture), f"{stem}.png", "image/png", key=f"{key}_png")
+    where[0].download_button(state.plain(png), png_bytes(picture), f"{stem}.png", "image/png", key=f"{key}_png")
     frames = [to_pil(img) for img in steps]
-    where[1].download_button(gif, gif_bytes(frames), f"{stem}.gif", "image/gif", key=f"{key}_gif")
+    where[1].download_button(state.plain(gif), gif_bytes(frames), f"{stem}.gif", "image/gif", key=f"{key}_gif")

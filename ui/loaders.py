@@ -165,10 +165,10 @@ def load_map(ckpt: Checkpoint, ds: Dataset, home: Dataset, n: int = 2) -> MapDat
     if not steps:
         _READY.add(args[:3])
         return _map(*args)
-    with st.status(f"Building the {n}-D map of {ds.name} for {ckpt.name}…", expanded=True) as s:
-        st.write("First use, then cached on disk: " + "; ".join(steps) + ".")
+    with st.status(state.plain(f"Building the {n}-D map of {ds.name} for {ckpt.name}…"), expanded=True) as s:
+        st.write(state.plain("First use, then cached on disk: " + "; ".join(steps) + "."))
         md = _map(*args)
-        s.update(label=f"{n}-D map ready", state="complete", expanded=False)
+        s.update(label=f"{n:d}-D map ready", state="complete", expanded=False)
     _READY.add(args[:3])
     return md
 
@@ -218,7 +218,7 @@ def measure_values(ctx: Ctx, name: str) -> np.ndarray:
     from core.analysis.uncertainty import MEASURES
 
     if MEASURES[name].needs_model:
-        with st.spinner(f"Computing {MEASURES[name].label} for {len(ctx.ds):,} images…"):
+        with st.spinner(state.plain(f"Computing {MEASURES[name].label} for {len(ctx.ds):,} images…")):
             return _measure(ctx.key, name, ctx)
     return _measure(ctx.key, name, ctx)
 
@@ -245,7 +245,7 @@ def _kmeans(key: str, k: int, _mean: np.ndarray) -> np.ndarray:
 
 
 def kmeans(ctx: Ctx, k: int) -> np.ndarray:
-    with st.spinner(f"k-means with k={k} on {len(ctx.ds):,} latents…"):
+    with st.spinner(f"k-means with k={k:d} on {len(ctx.ds):,} latents…"):
         return _kmeans(ctx.key, k, ctx.enc.mean)
 
 
@@ -288,7 +288,7 @@ def model(ckpt: Checkpoint):
     if ckpt.model_loaded:
         return ckpt.model
     try:
-        with st.spinner(f"Loading {ckpt.name} (first use since the server started)…"):
+        with st.spinner(state.plain(f"Loading {ckpt.name} (first use since the server started)…")):
             return ckpt.model
     except LatentExplorerError as e:
         st.error(state.plain(e))

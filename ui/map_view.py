@@ -102,5 +102,5 @@ def map_and_results(ctx: Ctx, o: MapOptions) -> None:
     titles = {"point": "Current point", "region": "Selection"}
     with side:  # what the user did last comes first
         for name in ("region", "point") if st.session_state.get(state.MAP_LAST) == "region" else ("point", "region"):
-            st.subheader(titles[name])
+            st.subheader(state.plain(titles[name]))
             sections[name]()

@@ -36,8 +36,10 @@ def current_point(ctx: Ctx, neighbours: bool = True) -> None:
     st.image(
         images.grid(ctx.home.x[nb], nrow=4, scale=2),
         output_format="PNG",
-        caption=f"8 nearest neighbours in latent space (from {ctx.home.name}, the map's own images): "
-        + ", ".join(f"#{i}" for i in nb),
+        caption=state.plain(
+            f"8 nearest neighbours in latent space (from {ctx.home.name}, the map's own images): "
+            + ", ".join(f"#{i}" for i in nb)
+        ),
     )
     png = images.png_bytes(images.grid(np.concatenate([np.stack(shown), ctx.home.x[nb]]), nrow=10))
     st.download_button("PNG of these images", png, "current-point.png", "image/png", key="map_png")

@@ -112,8 +112,8 @@ def page(title: str, help_line: str, needs_model: bool = True):
     from ui import state
     from ui.loaders import load_context, model
 
-    st.title(title)
-    st.caption(help_line)
+    st.title(state.plain(title))
+    st.caption(state.plain(help_line))
     if state.CALLBACK_ERROR in st.session_state:
         st.error(state.plain(st.session_state.pop(state.CALLBACK_ERROR)))
     ctx = load_context()

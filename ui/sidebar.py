@@ -51,30 +51,34 @@ def card(ckpt) -> None:
     cfg, info = ckpt.config, ckpt.info
     c, h, w = cfg.image_shape
     kind = {"ae": "Autoencoder (AE)", "dae": "Denoising autoencoder (DAE)", "vae": "Variational autoencoder (VAE)"}
-    lines = [
+    lines_md = [
         f"**{kind[cfg.kind]}**, {cfg.latent_dim}-D latent, {LIKELIHOOD[cfg.likelihood]}",
         f"input: {'RGB' if c == 3 else 'grey'} {h}×{w} images" + (" · ONNX" if cfg.architecture == "onnx" else ""),
     ]
     if cfg.kind == "dae":
-        lines.append(f"trained to remove {cfg.noise} noise (level {cfg.noise_level:g})")
+        lines_md.append(f"trained to remove {cfg.noise} noise (level {cfg.noise_level:g})")
     if cfg.kind == "vae" and cfg.beta != 1:
-        lines.append(f"β = {cfg.beta:g}")
+        lines_md.append(f"β = {cfg.beta:g}")
     if ckpt.excluded_class is not None:
-        lines.append(f"**trained without class {ckpt.excluded_class}** (held out to test anomaly detection)")
+        lines_md.append(
+            f"**trained without class {state.plain(ckpt.excluded_class)}** (held out to test anomaly detection)"
+        )
     ev = loaders.evaluation(ckpt)
     test = ev.test if ev is not None else saved_test_metrics(info)
     if test is not None:
         line = f"test ({test.n} images): recon MSE {test.recon_mse:.4f}"
-        lines.append(line + (f" · neg ELBO {test.neg_elbo:.1f} nats" if test.neg_elbo is not None else ""))
+        lines_md.append(line + (f" · neg ELBO {test.neg_elbo:.1f} nats" if test.neg_elbo is not None else ""))
     elif cfg.architecture == "onnx":  # a model brought from elsewhere: never trained here
-        lines.append("no test figures yet: run `python -m core.evaluate --checkpoint` on its folder")
+        lines_md.append("no test figures yet: run `python -m core.evaluate --checkpoint` on its folder")
     else:
-        lines.append(f"still training (epoch {info.get('progress', {}).get('epoch', 0)}): no test figures yet")
+        lines_md.append(
+            f"still training (epoch {state.plain(info.get('progress', {}).get('epoch', 0))}): no test figures yet"
+        )
     if ev is not None:
-        lines.append(f"5-NN accuracy: latent {ev.knn_acc_latent:.3f} · pixels {ev.knn_acc_pixel:.3f}")
+        lines_md.append(f"5-NN accuracy: latent {ev.knn_acc_latent:.3f} · pixels {ev.knn_acc_pixel:.3f}")
         if ev.heldout_auroc:
-            lines.append(f"finds the held-out class: AUROC {ev.heldout_auroc['recon_error']:.3f} (recon error)")
-    st.markdown("  \n".join(lines))  # our own words and numbers only: names from files go through st.text / st.code
+            lines_md.append(f"finds the held-out class: AUROC {ev.heldout_auroc['recon_error']:.3f} (recon error)")
+    st.markdown("  \n".join(lines_md))  # our own words and numbers only: names from files go through st.text / st.code
     st.text(f"trained on {ckpt.dataset}")
     conv = info.get("convergence")
     if isinstance(conv, dict) and isinstance(conv.get("reason"), str):  # from config.json: shown as plain text
@@ -113,21 +117,21 @@ def datasets(shape: tuple[int, int, int]) -> None:
     if offer.downloadable:
         notes.append(f"Not downloaded yet: {', '.join(offer.downloadable)}.")
     if notes:
-        st.sidebar.caption(" ".join(notes))
+        st.sidebar.caption(state.plain(" ".join(notes)))
     if offer.downloadable:
         with st.sidebar.expander("Download a dataset"):
             name = st.selectbox("Dataset to download", offer.downloadable, key="dl_name")
-            if st.button(f"Download {name} into {DEFAULT_ROOT}/", key="dl_go"):
+            if st.button(state.plain(f"Download {name} into {DEFAULT_ROOT}/"), key="dl_go"):
                 fetch(name)
 
 
 def fetch(name: str) -> None:
     """Download with a progress bar; on success the dataset becomes the current one, else one line says why."""
-    bar = st.progress(0.0, text=f"Connecting to the {name} mirrors…")
+    bar = st.progress(0.0, text=state.plain(f"Connecting to the {name} mirrors…"))
 
     def progress(done: int, total: int, file: str) -> None:
         frac = min(done / total, 1.0) if total else 0.0
-        bar.progress(frac, text=f"{file}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+        bar.progress(frac, text=state.plain(f"{file}: {done / 1e6:.1f} of {total / 1e6:.1f} MB"))
 
     try:
         download(name, DEFAULT_ROOT, progress=progress)
@@ -135,6 +139,6 @@ def fetch(name: str) -> None:
         bar.empty()
         st.error(state.plain(e))
         return
-    bar.progress(1.0, text=f"{name} downloaded")
+    bar.progress(1.0, text=state.plain(f"{name} downloaded"))
     state.set_data(name)
     st.rerun()

@@ -53,6 +53,6 @@ def sliders(model: Path, view: SliderView, key: str = "sl_live") -> list[float] 
     parsed = state.parse_latent(value, len(z), lo, hi)
     if parsed is None:
         st.caption(
-            f"Ignored a latent from the browser that is not {len(z)} numbers in [{lo}, {hi}]: {state.plain(value)}"
+            f"Ignored a latent from the browser that is not {len(z)} numbers in [{lo:g}, {hi:g}]: {state.plain(value)}"
         )
     return parsed

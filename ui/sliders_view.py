@@ -11,7 +11,7 @@ import streamlit as st
 from core.analysis.walks import GRID_STEPS, Activity, slider_grid
 from core.export import SliderDim, SliderView
 from core.models.inference import decode, decode_means, sample_image
-from ui import figures, images, loaders, sliders_element
+from ui import figures, images, loaders, sliders_element, state
 from ui.state import Ctx, SlidersState
 
 TRAVERSAL_CAPTION = "traversal: each row sweeps one dimension over the slider range (outlined: the current value)"
@@ -103,12 +103,12 @@ def server_panel(ctx: Ctx, lay: Layout, started_from: tuple) -> None:
         for d in lay.shown:
             st.session_state.setdefault(f"z{d}", round(float(z[d]), 2))
             v = st.slider(
-                f"z{d} · {lay.act.score[d]:.2f}",
+                f"z{d:d} · {lay.act.score[d]:.2f}",
                 lay.lo,
                 lay.hi,
                 step=0.01,
                 key=f"z{d}",
-                help=f"The number after the name is this dimension's activity: {lay.act.meaning}.",
+                help=state.plain(f"The number after the name is this dimension's activity: {lay.act.meaning}."),
             )
             if abs(v - round(float(z[d]), 2)) > 1e-9:  # moved by the user (untouched ones keep their exact value)
                 z[d] = v

@@ -9,7 +9,6 @@ crashed on. Imports no torch: the first page shows before the heavy modules load
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ import streamlit as st
 
 from core.data.paths import parse_spec
 from core.errors import ConfigError, is_number
+from core.text import markdown as plain  # noqa: F401 - the one plain-text rule, called by ui as state.plain
 
 if TYPE_CHECKING:
     from core.data.datasets import Dataset
@@ -59,18 +59,6 @@ def guarded(callback: Callable) -> Callable:
             st.session_state[CALLBACK_ERROR] = f"That did not work ({type(e).__name__}: {e}); nothing was changed."
 
     return run
-
-
-_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&])")
-
-
-def plain(text: object) -> str:
-    """Any text from a user, a file or an error, made safe for Streamlit's Markdown: one line, every markup
-    character escaped, so a link, an image, HTML or a colour directive shows as the characters typed."""
-    one_line = " ".join(str(text).split())[:500]
-    escaped = _MARKUP.sub(r"\\\1", one_line)
-    # GFM turns bare "http://…", "www.…" and "a@b.c" into links whatever the escapes: a zero-width space stops it
-    return escaped.replace("//", "/\u200b/").replace("www\\.", "www\u200b\\.").replace("@", "@\u200b")
 
 
 # ------------------------------------------------------------------------------ parsers

@@ -51,7 +51,7 @@ def uploaded() -> str | None:
         "A .zip with one folder of PNG or JPEG images per class, or an .npz with arrays x (and y)",
         type=["zip", "npz"],
         key="tr_upload",
-        help=f"A file of at most {st.get_option('server.maxUploadSize')} MB, {MAX_BYTES // 2**20} MB unpacked, "
+        help=f"A file of at most {int(st.get_option('server.maxUploadSize')):d} MB, {MAX_BYTES // 2**20} MB unpacked, "
         f"{MAX_FILES:,} files, images up to {MAX_SIDE} px a side; "
         "folder images are read as grey 28×28.",
     )

@@ -118,7 +118,7 @@ def job_card(root: Path, job: Job) -> None:
     prog = jobs.read_progress(job)
     head, buttons = st.columns([5, 1], vertical_alignment="center")
     word = STATE_WORDS[job.state] + (" · building the map" if job.active and job.stage == "map" else "")
-    head.markdown(f"**{state.plain(job.name)}** · {word} · {state.plain(device_line(job, prog))}")
+    head.markdown(f"**{state.plain(job.name)}** · {state.plain(word)} · {state.plain(device_line(job, prog))}")
     head.caption(state.plain(status_line(job, prog)))
     if job.state in (JobState.QUEUED, JobState.RUNNING) and buttons.button("Stop", key=f"tr_stop_{job.id}"):
         act(jobs.stop, root, job)
@@ -197,8 +197,8 @@ def finished(root: Path, home_of, limit: int = 10) -> None:
             prog = jobs.read_progress(job)
             head, button = st.columns([5, 1], vertical_alignment="center")
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(job.ended)) if job.ended else ""
-            words = f"{STATE_WORDS[job.state]} {when} · {state.plain(device_line(job, prog))}"
-            head.markdown(f"**{state.plain(job.name)}** · {words}")
+            words_md = state.plain(f"{STATE_WORDS[job.state]} {when} · {device_line(job, prog)}")
+            head.markdown(f"**{state.plain(job.name)}** · {words_md}")
             if job.state == JobState.FINISHED:
                 verdict = f"Training {job.message}" + (f" · {job.map_message}" if job.map_message else "")
                 head.caption(state.plain(verdict))
@@ -215,4 +215,4 @@ def finished(root: Path, home_of, limit: int = 10) -> None:
                 st.text(cli_line(job, prog))
                 st.plotly_chart(curves(job, prog), key=f"curves_{job.id}", config={"displayModeBar": False})
     if len(done) > limit:
-        st.caption(f"{len(done) - limit} older finished jobs are not shown.")
+        st.caption(f"{len(done) - limit:d} older finished jobs are not shown.")

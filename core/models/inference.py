@@ -85,9 +85,11 @@ def samples_csv(
     set holds, z0..zD-1 (latent means); 7 significant digits, since scores are small numbers."""
     import pandas as pd  # only when a download is clicked: the first page never imports pandas
 
+    from core.text import csv_cell
+
     idx = np.arange(len(enc)) if rows is None else np.asarray(rows, dtype=np.int64)
     df = pd.DataFrame({"index": idx, "label": enc.labels[idx]})
-    df["class"] = [class_name(int(c)) for c in enc.labels[idx]]
+    df["class"] = [csv_cell(class_name(int(c))) for c in enc.labels[idx]]  # a name is never run as a formula
     df["split"] = np.where(enc.is_test[idx], "test", "train")
     df["x"], df["y"] = xy[idx, 0], xy[idx, 1]
     for name in SCORE_COLUMNS:
