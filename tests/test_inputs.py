@@ -190,9 +190,7 @@ def test_one_broken_checkpoint_never_takes_the_app_down(shipped_copy, monkeypatc
     )
     at = app(ckpt="broken")
     assert (
-        not at.exception
-        and len(at.main.error) == 1
-        and "metrics.test.recon\\_mse must be a" in at.main.error[0].value
+        not at.exception and len(at.main.error) == 1 and "metrics.test.recon\\_mse must be a" in at.main.error[0].value
     )
     assert at.sidebar.selectbox(key="ckpt").value == "broken"  # the sidebar stays, another pick still works
 
