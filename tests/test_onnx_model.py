@@ -10,6 +10,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -542,3 +543,56 @@ def test_a_graph_that_names_external_data_is_refused_before_anything_is_read(tmp
     with pytest.raises(CheckpointError, match="external file") as e:
         load_checkpoint(folder)
     assert "\n" not in str(e.value) and "decoder.onnx" in str(e.value)
+
+
+def slow_decoder(latent_dim: int, image_shape: tuple[int, int, int], trips: int):
+    """A valid decoder.onnx of the right signature that spins ``trips`` times through a Loop before answering
+    (about 5 µs a trip here): a deliberately slow graph."""
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    c, hh, w = image_shape
+    body = h.make_graph(
+        [h.make_node("Identity", ["cond_in"], ["cond_out"]), h.make_node("Sin", ["v_in"], ["v_s"]),
+         h.make_node("Cos", ["v_s"], ["v_out"])],
+        "body",
+        [h.make_tensor_value_info("i", T.INT64, []), h.make_tensor_value_info("cond_in", T.BOOL, []),
+         h.make_tensor_value_info("v_in", T.FLOAT, None)],
+        [h.make_tensor_value_info("cond_out", T.BOOL, []), h.make_tensor_value_info("v_out", T.FLOAT, None)],
+    )  # fmt: skip
+    nodes = [
+        h.make_node("Constant", [], ["M"], value=h.make_tensor("m", T.INT64, [], [trips])),
+        h.make_node("Constant", [], ["C"], value=h.make_tensor("c", T.BOOL, [], [True])),
+        h.make_node("Loop", ["M", "C", "in"], ["v"], body=body),
+        h.make_node("MatMul", ["v", "W"], ["flat"]),
+        h.make_node("Constant", [], ["S"], value=h.make_tensor("s", T.INT64, [4], [-1, c, hh, w])),
+        h.make_node("Reshape", ["flat", "S"], ["out0"]),
+    ]
+    weight = h.make_tensor("W", T.FLOAT, [latent_dim, c * hh * w], [0.0] * (latent_dim * c * hh * w))
+    graph = h.make_graph(
+        nodes,
+        "slow",
+        [h.make_tensor_value_info("in", T.FLOAT, ["batch", latent_dim])],
+        [h.make_tensor_value_info("out0", T.FLOAT, ["batch", c, hh, w])],
+        [weight],
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def test_a_slow_model_is_stopped_on_its_probe_batch(tmp_path, tiny_model, monkeypatch):
+    """Loading runs a probe batch through both graphs: a graph that would spin for minutes is stopped after
+    PROBE_SECONDS (onnxruntime's terminate flag, set by a timer) and refused in one line."""
+    from core.models import onnx_model
+
+    model = tiny_model("vae")
+    folder = onnx_twin(model, tmp_path / "slow")
+    (folder / "decoder.onnx").write_bytes(slow_decoder(model.cfg.latent_dim, model.cfg.image_shape, 50_000_000))
+    monkeypatch.setattr(onnx_model, "PROBE_SECONDS", 1.0)
+    t0 = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"decoder.onnx took over 1 s on a probe batch of 2 latents") as e:
+        load_checkpoint(folder)
+    assert time.perf_counter() - t0 < 20  # unbounded, the graph runs for minutes
+    assert "\n" not in str(e.value)

@@ -12,13 +12,15 @@ Any framework that exports ONNX works. ``config.json`` says what the two graphs 
 
 ``OnnxAutoencoder`` runs the graphs with onnxruntime (CPU) behind ``Autoencoder``'s interface, so
 every page and ``core.evaluate`` work unchanged. Nothing is unpickled: ONNX files are protobuf, parsed by
-onnxruntime, and each is checked at load (size, signature, a probe batch of 2 through both graphs).
+onnxruntime, and each is checked at load (size, signature, a probe batch of 2 through both graphs, stopped past
+PROBE_SECONDS).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,7 @@ from core.models.onnx_format import (
 LOGVAR_RANGE = (-30.0, 20.0)  # the clamp VariationalAutoencoder.encode applies: exp() stays finite
 PROB_EPS = 1e-6  # probabilities are kept off 0 and 1 so their logits are finite
 PROBE_BATCH = 2
+PROBE_SECONDS = 10.0  # the probe batch is stopped past this: a model too slow to explore live (ours take ms)
 
 # ----------------------------------------------------------------------------------------
 # The model
@@ -63,9 +66,26 @@ class OnnxAutoencoder(Autoencoder):
         self.register_buffer("latent_scale", torch.tensor(spec.latent_scale or [1.0] * d, dtype=torch.float32))
         self._check(where)
 
-    def _run(self, session, x: torch.Tensor) -> list[torch.Tensor]:
+    def _run(self, session, x: torch.Tensor, seconds: float | None = None) -> list[torch.Tensor]:
+        """One batch through ``session``; with ``seconds``, onnxruntime stops it past that (``TimeoutError``)."""
+        import onnxruntime as ort
+
         a = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        out = session.run(None, {session.get_inputs()[0].name: a})
+        options = ort.RunOptions()
+        options.log_severity_level = 4  # a stopped run is reported by us, in one line, not logged by onnxruntime
+        timer = threading.Timer(seconds, setattr, (options, "terminate", True)) if seconds else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            out = session.run(None, {session.get_inputs()[0].name: a}, options)
+        except Exception:
+            if options.terminate:  # stopped by the timer, not failed by itself
+                raise TimeoutError(f"over {seconds:g} s") from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         return [torch.from_numpy(np.asarray(o, np.float32)).to(x.device) for o in out]
 
     def encode(self, x: torch.Tensor) -> Posterior:
@@ -200,7 +220,12 @@ def _dims(shape) -> str:
 
 def _probe(model: OnnxAutoencoder, session, x: torch.Tensor, where: str, want: tuple, what: str) -> list[torch.Tensor]:
     try:
-        out = model._run(session, x)
+        out = model._run(session, x, PROBE_SECONDS)
+    except TimeoutError:
+        raise CheckpointError(
+            f"{where} took over {PROBE_SECONDS:g} s on a probe batch of {len(x)} {what} and was stopped: too slow "
+            "to explore (a decoder here answers in milliseconds)"
+        ) from None
     except Exception as e:
         raise CheckpointError(f"{where} fails on a probe batch of {len(x)} {what} ({_one_line(e, 120)})") from e
     for o in out:
