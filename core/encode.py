@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import sys
 import time
@@ -520,7 +521,10 @@ def _run_ray(ckpt, shards, out: Path, meta, seed, result: EncodeResult, bar, bat
     ray = _ray_init()
     from ray.data import ActorPoolStrategy, DataContext
 
-    DataContext.get_current().execution_options.preserve_order = True
+    ctx = DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # shards come back whole and in order, so the driver writes them
+    ctx.enable_progress_bars = False  # the run's own bar counts images; Ray's would draw over it
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     files = {p.name: p.read_bytes() for p in [*weight_files(ckpt.path), ckpt.path / "config.json"]}
     files_ref = ray.put(files)
     resources = ray.cluster_resources()
