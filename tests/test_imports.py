@@ -67,7 +67,7 @@ FLOORS = [
     ("core.errors", "core.lazy", "core.cache", "core.text"),
     ("core.data",),
     ("core.models",),
-    ("core.export", "core.maps"),
+    ("core.export", "core.maps", "core.encode"),
     ("core.train",),
     ("core.analysis",),
     ("core.evaluate",),

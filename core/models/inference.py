@@ -103,18 +103,25 @@ NOISE_BLOCK = 1024
 
 
 def posterior_noise(n: int, dim: int, seed: int = ELBO_SEED) -> torch.Tensor:
-    """(n, dim) standard normal noise where row i depends only on (i, seed), drawn on the CPU.
+    """(n, dim) standard normal noise where row i depends only on (i, seed), drawn on the CPU."""
+    return posterior_noise_rows(np.arange(n), dim, seed)
+
+
+def posterior_noise_rows(rows: np.ndarray, dim: int, seed: int = ELBO_SEED) -> torch.Tensor:
+    """(len(rows), dim) noise for the given row numbers of a set: each row gets what ``posterior_noise`` gives it.
 
     torch draws a tensor's values in an order that depends on its size, so the noise is drawn in
     blocks of a fixed size, each from its own generator: one image alone gets the noise it gets in a set.
     """
     import torch
 
-    blocks = [
-        torch.randn((NOISE_BLOCK, dim), generator=torch.Generator().manual_seed(seed * 1_000_003 + b))
-        for b in range(-(-n // NOISE_BLOCK))
-    ]
-    return torch.cat(blocks)[:n] if blocks else torch.zeros((0, dim))
+    rows = np.asarray(rows, dtype=np.int64)
+    out = torch.zeros((len(rows), dim))
+    for b in np.unique(rows // NOISE_BLOCK):
+        block = torch.randn((NOISE_BLOCK, dim), generator=torch.Generator().manual_seed(seed * 1_000_003 + int(b)))
+        sel = rows // NOISE_BLOCK == b
+        out[torch.from_numpy(sel)] = block[torch.from_numpy(rows[sel] % NOISE_BLOCK)]
+    return out
 
 
 def encode_dataset(
@@ -142,18 +149,9 @@ def _encode(model, x, labels, test_idx, batch_size, progress, seed) -> EncodedSe
     eps = posterior_noise(len(x), model.cfg.latent_dim, seed) if vae else None
     cols: dict[str, list] = {k: [] for k in ("mean", "logvar", "recon_error", "recon_nll", "neg_elbo", "kl")}
     for i in tqdm(range(0, len(x), batch_size), desc="encoding", disable=not progress, leave=False):
-        xb = x[i : i + batch_size].to(model.device)
-        q = model.encode(xb)
-        dist = model.decode(q.mean)
-        cols["mean"].append(q.mean)
-        cols["recon_error"].append((dist.mean - xb).pow(2).flatten(1).mean(1))
-        cols["recon_nll"].append(dist.nll(xb))
-        if eps is not None:  # VAE only
-            kl = q.kl()
-            z = q.mean + q.std * eps[i : i + batch_size].to(model.device)
-            cols["logvar"].append(q.logvar)
-            cols["kl"].append(kl)
-            cols["neg_elbo"].append(model.decode(z).nll(xb) + kl)
+        scores = _score_batch(model, x[i : i + batch_size], None if eps is None else eps[i : i + batch_size])
+        for k, v in scores.items():
+            cols[k].append(v)
 
     def column(k: str, empty: np.ndarray) -> np.ndarray:
         return torch.cat(cols[k]).float().cpu().numpy() if cols[k] else empty
@@ -175,6 +173,32 @@ def _encode(model, x, labels, test_idx, batch_size, progress, seed) -> EncodedSe
         neg_elbo=vae_column("neg_elbo"),
         kl=vae_column("kl"),
     )
+
+
+def _score_batch(model: Autoencoder, x: torch.Tensor, eps: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The per-image columns of one batch (on the model's device); ``eps``: the batch's posterior noise (VAE)."""
+    xb = x.to(model.device)
+    q = model.encode(xb)
+    dist = model.decode(q.mean)
+    out = {"mean": q.mean, "recon_error": (dist.mean - xb).pow(2).flatten(1).mean(1), "recon_nll": dist.nll(xb)}
+    if eps is not None:  # VAE only
+        kl = q.kl()
+        z = q.mean + q.std * eps.to(model.device)
+        out.update(logvar=q.logvar, kl=kl, neg_elbo=model.decode(z).nll(xb) + kl)
+    return out
+
+
+def encode_batch(model: Autoencoder, x: np.ndarray, rows: np.ndarray, seed: int = ELBO_SEED) -> dict[str, np.ndarray]:
+    """encode_dataset's columns (mean, logvar, recon_error, recon_nll, kl, neg_elbo; VAE-only ones left out for an
+    AE/DAE) for a batch of images (B, C, H, W) that are rows ``rows`` of their set: the numbers encode_dataset gives
+    those rows, whatever the batching."""
+    import torch
+
+    with torch.inference_mode():
+        model.eval()
+        eps = posterior_noise_rows(rows, model.cfg.latent_dim, seed) if model.cfg.kind == "vae" else None
+        scores = _score_batch(model, torch.as_tensor(np.asarray(x, dtype=np.float32)), eps)
+        return {k: v.float().cpu().numpy() for k, v in scores.items()}
 
 
 @dataclass(frozen=True)
