@@ -37,8 +37,10 @@ def markdown(text: object) -> str:
 
 def html(text: object) -> str:
     """Text for Plotly's pseudo-HTML (trace names, hover labels, titles) or an HTML attribute: one line, ``<>&"'``
-    as entities, so ``<a href=…>`` shows as typed; ``%`` too, so a hover template never reads it as ``%{field}``."""
-    return _html.escape(one_line(text), quote=True).replace("%", "&#37;")
+    as entities, so ``<a href=…>`` shows as typed; ``%`` too, so a hover template never reads it as ``%{field}``.
+    Quotes and ``%`` as numeric entities: Plotly decodes those and only a few named ones (not ``&quot;``)."""
+    escaped = _html.escape(one_line(text), quote=False)
+    return escaped.replace('"', "&#34;").replace("'", "&#39;").replace("%", "&#37;")
 
 
 def csv_cell(text: object) -> str:

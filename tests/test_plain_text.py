@@ -34,7 +34,7 @@ def test_markdown_escapes_every_markup_character():
 
 
 def test_html_escapes_tags_and_hover_fields():
-    assert text.html(TAG) == "&lt;a href=&quot;https:evil.example&quot;&gt;x&lt;/a&gt;"
+    assert text.html(TAG) == "&lt;a href=&#34;https:evil.example&#34;&gt;x&lt;/a&gt;"
     assert text.html("%{customdata}") == "&#37;{customdata}"
     assert text.html("T-shirt/top") == "T-shirt/top"  # a plain name is unchanged
 

@@ -38,9 +38,10 @@ def sliders(model: Path, view: SliderView, key: str = "sl_live") -> list[float] 
     result = element.component("latent_live_sliders")(
         key=key,
         data=element.packed(ENTRY, bundle.to_json(), preload),
-        on_release_change=lambda: None,
-        on_ready_change=lambda: None,
-        on_fallback_change=_no_wasm,
+        # every callback guarded like the Map's: a value from the browser never ends in an exception box
+        on_release_change=state.guarded(lambda: None),  # the value is parsed below, in the page's run
+        on_ready_change=state.guarded(lambda: None),
+        on_fallback_change=state.guarded(_no_wasm),
     )
     if result is not None and result.get("fallback") is not None:  # _no_wasm ran: the whole page falls back
         st.rerun(scope="app")
