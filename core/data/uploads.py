@@ -4,12 +4,14 @@ Every member of a zip is checked before anything is written: no absolute path, n
 encrypted member, at most MAX_FILES files and MAX_BYTES unpacked (each member read no further than the
 size its header declares, and a member that expands more than MAX_RATIO-fold is refused as a bomb), and
 only PNG or JPEG images (recognised by content, core.data.images) of at most MAX_SIDE pixels a side. Each
-refusal is one line. The result is named by the upload's SHA-256, so the same file is unpacked once, and
-core.data.datasets reads it as ``folder:PATH`` or ``npz:PATH``. Imports neither streamlit nor (until used) torch.
+refusal is one line, and so is a failure to store the upload (a full disk: core.errors.StorageError). The
+result is named by the upload's SHA-256, so the same file is unpacked once, and core.data.datasets reads it as
+``folder:PATH`` or ``npz:PATH``. Imports neither streamlit nor (until used) torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from core import cache
 from core.data.paths import DataSpec
-from core.errors import DatasetError
+from core.errors import DatasetError, StorageError
 
 MAX_BYTES = 200 * 1024**2  # unpacked size of one upload
 MAX_FILES = 20_000
@@ -55,7 +57,10 @@ def unpack_upload(data: bytes, filename: str, dest: str | os.PathLike | None = N
         raise DatasetError(f"upload refused: the file is {_mb(len(data))}, over the {_mb(MAX_BYTES)} limit")
     digest = hashlib.sha256(data).hexdigest()[: cache.KEY_CHARS]
     suffix = Path(filename).suffix.lower()
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cache.storage_error("the upload", e, dest) from e
     if suffix == ".npz":
         return _store_npz(data, dest / f"npz-{digest}.npz")
     if suffix == ".zip":
@@ -72,14 +77,17 @@ def _store_npz(data: bytes, path: Path) -> Unpacked:
     if not reused:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_bytes(data)
+            cache.atomic_write_bytes(tmp, data, "the upload")
             _checked(DataSpec("npz", str(tmp)).spec)  # the npz reader of core.data.datasets: headers, sizes, labels
             os.replace(tmp, path)
         except DatasetError as e:
             why = str(e).replace(str(tmp), "the upload").replace(tmp.name, "the upload")
             raise DatasetError(f"upload refused: {why}") from None
+        except OSError as e:  # StorageError from the write, or the rename on a full or read-only disk
+            raise cache.storage_error("the upload", e, path.parent) from e
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     spec = DataSpec("npz", str(path)).spec
     classes, images = _checked(spec)
     return Unpacked(spec, path, classes, images, reused)
@@ -154,7 +162,10 @@ def _store_zip(data: bytes, folder: Path) -> Unpacked:
         if total > MAX_BYTES:
             raise DatasetError(f"upload refused: unpacks to {_mb(total)}, over the {_mb(MAX_BYTES)} limit")
         members = _strip_top_folder(members)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+        except OSError as e:
+            raise cache.storage_error("the upload", e, folder.parent) from e
         try:
             for info, parts in members:
                 if len(parts) < 2:
@@ -166,13 +177,18 @@ def _store_zip(data: bytes, folder: Path) -> Unpacked:
                     raise DatasetError(f"upload refused: {info.filename[:80]!r} is nested too deep")
                 content = _read_member(z, info)
                 _check_image(info.filename, content)
-                target = tmp.joinpath(*parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
+                cache.write_bytes(tmp.joinpath(*parts), content, "the upload")  # tmp is renamed whole below
             if len(members) < MIN_IMAGES:
                 raise DatasetError(f"upload refused: {len(members)} images; at least {MIN_IMAGES} are needed")
-            tmp.chmod(0o755)
-            os.replace(tmp, folder)  # appears complete, or not at all
+            try:
+                tmp.chmod(0o755)
+                os.replace(tmp, folder)  # appears complete, or not at all
+            except OSError as e:
+                if folder.is_dir():  # the same upload, unpacked by another session meanwhile
+                    return _store_zip(data, folder)
+                raise cache.storage_error("the upload", e, folder.parent) from e
+        except StorageError:
+            raise
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as e:
             if folder.is_dir():  # the same upload, unpacked by another session meanwhile
                 return _store_zip(data, folder)
