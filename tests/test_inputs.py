@@ -499,6 +499,75 @@ def test_every_write_on_a_really_full_or_read_only_disk_is_one_line_and_keeps_th
     assert [p.name for p in small_disk.rglob(".*")] == []  # no temporary file or folder left anywhere
 
 
+# ------------------------------------------------------------------------------ zips whose members share bytes
+
+
+def name_again(data: bytes, name: str, times: int) -> bytes:
+    """The zip ``data`` with its central directory naming member ``name`` ``times`` times, every entry pointing
+    at the same local header and data (the end-of-central-directory record fixed to match)."""
+    end = data.rindex(b"PK\x05\x06")
+    count, size, offset = struct.unpack("<HII", data[end + 10 : end + 20])
+    records, pos = [], offset
+    for _ in range(count):
+        n, m, k = struct.unpack("<HHH", data[pos + 28 : pos + 34])
+        records.append(data[pos : pos + 46 + n + m + k])
+        pos += 46 + n + m + k
+    record = next(r for r in records if r[46 : 46 + struct.unpack("<H", r[28:30])[0]] == name.encode())
+    directory = b"".join(records) + record * (times - 1)
+    total = count + times - 1
+    end_record = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, total, total, len(directory), offset, 0)
+    return data[:offset] + directory + end_record
+
+
+def test_an_npz_naming_one_member_30_times_is_refused_before_unpacking(tmp_path):
+    from core.data.uploads import unpack_upload
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=np.zeros((1000, 32, 32), np.uint8))  # 1 MB declared, a few kB stored
+    bomb = name_again(buf.getvalue(), "x.npy", 30)  # 30 MB declared, one member's bytes
+    assert len(zipfile.ZipFile(io.BytesIO(bomb)).infolist()) == 30 and len(bomb) < 10_000
+    with pytest.raises(DatasetError, match=r"^upload refused: members 'x.npy' and 'x.npy' share bytes") as e:
+        unpack_upload(bomb, "bomb.npz", tmp_path)
+    one_line(e.value)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    got = unpack_upload(buf.getvalue(), "fine.npz", tmp_path)  # the same npz, named once, loads
+    assert got.images == 1000 and load_dataset(got.spec).x.shape == (1000, 1, 32, 32)
+
+
+def test_an_npz_over_the_upload_limits_is_refused_unread(tmp_path, monkeypatch):
+    from core.data import uploads
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=np.zeros((1000, 32, 32), np.uint8), **{f"a{i}": np.zeros(1) for i in range(20)})
+    with pytest.raises(DatasetError, match=r"^upload refused: the npz holds 21 arrays, over the 16 limit$"):
+        uploads.unpack_upload(buf.getvalue(), "many.npz", tmp_path)
+    monkeypatch.setattr(uploads, "MAX_BYTES", 500_000)
+    small = io.BytesIO()
+    np.savez_compressed(small, x=np.zeros((1000, 32, 32), np.uint8))
+    with pytest.raises(DatasetError, match=r"^upload refused: the npz unpacks to 1.0 MB, over the 0.5 MB limit$"):
+        uploads.unpack_upload(small.getvalue(), "big.npz", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_image_zip_naming_one_member_30_times_is_refused(tmp_path):
+    from core.data.uploads import unpack_upload
+
+    def image(i: int) -> bytes:
+        out = io.BytesIO()
+        Image.new("L", (28, 28), 8 * i).save(out, "PNG")
+        return out.getvalue()
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(24):
+            z.writestr(f"{('cat', 'dog')[i % 2]}/{i}.png", image(i))
+    bomb = name_again(buf.getvalue(), "cat/0.png", 30)
+    with pytest.raises(DatasetError, match=r"^upload refused: members 'cat/0.png' and 'cat/0.png' share bytes"):
+        unpack_upload(bomb, "bomb.zip", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert unpack_upload(buf.getvalue(), "fine.zip", tmp_path).images == 24
+
+
 # ------------------------------------------------------------------------------ bounded fuzz (about 30 s in all)
 
 hypothesis = pytest.importorskip("hypothesis")
