@@ -8,14 +8,21 @@ and the key changes, so nothing stale is ever served. Imports neither torch nor 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
+
+from core.errors import DatasetError, StorageError
 
 # Latents of datasets other than a checkpoint's own go here, not into the (versioned) checkpoint folder.
 USER_CACHE = Path(os.environ.get("LATENT_EXPLORER_CACHE", Path.home() / ".cache" / "latent-explorer"))
@@ -85,8 +92,6 @@ def folder_listing(path: str | os.PathLike, max_files: int = MAX_LISTED) -> list
 
     Symlinks are not followed (os.walk's default), so the walk stays inside the folder.
     """
-    from core.errors import DatasetError
-
     root = Path(path)
     out = []
     for dirpath, _, files in os.walk(root):
@@ -116,18 +121,107 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that readers see the old or the new content, never a mix."""
+def storage_reason(e: OSError, where: str | os.PathLike) -> str:
+    """Why a write under ``where`` failed, in a few plain words: "no space left on device (1.2 MB free)"."""
+    if isinstance(e, StorageError):
+        return e.reason
+    reason = e.strerror or str(e) or type(e).__name__
+    reason = reason[:1].lower() + reason[1:]
+    if e.errno == errno.ENOSPC:  # (a quota's limit is not the disk's free space: not shown)
+        for folder in (Path(where), *Path(where).parents):  # the nearest folder that exists tells the free space
+            try:
+                return f"{reason} ({shutil.disk_usage(folder).free / 1e6:,.1f} MB free)"
+            except OSError:
+                continue
+    return reason
+
+
+def storage_error(what: str, e: OSError, where: str | os.PathLike) -> StorageError:
+    """The one-line StorageError for a failed write: "could not save WHAT: REASON"."""
+    if isinstance(e, StorageError):
+        return e
+    reason = storage_reason(e, where)
+    return StorageError(f"could not save {what}: {reason}", reason, e.errno)
+
+
+class _Writer:
+    """A file's ``write`` that turns an OSError into StorageError (a source's own read error passes unchanged)."""
+
+    def __init__(self, f: BinaryIO, what: str, where: Path):
+        self._f, self._what, self._where = f, what, where
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            raise storage_error(self._what, e, self._where) from e
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike, what: str | None = None) -> Iterator[_Writer]:
+    """Write a file (making its folder) through a temporary file renamed over it when the block ends, so readers
+    see the old or the new content, never a mix. Every storage failure (full disk, quota, read-only or forbidden
+    folder) raises StorageError "could not save WHAT: REASON" in one line, keeps the old file and leaves no
+    temporary file. With ``write_bytes`` and ``append_bytes``, the way core writes files."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    what = what or path.name
+    tmp = None
     try:
-        with os.fdopen(fd, "wb") as f:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        except OSError as e:
+            raise storage_error(what, e, path.parent) from e
+        f = os.fdopen(fd, "wb")
+        try:
+            yield _Writer(f, what, path.parent)
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise storage_error(what, e, path.parent) from e
+        finally:
+            with suppress(OSError):  # after a failed write, closing tries the same write again: it was reported
+                f.close()
+        try:
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600: a cache file should be as readable as any file
+            os.replace(tmp, path)
+            tmp = None
+            fsync_dir(path.parent)
+        except OSError as e:
+            raise storage_error(what, e, path.parent) from e
+    finally:
+        if tmp is not None:
+            with suppress(OSError):
+                os.unlink(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, what: str | None = None) -> None:
+    """Write ``data`` to ``path`` by ``atomic_file``: the old or the new content, never a mix; StorageError in one
+    line when the disk is full or the folder read-only."""
+    with atomic_file(path, what) as f:
+        f.write(data)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, what: str | None = None) -> None:
+    """Write a file inside a temporary folder that is renamed whole once complete (so no temporary file of its
+    own, no sync per file); StorageError in one line when the disk is full or the folder read-only."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as e:
+        raise storage_error(what or path.name, e, path.parent) from e
+
+
+def append_bytes(path: str | os.PathLike, data: bytes, what: str | None = None) -> None:
+    """Append ``data`` to a log-like file in one write (making its folder); StorageError in one line on failure.
+
+    A reader of such a file skips a cut last line, so an append need not be atomic."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600: a cache file should be as readable as any file
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as e:
+        raise storage_error(what or path.name, e, path.parent) from e

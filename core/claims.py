@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.errors import LatentExplorerError
+from core.cache import atomic_write_bytes
+from core.errors import LatentExplorerError, StorageError
 
 if TYPE_CHECKING:
     from core.evaluate import Evaluation
@@ -205,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     if not old:
         print("error: README.md has no claims markers", file=sys.stderr)
         return 2
-    readme.write_text(text.replace(old, block))
+    try:
+        atomic_write_bytes(readme, text.replace(old, block).encode())
+    except StorageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print("README.md: claims section written")
     return 0
 

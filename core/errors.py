@@ -17,6 +17,17 @@ class CheckpointError(LatentExplorerError):
     """A checkpoint folder is missing, corrupt or does not match its config."""
 
 
+class StorageError(LatentExplorerError, OSError):
+    """A file could not be written (full disk, quota, read-only or forbidden folder); the old file is kept.
+
+    An OSError too, so code that already goes on without a cache file on any OSError still does."""
+
+    def __init__(self, message: str, reason: str = "", errno: int | None = None):
+        super().__init__(message)
+        self.reason = reason or message  # a few words ("no space left on device (1.2 MB free)") for a caller's line
+        self.errno = errno
+
+
 def check(ok: bool, name: str, rule: str, value) -> None:
     """Raise ConfigError("NAME must be RULE, got VALUE") unless ok: the one wording of every parameter check."""
     if not ok:

@@ -106,7 +106,6 @@ def export_decoder(ckpt: Checkpoint) -> Path:
 
 
 def _write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, data)
     return path
 

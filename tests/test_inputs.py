@@ -385,23 +385,185 @@ def test_readers_never_see_a_half_switched_folder(tmp_path):
     assert errors == []
 
 
-def test_a_full_disk_keeps_the_old_checkpoint_and_says_so_in_one_line(tmp_path, monkeypatch):
+def test_a_disk_quota_keeps_the_old_checkpoint_and_says_so_in_one_line(tmp_path, monkeypatch):
     import errno
-
-    import safetensors.torch
 
     path = tmp_path / "ck"
     tiny_ckpt(path, seed=0)
     old = load_checkpoint(path).weights_sha256
 
-    def full(*a, **k):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def over_quota(fd):  # a quota (or NFS) reports a failed write at fsync: no test machine has one for real
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
 
-    monkeypatch.setattr(safetensors.torch, "save_file", full)  # core.models.checkpoints imports it when it saves
-    with pytest.raises(CheckpointError, match="No space left on device; the previous one is kept") as e:
+    monkeypatch.setattr(os, "fsync", over_quota)
+    with pytest.raises(CheckpointError, match=r"^could not save checkpoint ck: disk quota exceeded; the previous") as e:
         tiny_ckpt(path, seed=1)
     one_line(e.value)
+    monkeypatch.undo()
     assert load_checkpoint(path).weights_sha256 == old and (path / WEIGHTS).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no temporary folder left
+
+
+# ------------------------------------------------------------------------------ a really full or read-only disk
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 2 MB filesystem (tmpfs) under tmp_path: writing past it fails with ENOSPC, as on a full disk."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip(f"needs `mount -t tmpfs` (root) for a real full disk: {mount.stderr.decode().strip()[:120]}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> None:
+    """Write zeros until the filesystem is full (ENOSPC for real)."""
+    fd = os.open(disk / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (1 << 16, 4096, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as e:
+                assert e.errno == 28, e
+    finally:
+        os.close(fd)
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_training_save_into_a_really_full_disk_is_one_line_and_keeps_the_last_epoch(small_disk, tmp_path):
+    from core.models.autoencoders import ModelConfig
+    from core.train.loop import TrainConfig, train
+    from core.train.progress import read_progress
+
+    out = small_disk / "ck"
+    tiny = ModelConfig(latent_dim=2, width=2, hidden=4)
+    train(TrainConfig(dataset="digits", out=str(out), model=tiny, epochs=1, device="cpu"), progress=False)
+    before = files_of(out)
+    fill(small_disk)
+    progress = tmp_path / "progress.jsonl"
+    flags = ["--dataset", "digits", "--latent-dim", "2", "--width", "2", "--hidden", "4", "--device", "cpu"]
+    run = subprocess.run(
+        [sys.executable, "-m", "core.train", *flags, "--epochs", "2", "--resume", "--out", str(out)]
+        + ["--progress-file", str(progress)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    said = "error: could not save checkpoint ck: no space left on device (0.0 MB free); the previous one is kept"
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1] == said
+    assert read_progress(progress).end == {"state": "failed", "message": said}  # what the Train page shows
+    assert files_of(out) == before  # byte for byte: epoch 1's checkpoint
+    assert sorted(p.name for p in small_disk.iterdir()) == ["ck", "filler"]  # no temporary folder or file left
+
+
+def test_every_write_on_a_really_full_or_read_only_disk_is_one_line_and_keeps_the_old_file(small_disk):
+    from core.cache import atomic_write_bytes
+    from core.data.uploads import unpack_upload
+    from core.errors import StorageError
+    from core.train.progress import ProgressWriter
+
+    old = small_disk / "cache" / "latents.npz"
+    atomic_write_bytes(old, b"old content")
+    npz = io.BytesIO()
+    np.savez(npz, x=np.random.default_rng(0).integers(0, 255, (30, 28, 28), np.uint8))  # incompressible: 23 kB
+    fill(small_disk)
+    with pytest.raises(StorageError, match=r"^could not save latents.npz: no space left on device \(0.0 MB free\)$"):
+        atomic_write_bytes(old, b"new content" * 10_000)
+    with pytest.raises(StorageError, match=r"^could not save the upload: no space left on device"):
+        unpack_upload(npz.getvalue(), "x.npz", small_disk / "uploads")
+    with pytest.raises(StorageError, match=r"^could not save the training progress: no space left on device"):
+        ProgressWriter(small_disk / "progress.jsonl").write("start", device="cpu")
+    (small_disk / "filler").unlink()
+    tiny_ckpt(small_disk / "ck", seed=0)
+    before = files_of(small_disk / "ck")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(CheckpointError, match=r"^could not save checkpoint ck: read-only file system; the previous"):
+        tiny_ckpt(small_disk / "ck", seed=1)
+    with pytest.raises(StorageError, match=r"^could not save latents.npz: read-only file system$") as e:
+        atomic_write_bytes(old, b"new content")
+    one_line(e.value)
+    assert old.read_bytes() == b"old content" and files_of(small_disk / "ck") == before
+    assert [p.name for p in small_disk.rglob(".*")] == []  # no temporary file or folder left anywhere
+
+
+# ------------------------------------------------------------------------------ zips whose members share bytes
+
+
+def name_again(data: bytes, name: str, times: int) -> bytes:
+    """The zip ``data`` with its central directory naming member ``name`` ``times`` times, every entry pointing
+    at the same local header and data (the end-of-central-directory record fixed to match)."""
+    end = data.rindex(b"PK\x05\x06")
+    count, size, offset = struct.unpack("<HII", data[end + 10 : end + 20])
+    records, pos = [], offset
+    for _ in range(count):
+        n, m, k = struct.unpack("<HHH", data[pos + 28 : pos + 34])
+        records.append(data[pos : pos + 46 + n + m + k])
+        pos += 46 + n + m + k
+    record = next(r for r in records if r[46 : 46 + struct.unpack("<H", r[28:30])[0]] == name.encode())
+    directory = b"".join(records) + record * (times - 1)
+    total = count + times - 1
+    end_record = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, total, total, len(directory), offset, 0)
+    return data[:offset] + directory + end_record
+
+
+def test_an_npz_naming_one_member_30_times_is_refused_before_unpacking(tmp_path):
+    from core.data.uploads import unpack_upload
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=np.zeros((1000, 32, 32), np.uint8))  # 1 MB declared, a few kB stored
+    bomb = name_again(buf.getvalue(), "x.npy", 30)  # 30 MB declared, one member's bytes
+    assert len(zipfile.ZipFile(io.BytesIO(bomb)).infolist()) == 30 and len(bomb) < 10_000
+    with pytest.raises(DatasetError, match=r"^upload refused: members 'x.npy' and 'x.npy' share bytes") as e:
+        unpack_upload(bomb, "bomb.npz", tmp_path)
+    one_line(e.value)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    got = unpack_upload(buf.getvalue(), "fine.npz", tmp_path)  # the same npz, named once, loads
+    assert got.images == 1000 and load_dataset(got.spec).x.shape == (1000, 1, 32, 32)
+
+
+def test_an_npz_over_the_upload_limits_is_refused_unread(tmp_path, monkeypatch):
+    from core.data import uploads
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=np.zeros((1000, 32, 32), np.uint8), **{f"a{i}": np.zeros(1) for i in range(20)})
+    with pytest.raises(DatasetError, match=r"^upload refused: the npz holds 21 arrays, over the 16 limit$"):
+        uploads.unpack_upload(buf.getvalue(), "many.npz", tmp_path)
+    monkeypatch.setattr(uploads, "MAX_BYTES", 500_000)
+    small = io.BytesIO()
+    np.savez_compressed(small, x=np.zeros((1000, 32, 32), np.uint8))
+    with pytest.raises(DatasetError, match=r"^upload refused: the npz unpacks to 1.0 MB, over the 0.5 MB limit$"):
+        uploads.unpack_upload(small.getvalue(), "big.npz", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_image_zip_naming_one_member_30_times_is_refused(tmp_path):
+    from core.data.uploads import unpack_upload
+
+    def image(i: int) -> bytes:
+        out = io.BytesIO()
+        Image.new("L", (28, 28), 8 * i).save(out, "PNG")
+        return out.getvalue()
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(24):
+            z.writestr(f"{('cat', 'dog')[i % 2]}/{i}.png", image(i))
+    bomb = name_again(buf.getvalue(), "cat/0.png", 30)
+    with pytest.raises(DatasetError, match=r"^upload refused: members 'cat/0.png' and 'cat/0.png' share bytes"):
+        unpack_upload(bomb, "bomb.zip", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    assert unpack_upload(buf.getvalue(), "fine.zip", tmp_path).images == 24
 
 
 # ------------------------------------------------------------------------------ bounded fuzz (about 30 s in all)

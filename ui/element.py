@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,12 +138,9 @@ def model_url(onnx: Path) -> tuple[str, str]:
     dest = LIVE / "models" / onnx.name
     gz = dest.with_name(dest.name + ".gz")  # served as it is: Streamlit would gzip the .onnx on every request
     if not dest.is_file() or dest.stat().st_size != onnx.stat().st_size or not gz.is_file():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(".tmp")
-        shutil.copyfile(onnx, tmp)
-        tmp.with_suffix(".gz.tmp").write_bytes(gzip.compress(onnx.read_bytes(), 9, mtime=0))
-        tmp.with_suffix(".gz.tmp").replace(gz)
-        tmp.replace(dest)
+        data = onnx.read_bytes()
+        atomic_write_bytes(gz, gzip.compress(data, 9, mtime=0))
+        atomic_write_bytes(dest, data)  # last: its size is what says both are there
     return f"{URL}models/{onnx.name}", f"{URL}models/{gz.name}"
 
 
@@ -152,6 +148,5 @@ def served(folder: str, name: str, build: Callable[[], bytes]) -> str:
     """A file under the served ``folder``, written once (``name`` carries a content key); its URL."""
     path = LIVE / folder / name
     if not path.is_file():  # a frontend rebuild empties static/live/: written again on the next run
-        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, build())
     return f"{URL}{folder}/{name}"

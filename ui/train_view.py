@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from core.errors import LatentExplorerError
 from core.train import jobs
 from core.train.jobs import Job, JobState
 from core.train.progress import Progress, format_point, format_seconds
@@ -142,22 +143,31 @@ def job_card(root: Path, job: Job) -> None:
 
 
 def act(action, root: Path, job: Job) -> None:
-    """Stop or resume; a refusal (the job changed meanwhile) is one line."""
+    """Stop or resume; a refusal (the job changed meanwhile, a full disk) is one line."""
     try:
         action(root, job.id)
-    except jobs.JobError as e:
+    except LatentExplorerError as e:  # JobError; StorageError: a full or read-only checkpoint root
         st.session_state[state.CALLBACK_ERROR] = str(e)
     st.rerun(scope="app")  # the queue's refresh rate follows what is active now
 
 
+def recovered(root: Path) -> list[Job]:
+    """jobs.recover's list; when the root cannot be written (a full disk) the jobs as they are, and one line."""
+    try:
+        return jobs.recover(root)
+    except LatentExplorerError as e:  # StorageError
+        st.error(state.plain(e))
+        return jobs.list_jobs(root)
+
+
 def queue(root: Path) -> None:
     """The queue: every job not finished or failed, refreshed every REFRESH_SECONDS while any is active."""
-    listed = jobs.recover(root)
+    listed = recovered(root)
     active = any(j.active or j.state == JobState.QUEUED for j in listed)
 
     @st.fragment(run_every=REFRESH_SECONDS if active else None)
     def refresh() -> None:
-        current = jobs.recover(root)
+        current = recovered(root)
         seen = st.session_state.get(state.TRAIN_SEEN, set())
         now_active = {j.id for j in current if j.active or j.state == JobState.QUEUED}
         st.session_state[state.TRAIN_SEEN] = now_active

@@ -168,7 +168,6 @@ def run_study(s: StudySettings) -> dict:
         )
         table = study_table(s, per_class, complete=len(per_class) == len(classes))
         # written after every class: a long run shows its table so far, and a killed one loses nothing
-        Path(s.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(Path(s.out), (json.dumps(table, indent=1) + "\n").encode())
     return table
 

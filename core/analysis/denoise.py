@@ -251,7 +251,6 @@ def compute_curves(models: dict[str, Autoencoder], x_test, levels=LEVELS, seed: 
 
 
 def write_curves(path: Path, curves: dict[str, Curve]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"version": QUALITY_VERSION, "curves": {k: c.to_dict() for k, c in curves.items()}}
     atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())  # +inf is written as Infinity
 

@@ -105,7 +105,6 @@ def load_or_train_classifier(ds: Dataset, seed: int = 0, cache_dir: str | Path |
         buf, allow_pickle=False, layers=len(clf.weights), acc=clf.test_accuracy, sure=clf.test_confident_share, **arrays
     )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         cache.atomic_write_bytes(path, buf.getvalue())
     except OSError:  # a read-only home still works, just trains again next time
         pass
@@ -231,7 +230,6 @@ def load_or_measure_holes(ckpt, ds: Dataset, n: int = 1000, seed: int = 0) -> Ho
     enc = load_or_encode(ckpt, ds)
     holes = prior_holes(ckpt.model, enc.mean[~enc.is_test], clf, n, seed, enc.mean[enc.is_test])
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         cache.atomic_write_bytes(path, (json.dumps(holes.to_dict(), indent=2) + "\n").encode())
     except OSError:
         pass

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.cache import content_key, file_sha256, file_stamp, folder_listing
+from core.cache import atomic_file, content_key, file_sha256, file_stamp, folder_listing, storage_error
 from core.data.paths import DEFAULT_ROOT, parse_spec
-from core.errors import DatasetError
+from core.errors import DatasetError, StorageError
 
 if TYPE_CHECKING:  # the arrays are numpy; torch is imported when .x or .y is first used (or a loader needs it)
     import torch
@@ -371,6 +371,8 @@ def download(
                     tmp.seek(0)
                     _unpack(tmp, file, dest)
                 break
+            except StorageError:  # the data folder is full or read-only: another mirror will not help
+                raise
             except OSError as e:  # no network, refused, not found, timeout
                 errors.append(f"{base}: {getattr(e, 'reason', e)}")
         else:
@@ -381,19 +383,33 @@ def download(
 
 
 def _unpack(tmp, file: str, dest: Path) -> None:
-    """A .gz becomes the file without .gz; a .tar.gz is extracted (data files only, no links or paths out)."""
+    """A .gz becomes the file without .gz; a .tar.gz is extracted (data files only, no links or paths out).
+
+    The loader sees whole files or none; a full or read-only disk is StorageError in one line."""
     import shutil
     import tarfile
+    import tempfile
 
     if file.endswith(".tar.gz"):
-        with tarfile.open(fileobj=tmp, mode="r:gz") as tar:
-            tar.extractall(dest, filter="data")
+        try:
+            part = Path(tempfile.mkdtemp(dir=dest, prefix=".part-"))
+        except OSError as e:
+            raise storage_error(file, e, dest) from e
+        try:
+            with tarfile.open(fileobj=tmp, mode="r:gz") as tar:
+                tar.extractall(part, filter="data")
+            for p in part.iterdir():  # complete: moved into place, an earlier partial copy replaced
+                if (dest / p.name).is_dir():
+                    shutil.rmtree(dest / p.name)
+                os.replace(p, dest / p.name)
+        except OSError as e:  # the archive's MD5 was checked: a failure here is the disk's
+            raise storage_error(file, e, dest) from e
+        finally:
+            shutil.rmtree(part, ignore_errors=True)
         return
     out = dest / (file[: -len(".gz")] if file.endswith(".gz") else file)
-    part = out.with_name(out.name + ".part")
-    with open(part, "wb") as f:
+    with atomic_file(out, file) as f:
         shutil.copyfileobj(gzip.GzipFile(fileobj=tmp) if file.endswith(".gz") else tmp, f)
-    os.replace(part, out)  # the loader sees the whole file or none
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

@@ -1,20 +1,24 @@
 """A visitor's uploaded dataset (a .zip of class folders, or an .npz), checked and unpacked into the user cache.
 
-Every member of a zip is checked before anything is written: no absolute path, no '..', no link, no
-encrypted member, at most MAX_FILES files and MAX_BYTES unpacked (each member read no further than the
-size its header declares, and a member that expands more than MAX_RATIO-fold is refused as a bomb), and
-only PNG or JPEG images (recognised by content, core.data.images) of at most MAX_SIDE pixels a side. Each
-refusal is one line. The result is named by the upload's SHA-256, so the same file is unpacked once, and
-core.data.datasets reads it as ``folder:PATH`` or ``npz:PATH``. Imports neither streamlit nor (until used) torch.
+Every member of a zip (and of an .npz, itself a zip) is checked before anything is decompressed or written:
+no two members may share bytes (a directory naming one member many times is a bomb), at most MAX_FILES files
+(NPZ_MAX_ARRAYS arrays) and MAX_BYTES unpacked, each member read no further than the size its header declares.
+A zip's members must be PNG or JPEG images (recognised by content, core.data.images) of at most MAX_SIDE pixels a
+side, with no absolute path, no '..', no link, no encryption, expanding at most MAX_RATIO-fold. Each refusal is
+one line, and so is a failure to store the upload (a full disk: core.errors.StorageError). The result is named
+by the upload's SHA-256, so the same file is unpacked once, and core.data.datasets reads it as ``folder:PATH``
+or ``npz:PATH``. Imports neither streamlit nor (until used) torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import re
 import shutil
+import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -22,12 +26,13 @@ from pathlib import Path
 
 from core import cache
 from core.data.paths import DataSpec
-from core.errors import DatasetError
+from core.errors import DatasetError, StorageError
 
 MAX_BYTES = 200 * 1024**2  # unpacked size of one upload
 MAX_FILES = 20_000
 MAX_SIDE = 1024  # pixels a side: the models take at most 64
 MAX_RATIO = 100  # PNG and JPEG are compressed already: a member that deflates 100-fold is not one
+NPZ_MAX_ARRAYS = 16  # an .npz holds x and y; a few more arrays are ignored, thousands are refused unread
 MIN_IMAGES = 20  # fewer cannot be split into training and test images and mapped
 IMAGE_FORMATS = ("PNG", "JPEG")
 SKIPPED = ("__MACOSX",)  # folders archivers add beside the data
@@ -55,7 +60,10 @@ def unpack_upload(data: bytes, filename: str, dest: str | os.PathLike | None = N
         raise DatasetError(f"upload refused: the file is {_mb(len(data))}, over the {_mb(MAX_BYTES)} limit")
     digest = hashlib.sha256(data).hexdigest()[: cache.KEY_CHARS]
     suffix = Path(filename).suffix.lower()
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise cache.storage_error("the upload", e, dest) from e
     if suffix == ".npz":
         return _store_npz(data, dest / f"npz-{digest}.npz")
     if suffix == ".zip":
@@ -70,19 +78,63 @@ def _mb(n: int) -> str:
 def _store_npz(data: bytes, path: Path) -> Unpacked:
     reused = path.is_file()
     if not reused:
+        _check_npz_layout(data)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_bytes(data)
+            cache.atomic_write_bytes(tmp, data, "the upload")
             _checked(DataSpec("npz", str(tmp)).spec)  # the npz reader of core.data.datasets: headers, sizes, labels
             os.replace(tmp, path)
         except DatasetError as e:
             why = str(e).replace(str(tmp), "the upload").replace(tmp.name, "the upload")
             raise DatasetError(f"upload refused: {why}") from None
+        except OSError as e:  # StorageError from the write, or the rename on a full or read-only disk
+            raise cache.storage_error("the upload", e, path.parent) from e
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     spec = DataSpec("npz", str(path)).spec
     classes, images = _checked(spec)
     return Unpacked(spec, path, classes, images, reused)
+
+
+def _check_npz_layout(data: bytes) -> None:
+    """Refuse an .npz whose zip directory could cost more than MAX_BYTES or NPZ_MAX_ARRAYS, or names shared bytes."""
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise DatasetError(f"upload refused: not a readable npz file ({type(e).__name__})") from None
+    with z:
+        infos = z.infolist()
+        _check_no_overlap(data, infos)
+        if len(infos) > NPZ_MAX_ARRAYS:
+            raise DatasetError(f"upload refused: the npz holds {len(infos):,} arrays, over the {NPZ_MAX_ARRAYS} limit")
+        total = sum(info.file_size for info in infos)
+        if total > MAX_BYTES:
+            raise DatasetError(f"upload refused: the npz unpacks to {_mb(total)}, over the {_mb(MAX_BYTES)} limit")
+
+
+def _check_no_overlap(data: bytes, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip whose members share bytes: each member's local header, name, extra field and compressed data
+    must lie apart, inside the file. Read from the zip's own structures, before anything is decompressed: a
+    directory naming one 100 MB member 30 times declares 3 GB that a reader would unpack 30 times."""
+    spans = []
+    for info in infos:
+        start = info.header_offset
+        header = data[start : start + 30]
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise DatasetError(f"upload refused: {info.filename[:80]!r} has no local header where the zip says")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        end = start + 30 + name_len + extra_len + info.compress_size
+        if end > len(data):
+            raise DatasetError(f"upload refused: {info.filename[:80]!r} runs past the end of the file")
+        spans.append((start, end, info.filename))
+    spans.sort()
+    for (_, end, name), (start, _, other) in zip(spans, spans[1:], strict=False):
+        if start < end:
+            raise DatasetError(
+                f"upload refused: members {name[:40]!r} and {other[:40]!r} share bytes "
+                "(a zip whose directory names one member more than once is a bomb)"
+            )
 
 
 def _checked(spec: str) -> tuple[list[str], int]:
@@ -147,6 +199,7 @@ def _store_zip(data: bytes, folder: Path) -> Unpacked:
     except (zipfile.BadZipFile, OSError, ValueError) as e:
         raise DatasetError(f"upload refused: not a readable zip file ({type(e).__name__})") from None
     with z:
+        _check_no_overlap(data, z.infolist())
         members = [(info, parts) for info in z.infolist() if (parts := _member_parts(info)) is not None]
         if len(members) > MAX_FILES:
             raise DatasetError(f"upload refused: {len(members):,} files, over the {MAX_FILES:,} limit")
@@ -154,7 +207,10 @@ def _store_zip(data: bytes, folder: Path) -> Unpacked:
         if total > MAX_BYTES:
             raise DatasetError(f"upload refused: unpacks to {_mb(total)}, over the {_mb(MAX_BYTES)} limit")
         members = _strip_top_folder(members)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
+        except OSError as e:
+            raise cache.storage_error("the upload", e, folder.parent) from e
         try:
             for info, parts in members:
                 if len(parts) < 2:
@@ -166,13 +222,18 @@ def _store_zip(data: bytes, folder: Path) -> Unpacked:
                     raise DatasetError(f"upload refused: {info.filename[:80]!r} is nested too deep")
                 content = _read_member(z, info)
                 _check_image(info.filename, content)
-                target = tmp.joinpath(*parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
+                cache.write_bytes(tmp.joinpath(*parts), content, "the upload")  # tmp is renamed whole below
             if len(members) < MIN_IMAGES:
                 raise DatasetError(f"upload refused: {len(members)} images; at least {MIN_IMAGES} are needed")
-            tmp.chmod(0o755)
-            os.replace(tmp, folder)  # appears complete, or not at all
+            try:
+                tmp.chmod(0o755)
+                os.replace(tmp, folder)  # appears complete, or not at all
+            except OSError as e:
+                if folder.is_dir():  # the same upload, unpacked by another session meanwhile
+                    return _store_zip(data, folder)
+                raise cache.storage_error("the upload", e, folder.parent) from e
+        except StorageError:
+            raise
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as e:
             if folder.is_dir():  # the same upload, unpacked by another session meanwhile
                 return _store_zip(data, folder)

@@ -281,7 +281,6 @@ class Projector:
         return buf.getvalue()
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(Path(path), self.to_npz_bytes())
 
     @classmethod

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.cache import file_sha256, fsync_dir
+from core.cache import file_sha256, fsync_dir, storage_reason, write_bytes
 from core.errors import CheckpointError, ConfigError, check, is_int, is_number
 from core.models import onnx_format
 from core.models.config import ModelConfig
@@ -105,7 +105,7 @@ def save_checkpoint(
         _clean_leftovers(path)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
     except OSError as e:
-        raise CheckpointError(f"could not save checkpoint {path.name}: {e.strerror or e}") from e
+        raise _save_failed(path, e) from e
     try:
         digest = _write_complete(tmp, path, model, info, extra_tensors)
         if not path.exists():
@@ -119,26 +119,31 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
         fsync_dir(path.parent)
         return digest
-    except OSError as e:
+    except OSError as e:  # StorageError too: a full disk, a quota, a read-only folder
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(
-            f"could not save checkpoint {path.name}: {e.strerror or e}; the previous one is kept"
-        ) from e
+        raise _save_failed(path, e) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
+def _save_failed(path: Path, e: OSError) -> CheckpointError:
+    """The one line of a failed save: "could not save checkpoint NAME: no space left on device (0.1 MB free)"."""
+    kept = "; the previous one is kept" if (path / CONFIG).is_file() else ""
+    return CheckpointError(f"could not save checkpoint {path.name}: {storage_reason(e, path.parent)}{kept}")
+
+
 def _write_complete(tmp: Path, path: Path, model: Autoencoder, info: dict | None, extra: dict | None) -> str:
     """Fill tmp with a complete checkpoint (weights, config, optimizer state, and hard links to the old
     folder's caches), every file synced: after this, tmp alone is a valid checkpoint."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save as to_bytes  # bytes, written by core.cache: a full disk is an OSError
 
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp / WEIGHTS))
-    digest = file_sha256(tmp / WEIGHTS)
+    # tmp is renamed whole once complete: its files need no temporary copies of their own (synced below)
+    weights = to_bytes({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    write_bytes(tmp / WEIGHTS, weights)
+    digest = hashlib.sha256(weights).hexdigest()
     if extra:
-        save_file({k: v.detach().cpu().contiguous() for k, v in extra.items()}, str(tmp / TRAIN_STATE))
+        write_bytes(tmp / TRAIN_STATE, to_bytes({k: v.detach().cpu().contiguous() for k, v in extra.items()}))
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -146,7 +151,7 @@ def _write_complete(tmp: Path, path: Path, model: Autoencoder, info: dict | None
         **(info or {}),
         "weights_sha256": digest,
     }
-    (tmp / CONFIG).write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
+    write_bytes(tmp / CONFIG, (json.dumps(meta, indent=2, sort_keys=False) + "\n").encode())
     if path.is_dir():  # keep files we do not own (cached latents, maps): linked, so the old folder stays whole
         for p in path.iterdir():
             if p.name in (WEIGHTS, CONFIG, TRAIN_STATE) or (tmp / p.name).exists():

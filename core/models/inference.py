@@ -258,7 +258,6 @@ def load_or_encode(
             pass
     enc = encode_dataset(ckpt.model, dataset.x, dataset.y, dataset.test_idx, progress=progress)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, enc.to_npz_bytes())
     except OSError:  # a read-only checkpoint folder still works, just without the cache
         pass

@@ -14,7 +14,9 @@ Imports neither torch nor streamlit.
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
+import functools
 import json
 import os
 import re
@@ -23,21 +25,26 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
-from core.cache import atomic_write_bytes, is_safe_name, safe_name
-from core.errors import LatentExplorerError
+from core.cache import atomic_write_bytes, is_safe_name, safe_name, storage_error
+from core.errors import LatentExplorerError, StorageError
 from core.train.progress import MapStep, Progress, ProgressWriter
 from core.train.progress import read_progress as _read_progress_file
 
+P, T = ParamSpec("P"), TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]  # the runner and its jobs run here (core.train's relative data root)
 JOBS = ".jobs"
 ID_RULE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
 POLL_SECONDS = 0.25  # how often the runner looks at its processes and the queue (a few small files)
 MAX_WAITING = 20  # queued jobs at most: a visitor cannot fill the machine's next days with work
+# Errors of a full, read-only or forbidden disk: shown as "could not save …" (not a process gone, ESRCH)
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO, errno.EFBIG)
 
 
 class JobError(LatentExplorerError):
@@ -116,7 +123,27 @@ def jobs_dir(root: str | os.PathLike) -> Path:
 
 
 def _save(job: Job) -> None:
-    atomic_write_bytes(job.folder / "job.json", (json.dumps(job.to_dict(), indent=1) + "\n").encode())
+    data = (json.dumps(job.to_dict(), indent=1) + "\n").encode()
+    atomic_write_bytes(job.folder / "job.json", data, f"the training job {job.name}")
+
+
+def _stored(fn: Callable[P, T]) -> Callable[P, T]:
+    """``fn(root, …)`` with a full, read-only or forbidden checkpoint root as StorageError "could not save …" in
+    one line (the page shows it), whichever of the jobs' files (job.json, locks, logs) failed."""
+
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except StorageError:
+            raise
+        except OSError as e:
+            if e.errno not in STORAGE_ERRNOS:
+                raise
+            root = Path(str(args[0]))
+            raise storage_error(f"the training jobs in {jobs_dir(root)}", e, root) from e
+
+    return run
 
 
 def _load(folder: Path) -> Job:
@@ -177,6 +204,7 @@ def free_name(root: str | os.PathLike, stem: str) -> str:
     return name
 
 
+@_stored
 def submit(root: str | os.PathLike, name: str, settings: dict, build_map: bool = True, start: bool = True) -> Job:
     """Queue a training of ``settings`` (TrainConfig fields) into ``<root>/<name>``; starts the runner.
 
@@ -236,6 +264,7 @@ def read_progress(job: Job) -> Progress:
     return _read_progress_file(job.progress_path)
 
 
+@_stored
 def stop(root: str | os.PathLike, job_id: str) -> Job:
     """Stop a job: a queued one never starts; a running one gets SIGTERM and keeps its last complete epoch.
 
@@ -259,6 +288,7 @@ def stop(root: str | os.PathLike, job_id: str) -> Job:
     return job
 
 
+@_stored
 def resume(root: str | os.PathLike, job_id: str, start: bool = True) -> Job:
     """Queue a stopped job again: core.train continues from its last complete epoch (``--resume``)."""
     with _editing(root, job_id) as job:
@@ -272,6 +302,7 @@ def resume(root: str | os.PathLike, job_id: str, start: bool = True) -> Job:
     return job
 
 
+@_stored
 def recover(root: str | os.PathLike) -> list[Job]:
     """Mark jobs whose process died, and start the runner if work waits and none runs; returns the jobs.
 

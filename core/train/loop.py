@@ -497,6 +497,14 @@ def _split_progress_file(argv: list[str]) -> tuple[str | None, list[str]]:
     return known.progress_file, rest
 
 
+def _report_end(progress_file: str | None, state: str, message: str) -> None:
+    """Tell the progress file how the run ended, if it can still be written (on a full disk it may not be)."""
+    try:
+        ProgressWriter(progress_file).end(state, message)
+    except OSError:  # StorageError: the line printed to stderr is all that can be said
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     cfg = parse_args(argv)
@@ -506,14 +514,14 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         res = train(cfg, command=command, progress_file=progress_file, stop=stop)
-    except LatentExplorerError as e:
+    except LatentExplorerError as e:  # a bad setting or dataset, a full disk (StorageError, CheckpointError)
         print(f"error: {e}", file=sys.stderr)
-        ProgressWriter(progress_file).end("failed", f"error: {e}")
+        _report_end(progress_file, "failed", f"error: {e}")
         return 2
     except KeyboardInterrupt:
         message = f"interrupted: the last finished epoch is saved in {cfg.out}; continue with --resume"
         print(message, file=sys.stderr)
-        ProgressWriter(progress_file).end("stopped", message)
+        _report_end(progress_file, "stopped", message)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -15,6 +15,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from core.cache import append_bytes
+
 MAX_READ = 8 * 1024 * 1024  # a progress file is a few hundred kB; only its last 8 MB are read
 
 
@@ -105,16 +107,14 @@ class ProgressWriter:
 
     def __init__(self, path: str | os.PathLike | None):
         self.path = Path(path) if path else None
-        if self.path:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, kind: str, **data) -> None:
+        """Append one event; core.errors.StorageError in one line when the file cannot be written (a full disk)."""
         if not self.path:
             return
         line = json.dumps({"type": kind, **data}, allow_nan=False, default=_plain) + "\n"
         # one write() of a whole line in append mode: a reader sees whole lines, at most the last one cut
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
+        append_bytes(self.path, line.encode(), "the training progress")
 
     def start(self, device: str, planned: int | str, start_epoch: int) -> None:
         self.write("start", device=device, planned=planned, start_epoch=start_epoch)
