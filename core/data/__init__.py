@@ -1,5 +1,6 @@
 """Data: datasets by name or path (``datasets``), one image from a user (``images``), the Train page's uploads
-(``uploads``) and where a visitor's paths may point (``paths``). Names are re-exported lazily.
+(``uploads``), where a visitor's paths may point (``paths``) and the drawn colour faces (``faces``). Names are
+re-exported lazily.
 """
 
 from core.lazy import exports
@@ -7,6 +8,7 @@ from core.lazy import exports
 _TABLE = {
     **dict.fromkeys(["Dataset", "load_dataset", "list_datasets", "stratified_split", "dataset_key"], "datasets"),
     **dict.fromkeys(["prepare_image", "Prepared"], "images"),
+    **dict.fromkeys(["FaceFactors", "FACTORS", "sample_factors", "draw_face", "load_faces"], "faces"),
 }
 __all__ = sorted(_TABLE)
 __getattr__ = exports(__name__, _TABLE)

