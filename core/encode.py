@@ -134,17 +134,17 @@ def _dataset_source(spec: str, image_shape: tuple[int, int, int], root: str | os
 
     c, h, _ = image_shape
     ds = load_dataset(spec, root or DEFAULT_ROOT, image_size=h, channels=c)
-    attributes = getattr(ds, "attributes", None)  # a set with per-image attributes (faces) instead of classes
-    names = getattr(ds, "attribute_names", None)
+    names = list(ds.attributes) or None  # a set with named per-image attributes (the faces' factors)
+    attributes = None if names is None else np.stack([np.asarray(ds.attributes[n], np.float32) for n in names], 1)
     is_test = np.zeros(len(ds), bool)
     is_test[np.asarray(ds.test_idx, dtype=np.int64)] = True
 
     def records(start: int) -> Iterator[Record]:
         for i in range(start, len(ds)):
-            a = None if attributes is None else np.asarray(attributes[i], np.float32)
+            a = None if attributes is None else attributes[i]
             yield Record(i, str(i), int(ds.labels[i]), lambda i=i: ds.images[i], a, bool(is_test[i]))
 
-    return Source(spec, records, len(ds), None if names is None else [str(n) for n in names])
+    return Source(spec, records, len(ds), names)
 
 
 def _sorted_entries(folder: Path) -> list[os.DirEntry]:
