@@ -54,6 +54,9 @@ def live_colouring(ctx: Ctx, o: MapOptions) -> Colouring:
 
 def plotly_map(view: Ctx, o: MapOptions) -> None:
     """Today's Plotly map (the server path and the 3-D view): click, box and lasso come back as a selection."""
+    from ui.shell import plotly_ready
+
+    plotly_ready()  # the Map page imports pandas only here, not on its live path: see ui.shell.PageSpec
     layout = {"height": 640, "margin": {"l": 0, "r": 0, "t": 10, "b": 0}, "legend": figures.LEGEND}
     md = view.md
     if o.three_d:

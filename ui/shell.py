@@ -24,10 +24,15 @@ class PageSpec(NamedTuple):
     # its live element (module, the setting that turns it off): when it will be drawn, its code and onnxruntime-web
     # load during the server's imports instead (and Plotly's only where the page falls back)
     live: tuple[str, str] | None = None
+    # it may build a Plotly figure on any path, so what Plotly reads is imported before it runs (plotly_ready);
+    # the Map page builds one only on its server path and 3-D view (which call plotly_ready), not on its live map
+    plotly_anywhere: bool = True
 
 
 PAGES = (
-    PageSpec("pages/map.py", "Map", ":material/scatter_plot:", "map", live=("map.js", "map_live")),
+    PageSpec(
+        "pages/map.py", "Map", ":material/scatter_plot:", "map", live=("map.js", "map_live"), plotly_anywhere=False
+    ),
     PageSpec(
         "pages/sliders.py", "Sliders", ":material/tune:", "sliders", plotly_first=False, live=("live.js", "sl_live")
     ),
@@ -44,6 +49,19 @@ ICON = Path(__file__).with_name("icon.png")
 _run = threading.local()  # each script run has its own thread: marks "the shell is running this page"
 
 
+PLOTLY_READS = ("numpy", "pandas", "PIL.Image")  # what Plotly takes from sys.modules as it finds it
+
+
+def plotly_ready() -> None:
+    """Import what Plotly reads before this thread builds a figure: Plotly takes numpy, pandas and PIL.Image from
+    ``sys.modules`` as it finds them, half-initialised while another page's script still imports one
+    (``partially initialized module 'pandas' has no attribute 'Series'``); an import waits for that one to finish."""
+    import importlib
+
+    for name in PLOTLY_READS:
+        importlib.import_module(name)
+
+
 def _preload_plotly() -> None:
     """An invisible empty chart, sent before the slow imports, so the browser loads Plotly meanwhile.
 
@@ -52,6 +70,7 @@ def _preload_plotly() -> None:
     """
     import plotly.graph_objects as go
 
+    plotly_ready()
     st.html("<style>.st-key-plotly_preload {display: none}</style>")
     with st.sidebar.container(key="plotly_preload"):
         st.plotly_chart(go.Figure(), key="plotly_preload_chart", config={"staticPlot": True})
@@ -71,6 +90,8 @@ def run() -> None:
         element.preload(spec.live[0])
     elif spec.plotly_first:
         _preload_plotly()
+    if spec.plotly_anywhere:
+        plotly_ready()
     from ui import settings, state
     from ui.sidebar import sidebar  # imports the core (not torch): while the browser loads the code sent above
 
