@@ -44,7 +44,8 @@ LINKS_TO_HOST = """(host) => {
     const walk = (root) => {
         for (const el of root.querySelectorAll('*')) {
             for (const a of el.attributes)
-                if (/href|src|action|data|poster/i.test(a.name) && a.value.includes(host))
+                if (/^(href|xlink:href|src|srcset|action|formaction|poster|data|background)$/i.test(a.name)
+                    && a.value.includes(host))
                     found.push(`${el.tagName} ${a.name}=${a.value}`);
             if (el.shadowRoot) walk(el.shadowRoot);
         }
