@@ -136,6 +136,7 @@ def test_auto_trains_until_the_loss_stops_improving_and_keeps_the_best_epoch(tmp
 
     monkeypatch.setattr(core.train.loop, "MIN_STEPS", 1)
     monkeypatch.setattr(core.train.loop, "PATIENCE", 2)
+    monkeypatch.setattr(core.train.loop, "PATIENCE_STEPS", 1)  # 2 epochs, not the 15 that 100 steps would make
     monkeypatch.setattr(core.train.loop, "MIN_GAIN", 0.02)  # a coarse threshold, so a tiny run settles within the cap
     monkeypatch.setattr(core.train.loop, "MAX_EPOCHS", 40)
     res = train(cfg(kind="ae", epochs="auto", lr=3e-3, out=str(tmp_path / "a")), progress=False)
@@ -210,3 +211,98 @@ def test_a_stop_request_keeps_the_last_complete_epoch(tmp_path):
     }
     done = train(cfg(kind="ae", epochs=len(res.history) + 1, batch_size=16, out=c.out, resume=True), progress=False)
     assert not done.stopped and done.epochs_run == 1 and load_checkpoint(done.path).info["metrics"]["test"]
+
+
+def small_set(path, per_class: int = 12) -> str:
+    """A real 120-image set as an upload would give it: the first ``per_class`` digits of each class, as an npz."""
+    import numpy as np
+
+    ds = load_dataset("digits")
+    y = ds.y.numpy()
+    idx = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(10)])
+    np.savez(path, x=(ds.x.numpy()[idx, 0] * 255).round().astype(np.uint8), y=y[idx])
+    return f"npz:{path}"
+
+
+def test_auto_stops_a_small_set_that_overfits_and_keeps_its_best_epoch(tmp_path):
+    """120 images, a model that can learn them by heart, small batches: the validation loss stops following the
+    training loss, and "auto" stops before its minimum (100 epochs; today's 1,500 steps were 108) and MAX_EPOCHS."""
+    from core.train.loop import MAX_EPOCHS, Schedule, validation_loss
+
+    spec = small_set(tmp_path / "small.npz")
+    c = TrainConfig.from_dict(
+        dict(
+            dataset=spec, kind="ae", latent_dim=16, width=16, hidden=128, batch_size=8, lr=3e-3, out=str(tmp_path / "o")
+        )
+    )
+    res = train(c, progress=False)
+    val, tr = [h["val_loss"] for h in res.history], [h["train_loss"] for h in res.history]
+    best = int(torch.tensor(val).argmin()) + 1
+    assert Schedule.for_steps(14) == Schedule(min_epochs=100, patience=8)  # 108 images, batches of 8: 14 steps
+    assert len(val) < 80 < MAX_EPOCHS  # today's rule trained at least 108 epochs (1,500 steps)
+    assert (
+        res.verdict.overfit
+        and res.verdict.best_epoch == best
+        and f"best at epoch {best} ({val[best - 1]:.2f})" in res.verdict.reason
+    )
+    assert "overfit" in res.verdict.reason and "train longer" not in res.verdict.reason
+    assert tr[-1] < tr[best - 1] and min(val[best:]) > val[best - 1]  # the training loss fell on, validation did not
+    ck = load_checkpoint(res.path)
+    assert ck.info["convergence"]["overfit"] is True and ck.info["convergence"]["best_epoch"] == best
+    ds = load_dataset(spec)
+    kept = validation_loss(ck.model, ds.x[ds.test_idx], seed=0)
+    assert abs(kept - val[best - 1]) < 1e-4 * abs(val[best - 1])  # the saved weights are the best epoch's
+
+
+def curve(val: list[float], train: list[float] | None = None) -> list[dict]:
+    """A constructed learning curve: the history rows verdict reads."""
+    train = train or [v - 1.0 for v in val]
+    return [{"epoch": i + 1, "val_loss": v, "train_loss": t} for i, (v, t) in enumerate(zip(val, train, strict=True))]
+
+
+def test_verdict_calls_a_rising_validation_loss_overfitting_never_train_longer():
+    from core.train.loop import overfitting, verdict
+
+    falling = [100 - i for i in range(30)]  # training loss still falling throughout
+    rising = curve([100.0 - 2 * i for i in range(10)] + [82.0 + 0.5 * i for i in range(20)], falling)  # best: epoch 10
+    assert overfitting(rising, 5) and not overfitting(rising[:14], 5)  # 4 epochs past the best is not yet a trend
+    v = verdict(rising, auto=True, stopped="overfitting", patience=5)
+    assert v == verdict(rising, auto=True, stopped="epochs", patience=5)  # however it ended, the curve decides
+    assert v.overfit and v.converged and v.best_epoch == 10
+    assert v.reason == (
+        "stopped on overfitting: validation loss best at epoch 10 (82.00) and rising since (now 91.50); "
+        "the best epoch's weights are kept"
+    )
+    fixed = verdict(rising[:-1] + curve([90.0], [60.0]), auto=False, stopped="epochs", patience=5)  # last epoch fell
+    assert fixed.overfit and not fixed.converged and fixed.last_change < -0.005 and "train longer" not in fixed.reason
+    assert fixed.reason.startswith("overfitted: validation loss best at epoch 10 (82.00) and rising since (now 90.00)")
+    noisy = curve([90.0, 88.0, 86.0, 84.0, 85.0, 83.0, 85.5, 84.0, 85.0, 83.9, 84.8, 84.2], falling[:12])
+    assert not overfitting(noisy, 5)  # one lucky low epoch among noisy ones is no rise
+    flat = curve([100.0 - 2 * i for i in range(10)] + [82.5] * 6, falling[:16])  # flat validation, training falls
+    plateau = verdict(flat, auto=True, stopped="patience", patience=5)
+    assert plateau.overfit and plateau.reason.startswith("converged, then began to overfit: validation loss best at")
+    steady = curve([100.0 - 2 * i for i in range(10)] + [82.5] * 6, [50.0] * 16)  # both flat: plain convergence
+    assert (
+        verdict(steady, auto=True, stopped="patience", patience=5).reason
+        == "converged: no gain for 5 epochs; kept epoch 10"
+    )
+    improving = curve([100.0 - i for i in range(30)])
+    capped = verdict(improving, auto=True, stopped="epochs", patience=5)
+    assert not capped.converged and capped.reason == "not converged: stopped by the epochs limit, loss still improving"
+    still = verdict(improving, auto=False, stopped="epochs", patience=5)
+    assert still.reason.startswith("not converged: the validation loss still fell 1.4% in the last epoch; train longer")
+
+
+def test_schedule_and_eta_never_promise_what_the_caps_forbid():
+    from core.train.loop import MAX_EPOCHS, MAX_SECONDS, Schedule, _eta
+
+    assert Schedule.for_steps(36) == Schedule(min_epochs=42, patience=5)  # mnist5k, batches of 128: as before
+    assert Schedule.for_steps(469) == Schedule(min_epochs=4, patience=5)  # 60,000 images
+    assert Schedule.for_steps(1) == Schedule(min_epochs=100, patience=20)  # 120 uploaded images: not 1,500 epochs
+    assert Schedule.for_steps(1, max_epochs=30).min_epochs == 30
+    assert Schedule.for_steps(1).min_epochs <= MAX_EPOCHS
+    assert _eta(10.0, 5, 50) == pytest.approx(90.0)  # 2 s an epoch, 45 epochs to go
+    assert _eta(10.0, 50, 50) is None and _eta(0.0, 0, 50) is None  # past the target, or nothing to go by
+    assert _eta(MAX_SECONDS - 100.0, 10, 50, MAX_SECONDS) == pytest.approx(100.0)  # the time cap comes first
+    assert _eta(MAX_SECONDS + 5.0, 10, 50, MAX_SECONDS) == 0.0
+    assert _eta(10.0, 2.5, 50, MAX_SECONDS) == pytest.approx(190.0)  # in-epoch: half-way through epoch 3

@@ -18,6 +18,18 @@ from ui import state
 SOURCES = ("built-in", "upload", "server path")
 KINDS = {"vae": "VAE (variational)", "ae": "AE (plain)", "dae": "DAE (denoising)"}
 AUTO, FIXED = "until it has learned (auto)", "a fixed number of epochs"
+SMALL_SET = 1000  # fewer images than this: the default model (1.7 million weights) can learn them by heart
+
+
+def small_set_note(images: int) -> str | None:
+    """What to expect from a set small enough to overfit, in two plain sentences; None for a larger one."""
+    if images >= SMALL_SET:
+        return None
+    return (
+        f"{images:,} images is a small set: the model can learn these very images by heart (overfit), and then "
+        "its validation loss rises while the training loss still falls. Training until it has learned stops when "
+        "that happens and keeps its best epoch; more images, or a smaller latent size and fewer hidden units, help."
+    )
 
 
 def dataset_choice() -> str | None:
@@ -71,6 +83,9 @@ def uploaded() -> str | None:
         return None
     classes = ", ".join(result.classes[:12]) + ("…" if len(result.classes) > 12 else "")
     st.caption(state.plain(f"{result.images:,} images in {len(result.classes)} classes ({classes})"))
+    note = small_set_note(result.images)
+    if note:
+        st.warning(note)
     return result.spec
 
 

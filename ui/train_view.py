@@ -22,6 +22,7 @@ from ui import state
 
 REFRESH_SECONDS = 1.5  # how often the queue reruns while a job is active
 TRAIN_COLOUR, VAL_COLOUR = "#0072B2", "#D55E00"
+ZOOM_AFTER, ZOOM_FROM = 4.0, 0.25  # from 4 epochs on, the y-axis spans the curves' last 75 % of epochs
 STATE_WORDS = {
     JobState.QUEUED: "queued",
     JobState.RUNNING: "running",
@@ -32,8 +33,23 @@ STATE_WORDS = {
 }
 
 
+def y_range(points: list[tuple[float, float]]) -> list[float] | None:
+    """The y-range of the later part of a curve, (x, y) points, so the first epochs' large losses do not squeeze
+    the train-validation gap flat; None (autorange) before there are a few epochs."""
+    xs = [x for x, _ in points]
+    if not xs or max(xs) < ZOOM_AFTER:
+        return None
+    later = [y for x, y in points if x >= max(xs) * ZOOM_FROM]
+    lo, hi = min(later), max(later)
+    pad = (hi - lo) * 0.1 or abs(hi) * 0.05 or 1.0
+    return [lo - pad, hi + pad]
+
+
 def curves(job: Job, prog: Progress) -> go.Figure:
-    """Train (every update) and validation (every epoch) losses; a VAE's reconstruction and KL in their own panels."""
+    """Train (every update) and validation (every epoch) losses; a VAE's reconstruction and KL in their own panels.
+
+    Each panel's y-axis spans the run's later three quarters (``y_range``): the gap between train and validation,
+    the sign of overfitting, stays visible; double-click shows the whole curve."""
     vae = job.settings.get("kind") == "vae"
     titles = ("loss (nats per image)", "reconstruction", "KL") if vae else ("loss (nats per image)",)
     fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.07)
@@ -69,6 +85,8 @@ def curves(job: Job, prog: Progress) -> go.Figure:
             col=col,
         )
         fig.update_xaxes(title_text="epoch", row=1, col=col)
+        shown = [(p.x, getattr(p, tr)) for p in train] + [(p.epoch, getattr(p, va)) for p in prog.epochs]
+        fig.update_yaxes(range=y_range([(x, y) for x, y in shown if y is not None]), row=1, col=col)
     fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.3})
     return fig
 
@@ -92,8 +110,11 @@ def status_line(job: Job, prog: Progress) -> str:
     words = f"epoch {last.epoch}{of}" if last.val_loss is None else f"epoch {last.epoch}{of} done"
     words += f" · {format_seconds(last.seconds)} of training"
     if job.active and job.stage == "train":
-        if last.eta is not None:
-            words += f" · about {format_seconds(last.eta)} left" + (" at least" if planned == "auto" else "")
+        if last.eta is not None and planned == "auto":  # the ETA counts to its minimum: it may stop sooner
+            to = f"its minimum of {prog.minimum} epochs" if prog.minimum else "its minimum"
+            words += f" · about {format_seconds(last.eta)} to {to} (sooner if it starts to overfit)"
+        elif last.eta is not None:
+            words += f" · about {format_seconds(last.eta)} left"
         elif planned == "auto":
             words += " · stops when the validation loss stops improving"
     return words

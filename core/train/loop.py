@@ -2,9 +2,10 @@
 
     python -m core.train --dataset mnist5k --kind vae --latent-dim 16 --out checkpoints/my-vae16
 
-``--epochs auto`` (the default) trains until the validation loss stops improving and keeps the best
-epoch's weights; a fixed ``--epochs N`` warns at the end when the loss was still falling. Either way
-``config.json`` records a convergence verdict.
+``--epochs auto`` (the default) trains until the validation loss stops improving, or rises while the training
+loss still falls (overfitting, quick on a small set), and keeps the best epoch's weights; a fixed ``--epochs N``
+warns at the end when the loss was still falling or had risen. Either way ``config.json`` records a
+convergence verdict.
 
 ``--progress-file PATH`` appends every epoch's figures (and in-epoch updates) as JSON lines, the very
 figures the CLI prints; SIGTERM stops the run cleanly after the current step, keeping the last complete
@@ -47,10 +48,14 @@ from core.models.inference import EncodedSet, SetMetrics, encode_dataset, summar
 from core.train.progress import Point, ProgressWriter, format_point
 
 AUTO = "auto"
-MIN_STEPS = 1500  # optimiser steps before "auto" may stop: a small dataset gets more epochs, not fewer steps
+MIN_STEPS = 1500  # optimiser steps before "auto" may stop at a plateau: a small set gets more epochs, not fewer steps
+MIN_EPOCHS = 100  # ...but never more epochs than this: a set of one step an epoch would otherwise need 1,500
 PATIENCE = 5  # "auto" stops after this many epochs without a MIN_GAIN relative improvement of the validation loss
+PATIENCE_STEPS = 100  # ...or this many optimiser steps, when an epoch is so short that 5 of them are noise
+MAX_PATIENCE = 20  # ...up to this many epochs
 MIN_GAIN = 1e-3
-MAX_EPOCHS = 300  # "auto" also stops here, or after MAX_SECONDS, and then says it had not converged
+OVERFIT_RISE = 0.01  # overfitting: the validation loss, averaged over `patience` epochs, this far above its low
+MAX_EPOCHS = 300  # "auto" also stops here, or after MAX_SECONDS, and its verdict says so
 MAX_SECONDS = 3600.0
 STILL_FALLING = 5e-3  # a fixed run whose last epoch still lowered the validation loss by more warns
 STOPPED_EXIT = 143  # the CLI's exit status after a SIGTERM stopped it cleanly (the shell's 128 + 15)
@@ -66,21 +71,76 @@ class Verdict:
     reason: str  # one plain sentence
     best_epoch: int
     last_change: float  # relative change of the validation loss over the last epoch (negative: still falling)
+    overfit: bool = False  # the validation loss rose past its best while the training loss fell
 
     def to_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def verdict(history: list[dict], auto: bool, stopped: str) -> Verdict:
-    """The convergence verdict of a run from its learning curve; ``stopped`` says why the loop ended."""
+@dataclass(frozen=True)
+class Schedule:
+    """When "auto" may stop a run of ``steps`` optimiser steps an epoch: at a plateau after ``min_epochs``, on
+    overfitting at any epoch; ``patience`` epochs without a gain (or of rising) decide either."""
+
+    min_epochs: int
+    patience: int
+
+    @classmethod
+    def for_steps(cls, steps: int, max_epochs: int = MAX_EPOCHS) -> Schedule:
+        """The schedule of a run with ``steps`` steps an epoch: the 1,500-step minimum and 100-step patience, in
+        epochs, within their caps (a 120-image set of one step an epoch: 100 epochs, patience 20)."""
+        steps = max(steps, 1)
+        min_epochs = min(-(-MIN_STEPS // steps), MIN_EPOCHS, max_epochs)
+        return cls(min_epochs, min(max(PATIENCE, -(-PATIENCE_STEPS // steps)), MAX_PATIENCE))
+
+
+def overfitting(history: list[dict], patience: int) -> bool:
+    """True when the validation loss, averaged over ``patience`` epochs, was lowest ``patience`` or more epochs ago
+    and lies OVERFIT_RISE above that low now, while the training loss (averaged alike) is lower than it was then.
+
+    Averages, not single epochs: the lowest of noisy epochs is a lucky one, and a small set's validation loss is
+    noisy, so one epoch's low must not read as a rise since."""
+    if patience < 1 or len(history) < 2 * patience:
+        return False
+    window = np.ones(patience) / patience
+    val = np.convolve([h["val_loss"] for h in history], window, mode="valid")  # val[i]: epochs i..i+patience-1
+    train = np.convolve([h["train_loss"] for h in history], window, mode="valid")
+    low = int(np.argmin(val))
+    if len(val) - 1 - low < patience:
+        return False
+    return bool(val[-1] - val[low] > OVERFIT_RISE * abs(val[low]) and train[-1] < train[low])
+
+
+def verdict(history: list[dict], auto: bool, stopped: str, patience: int = PATIENCE) -> Verdict:
+    """The convergence verdict of a run from its learning curve; ``stopped`` says why the loop ended.
+
+    A validation loss that rose past its best is called overfitting, never "train longer"."""
     val = [h["val_loss"] for h in history]
     best = int(np.argmin(val)) + 1
     change = (val[-1] - val[-2]) / abs(val[-2]) if len(val) > 1 and val[-2] else 0.0
+    if overfitting(history, patience):
+        rose = f"validation loss best at epoch {best} ({val[best - 1]:.2f}) and rising since (now {val[-1]:.2f})"
+        if auto:  # the loop kept the best epoch: the run is over and its result is the best it could give
+            why = f"stopped on overfitting: {rose}; the best epoch's weights are kept"
+            return Verdict(True, why, best, change, True)
+        why = f"overfitted: {rose}; these are the last epoch's weights (auto keeps the best epoch's)"
+        return Verdict(False, why, best, change, True)
+    train = [h["train_loss"] for h in history]
+    fell = (train[best - 1] - train[-1]) / abs(train[best - 1]) if train[best - 1] else 0.0
+    if auto and stopped == "patience" and fell > OVERFIT_RISE:  # a flat validation loss, a falling training loss
+        why = (
+            f"converged, then began to overfit: validation loss best at epoch {best} ({val[best - 1]:.2f}), none "
+            f"better in the {len(val) - best} epochs since while the training loss fell {fell:.1%}; "
+            "the best epoch's weights are kept"
+        )
+        return Verdict(True, why, best, change, True)
     if auto and stopped == "patience":
-        return Verdict(True, f"converged: no gain for {PATIENCE} epochs; kept epoch {best}", best, change)
-    if auto:
+        return Verdict(True, f"converged: no gain for {patience} epochs; kept epoch {best}", best, change)
+    if auto and len(val) - best < patience:
         return Verdict(False, f"not converged: stopped by the {stopped} limit, loss still improving", best, change)
-    if change < -STILL_FALLING:
+    if auto:
+        return Verdict(False, f"not converged: stopped by the {stopped} limit; kept epoch {best}", best, change)
+    if change < -STILL_FALLING and val[-1] <= min(val) * (1 + MIN_GAIN):
         why = f"not converged: the validation loss still fell {-change:.1%} in the last epoch; train longer or use auto"
         return Verdict(False, why, best, change)
     return Verdict(True, f"converged: the validation loss changed {change:+.1%} in the last epoch", best, change)
@@ -255,25 +315,30 @@ def _resume(out: Path, model: Autoencoder, opt: torch.optim.Optimizer, mcfg: Mod
 
 
 class _EarlyStop:
-    """The "auto" rule: stop once ``PATIENCE`` epochs past the minimum bring no ``MIN_GAIN`` relative gain of the
-    validation loss, or past ``MAX_SECONDS``; keeps the best epoch's weights. A fixed run only counts patience."""
+    """The "auto" rule: stop on overfitting at any epoch, once ``patience`` epochs past the minimum bring no
+    ``MIN_GAIN`` relative gain of the validation loss, or past ``MAX_SECONDS``; keeps the best epoch's weights. A
+    fixed run only counts patience."""
 
-    def __init__(self, auto: bool, min_epochs: int, history: list[dict]):
+    def __init__(self, auto: bool, schedule: Schedule, history: list[dict]):
         vals = [h["val_loss"] for h in history]
-        self.auto, self.min_epochs = auto, min_epochs
+        self.auto, self.schedule = auto, schedule
         self.best = self.reference = min(vals) if vals else float("inf")  # lowest loss seen; last significant one
         self.best_state: dict[str, torch.Tensor] | None = None
         self.since_best, self.reason = 0, "epochs"
 
-    def update(self, model: Autoencoder, val: float, epoch: int, elapsed: float) -> bool:
-        """Record one epoch's validation loss; True when the run should stop (``reason`` says why)."""
+    def update(self, model: Autoencoder, history: list[dict], elapsed: float) -> bool:
+        """Record the newest epoch of ``history``; True when the run should stop (``reason`` says why)."""
+        val, epochs = history[-1]["val_loss"], len(history)
         if self.auto and val < self.best:  # the best epoch's weights are the ones kept
             self.best, self.best_state = val, {k: v.detach().clone() for k, v in model.state_dict().items()}
         if val < self.reference * (1 - MIN_GAIN):  # patience counts epochs without a significant gain
             self.reference, self.since_best = val, 0
         else:
             self.since_best += 1
-        if self.auto and epoch + 1 >= self.min_epochs and self.since_best >= PATIENCE:
+        patience = self.schedule.patience
+        if self.auto and overfitting(history, patience):  # before the minimum too: more epochs only fit noise
+            self.reason = "overfitting"
+        elif self.auto and epochs >= self.schedule.min_epochs and self.since_best >= patience:
             self.reason = "patience"
         elif self.auto and elapsed > MAX_SECONDS:
             self.reason = "time"
@@ -378,16 +443,19 @@ def train(
     auto, start = cfg.epochs == AUTO, run.epoch
     steps = -(-len(x_train) // cfg.batch_size)
     max_epochs = MAX_EPOCHS if isinstance(cfg.epochs, str) else cfg.epochs
-    target = -(-MIN_STEPS // steps) if auto else max_epochs  # "auto": its minimum, what the ETA counts towards
-    early, log = _EarlyStop(auto, target, run.history), ProgressWriter(progress_file)
-    log.start(device_name, cfg.epochs, start)
+    schedule = Schedule.for_steps(steps, max_epochs)
+    target = schedule.min_epochs if auto else max_epochs  # "auto": its minimum, what the ETA counts towards
+    limit = MAX_SECONDS if auto else None  # the ETA never promises more than the time cap allows
+    early, log = _EarlyStop(auto, schedule, run.history), ProgressWriter(progress_file)
+    log.start(device_name, cfg.epochs, start, minimum=target if auto else None)
     for epoch in range(start, max_epochs):
         t0 = time.perf_counter()
 
         def update(step: int, s: _Sums, epoch: int = epoch, t0: float = t0) -> None:
             if step < steps:
                 sec = run.seconds + time.perf_counter() - t0
-                log.point(Point(epoch + 1, step, steps, *s.means(), sec, _eta(sec, epoch + step / steps, target)))
+                eta = _eta(sec, epoch + step / steps, target, limit)
+                log.point(Point(epoch + 1, step, steps, *s.means(), sec, eta))
 
         bar = (AUTO if auto else str(max_epochs)) if progress else None
         sums = _train_epoch(model, opt, x_train, cfg, epoch, bar, stop, update)
@@ -396,19 +464,20 @@ def train(
         val = validation_parts(model, x_val, seed=cfg.seed)
         run.seconds += time.perf_counter() - t0
         run.history.append(_epoch_row(epoch, sums.means(), val))
-        point = Point(epoch + 1, steps, steps, *sums.means(), run.seconds, _eta(run.seconds, epoch + 1, target), *val)
+        eta = _eta(run.seconds, epoch + 1, target, limit)
+        point = Point(epoch + 1, steps, steps, *sums.means(), run.seconds, eta, *val)
         log.point(point)
         if progress:
             print(format_point(point, cfg.epochs), file=sys.stderr)
         _set_latent_stats(model, x_train)
         progress_info = {"epoch": epoch + 1, "history": run.history, "seconds": run.seconds}
         save_checkpoint(out, model, {**info, "progress": progress_info}, extra_tensors=_optimizer_tensors(opt))
-        if early.update(model, val[0], epoch, run.seconds):
+        if early.update(model, run.history, run.seconds):
             break
     # save: the best epoch, with the same test metrics core.evaluate and the app show (one scorer)
     if early.best_state is not None:
         model.load_state_dict(early.best_state)
-    run_verdict = verdict(run.history, auto, early.reason)
+    run_verdict = verdict(run.history, auto, early.reason, schedule.patience)
     if progress:
         print(("" if run_verdict.converged else "warning: ") + run_verdict.reason, file=sys.stderr)
     metrics = set_metrics(model, ds, cfg.exclude_class)
@@ -426,9 +495,13 @@ def train(
     )
 
 
-def _eta(seconds: float, done: float, target: int) -> float | None:
-    """Seconds left to reach ``target`` epochs at the pace so far (None past it: "auto" decides when to stop)."""
-    return seconds / done * (target - done) if 0 < done < target else None
+def _eta(seconds: float, done: float, target: int, limit: float | None = None) -> float | None:
+    """Seconds left to reach ``target`` epochs at the pace so far, never past ``limit`` seconds of training (None
+    past the target: "auto" decides when to stop)."""
+    if not 0 < done < target:
+        return None
+    left = seconds / done * (target - done)
+    return left if limit is None else max(min(left, limit - seconds), 0.0)
 
 
 @torch.no_grad()

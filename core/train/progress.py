@@ -1,9 +1,10 @@
 """A training run's progress as JSON lines: written by ``core.train --progress-file``, read by the Train page.
 
-One line per event: ``start`` (device, planned epochs), ``step`` (regular in-epoch updates), ``epoch``
-(an epoch's end, with its validation loss), ``end`` (finished, stopped or failed, with a one-line
-message) and ``map`` (building the finished checkpoint's map). Loss figures keep reconstruction and KL
-apart. The CLI prints ``format_point`` of the very records it writes, so terminal and page agree.
+One line per event: ``start`` (device, planned epochs, the fewest "auto" trains unless it overfits), ``step``
+(regular in-epoch updates), ``epoch`` (an epoch's end, with its validation loss), ``end`` (finished, stopped or
+failed, with a one-line message) and ``map`` (building the finished checkpoint's map). Loss figures keep
+reconstruction and KL apart. The CLI prints ``format_point`` of the very records it writes, so terminal and page
+agree.
 Imports neither torch nor streamlit.
 """
 
@@ -31,7 +32,7 @@ class Point:
     train_recon: float
     train_kl: float
     seconds: float  # training seconds so far (all runs of a resumed job)
-    eta: float | None = None  # seconds left; None when unknown ("auto" past its minimum)
+    eta: float | None = None  # seconds left (to "auto"'s minimum, within its time cap); None past it: unknown
     val_loss: float | None = None
     val_recon: float | None = None
     val_kl: float | None = None
@@ -62,6 +63,7 @@ class Progress:
 
     device: str | None = None
     planned: int | str | None = None  # the number of epochs, or "auto"
+    minimum: int | None = None  # "auto": the epochs it trains at least, unless it overfits sooner
     steps: list[Point] = field(default_factory=list)  # in-epoch updates
     epochs: list[Point] = field(default_factory=list)  # epoch ends, with validation figures
     end: dict | None = None  # the last run's end: {"state": "finished" | "stopped" | "failed", "message": ...}
@@ -116,8 +118,8 @@ class ProgressWriter:
         # one write() of a whole line in append mode: a reader sees whole lines, at most the last one cut
         append_bytes(self.path, line.encode(), "the training progress")
 
-    def start(self, device: str, planned: int | str, start_epoch: int) -> None:
-        self.write("start", device=device, planned=planned, start_epoch=start_epoch)
+    def start(self, device: str, planned: int | str, start_epoch: int, minimum: int | None = None) -> None:
+        self.write("start", device=device, planned=planned, start_epoch=start_epoch, minimum=minimum)
 
     def point(self, p: Point) -> None:
         self.write("epoch" if p.val_loss is not None else "step", **asdict(p))
@@ -153,7 +155,7 @@ def read_progress(path: str | os.PathLike) -> Progress:
             d = json.loads(line)
             kind = d.get("type")
             if kind == "start":
-                out.device, out.planned = d.get("device"), d.get("planned")
+                out.device, out.planned, out.minimum = d.get("device"), d.get("planned"), d.get("minimum")
                 out.end, out.map = None, None
                 done = int(d.get("start_epoch", 0))  # a resumed run redoes the epoch a stop abandoned
                 out.steps = [s for s in out.steps if s.epoch <= done]
