@@ -85,7 +85,7 @@ def uploaded() -> str | None:
     st.caption(state.plain(f"{result.images:,} images in {len(result.classes)} classes ({classes})"))
     note = small_set_note(result.images)
     if note:
-        st.warning(note)
+        st.warning(state.plain(note))
     return result.spec
 
 
