@@ -1,5 +1,6 @@
 """Every Streamlit cache of the app, and ``load_context``: checkpoints, datasets, maps, measures, the model behind
-its spinner. No inference of its own: the computations are core's (model-taking functions), cached here.
+its spinner. No inference of its own: the computations are core's (model-taking functions), cached here; a slow
+one runs behind a spinner saying what it does the first time (``computed``), never on a cache hit.
 
 Models and maps sit in ``st.cache_resource`` (shared by every session: read them, never mutate
 them); derived arrays in ``st.cache_data``. Every cache is keyed by content (core.cache): the
