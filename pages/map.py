@@ -6,6 +6,13 @@ from ui import element, images, loaders, map_element, settings, state
 from ui.map_view import MapOptions, map_and_results
 from ui.shell import page
 
+WAIT_3D_STYLE = """<style>
+.le-map3d-note {font-size: .875rem; opacity: .6; margin: 0}
+.le-wait3d {visibility: hidden; animation: le-wait3d-show 0s 1s forwards}
+@keyframes le-wait3d-show {to {visibility: visible}}
+.stMain:has(.st-key-map_chart3d .js-plotly-plot) .le-wait3d {display: none}
+</style>"""
+
 ctx = page(
     "Map",
     "Each point is one image, placed by UMAP of its latent code. Click a point to see it, its reconstruction and "
@@ -22,13 +29,14 @@ settings.restore(
     settings.Setting("map_overlay", False, (False, True), settings.flag),
     settings.Setting("map_live", True, (False, True), settings.flag),
 )
-# The controls come before the map, so the map never moves under the user's pointer.
-c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
+# The controls come before the map, so the map never moves under the user's pointer; they share one row and every
+# note goes below the map, so a 1000-px-high window holds the map and its selection histogram.
+c1, c2, c3, c4, c5 = st.columns([2, 1, 1.3, 1.2, 2], vertical_alignment="bottom")
 colour = c1.selectbox("Colour by", list(labels), key="map_colour", format_func=labels.get)
 k = int(c2.number_input("k (clusters)", 2, 30, key="map_k")) if colour == "cluster" else 10
 three_d = c3.toggle("3-D", key="map_3d", help="A 3-D UMAP of the same latents (fitted once, then cached).")
-overlay = c4.toggle("Decoded grid", key="map_overlay", disabled=three_d, help="Decode a 10×10 grid over the map.")
-c5.number_input(
+overlay = c3.toggle("Decoded grid", key="map_overlay", disabled=three_d, help="Decode a 10×10 grid over the map.")
+c4.number_input(
     "Go to sample #",
     0,
     len(enc) - 1,
@@ -37,30 +45,35 @@ c5.number_input(
     on_change=state.guarded(state.go_to_sample),
     help="Make any sample the current point from the keyboard: type its index and press Enter.",
 )
-if unavailable:
-    st.caption(state.plain("Not offered for this model: " + "; ".join(unavailable.values()) + "."))
 use_live = element.wanted(map_element.ENTRY, "map_live") and not three_d  # the same test the shell's preload made
+find = None
+if use_live:
+    text = c5.text_input(
+        "Find on the map",
+        key="map_find",
+        placeholder="123, or class 3",
+        help="Highlights the matches on the map and zooms to them; the selection panel keeps the last box or lasso.",
+    )
+    find = state.parse_search(text, [str(c) for c in ctx.ds.classes], len(enc)) if text else None
+    if text and find is None:
+        st.caption(state.plain(f"Nothing on this map matches {text!r}: type a sample index or 'class' and a class."))
 if three_d:
-    st.caption("3-D map: drawn on the server's figure (Plotly); hovering decodes on the 2-D map only.")
-else:
+    # The browser loads Plotly's 3-D code on the first 3-D view (seconds after the server has answered): the line
+    # says so until the plot is drawn, shown only after a second so a quick redraw does not flash it.
+    st.html(WAIT_3D_STYLE)
+    st.html(
+        '<p class="le-map3d-note">3-D map: drawn on the server\'s figure (Plotly); hovering decodes on the 2-D map '
+        'only.<span class="le-wait3d"> Drawing it in the browser (the first 3-D view loads its 3-D code)…</span></p>'
+    )
+
+map_and_results(ctx, MapOptions(colour, k, three_d, overlay, use_live, find))
+if not three_d:
     element.caption(
         "map_live",
         use_live,
         "decodes the map position under the pointer (onnxruntime-web); a click makes it the current point",
         "each click is decoded on the server",
     )
-find = None
-if use_live:
-    text = st.columns([2, 3])[0].text_input(
-        "Find on the map",
-        key="map_find",
-        placeholder="a sample index (123) or a class (class 3)",
-        help="Highlights the matches on the map and zooms to them; the selection panel keeps the last box or lasso.",
-    )
-    find = state.parse_search(text, [str(c) for c in ctx.ds.classes], len(enc)) if text else None
-    if text and find is None:
-        st.caption(state.plain(f"Nothing on this map matches {text!r}: type a sample index or 'class' and a class."))
-
-
-map_and_results(ctx, MapOptions(colour, k, three_d, overlay, use_live, find))
+if unavailable:
+    st.caption(state.plain("Not offered for this model: " + "; ".join(unavailable.values()) + "."))
 images.csv_download(ctx)

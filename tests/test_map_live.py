@@ -307,12 +307,14 @@ def open_map(page, base: str, query: str = "") -> None:
 
 
 def to_pixels(page, p) -> tuple[float, float]:
-    """A map position -> page pixels, through the view the element reports."""
+    """A map position -> page pixels, through the view the element reports; whole pixels, because Chromium gives a
+    click (a MouseEvent) whole-pixel coordinates and a hover (a PointerEvent) fractional ones: on a map whose top
+    is at a fractional offset both must land on the same spot."""
     box = page.locator('[data-testid="le-map-canvas"]').bounding_box()
     x0, x1, y0, y1 = page.evaluate("() => window.__latentMap.domain")
     return (
-        float(box["x"] + (p[0] - x0) / (x1 - x0) * box["width"]),
-        float(box["y"] + (y1 - p[1]) / (y1 - y0) * box["height"]),
+        float(round(box["x"] + (p[0] - x0) / (x1 - x0) * box["width"])),
+        float(round(box["y"] + (y1 - p[1]) / (y1 - y0) * box["height"])),
     )
 
 

@@ -46,8 +46,8 @@ def _home(sha: str, data_key: str, _ctx: Ctx) -> tuple[LatentScorer, dict[str, n
 
 def home(ctx: Ctx) -> tuple[LatentScorer, dict[str, np.ndarray]]:
     """(scorer fitted on the checkpoint's training latents, each score of those training images)."""
-    with st.spinner("Fitting the latent scores (5-NN, Gaussian mixture) to the training images…"):
-        scorer, scores, mask = _home(ctx.ckpt.weights_sha256, ctx.home.key, ctx)
+    what = "Fitting the latent scores (5-NN, Gaussian mixture) to the training images…"
+    scorer, scores, mask = loaders.computed(what, _home, (ctx.ckpt.weights_sha256, ctx.home.key), ctx)
     return scorer, {s: v[mask] for s, v in scores.items()}
 
 
@@ -64,8 +64,7 @@ def _scores(key: str, _ctx: Ctx) -> dict[str, np.ndarray]:
 def scores(ctx: Ctx) -> dict[str, np.ndarray]:
     """Every score of every image of the dataset, higher = more anomalous (cached by ctx.key)."""
     home(ctx)
-    with st.spinner(f"Scoring {len(ctx.ds):,} images…"):
-        return _scores(ctx.key, ctx)
+    return loaders.computed(f"Scoring the {len(ctx.ds):,} images…", _scores, (ctx.key,), ctx)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -81,8 +80,8 @@ def _rocs(key: str, held_out: int, _ctx: Ctx) -> dict:
 def rocs(ctx: Ctx, held_out: int) -> dict:
     """Score -> Roc of the held-out class among the test split, with the pixel 5-NN baseline."""
     scores(ctx)
-    with st.spinner("ROC curves and bootstrap intervals…"):
-        return _rocs(ctx.key, held_out, ctx)
+    what = "ROC curves of every score and the pixel 5-NN baseline, with bootstrap intervals…"
+    return loaders.computed(what, _rocs, (ctx.key, held_out), ctx)
 
 
 def auroc_table(rocs: dict) -> pd.DataFrame:

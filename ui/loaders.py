@@ -1,5 +1,6 @@
 """Every Streamlit cache of the app, and ``load_context``: checkpoints, datasets, maps, measures, the model behind
-its spinner. No inference of its own: the computations are core's (model-taking functions), cached here.
+its spinner. No inference of its own: the computations are core's (model-taking functions), cached here; a slow
+one runs behind a spinner saying what it does the first time (``computed``), never on a cache hit.
 
 Models and maps sit in ``st.cache_resource`` (shared by every session: read them, never mutate
 them); derived arrays in ``st.cache_data``. Every cache is keyed by content (core.cache): the
@@ -204,6 +205,20 @@ def load_context(n_components: int = 2) -> Ctx:
 
 # ------------------------------------------------------------------------------ cached arrays
 
+_COMPUTED: set[tuple] = set()  # (cached function, key) pairs this process has computed: a rerun shows no spinner
+
+
+def computed(what: str, fn, key: tuple, *args):
+    """``fn(*key, *args)``, a cached computation; its first call in this process runs behind a spinner saying
+    ``what`` (Streamlit shows it after half a second), later ones, cache hits, never do."""
+    done = (fn.__qualname__, *key)
+    if done in _COMPUTED:
+        return fn(*key, *args)
+    with st.spinner(state.plain(what)):
+        out = fn(*key, *args)
+    _COMPUTED.add(done)
+    return out
+
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _measure(key: str, name: str, _ctx: Ctx) -> np.ndarray:
@@ -214,12 +229,12 @@ def _measure(key: str, name: str, _ctx: Ctx) -> np.ndarray:
 
 
 def measure_values(ctx: Ctx, name: str) -> np.ndarray:
-    """(N,) values of an uncertainty measure (cached); decoding ones behind a spinner."""
+    """(N,) values of an uncertainty measure (cached); one that runs the model behind a spinner the first time."""
     from core.analysis.uncertainty import MEASURES
 
     if MEASURES[name].needs_model:
-        with st.spinner(state.plain(f"Computing {MEASURES[name].label} for {len(ctx.ds):,} images…")):
-            return _measure(ctx.key, name, ctx)
+        what = f"Computing the {MEASURES[name].label} of {len(ctx.ds):,} images…"
+        return computed(what, _measure, (ctx.key, name), ctx)
     return _measure(ctx.key, name, ctx)
 
 
@@ -245,8 +260,9 @@ def _kmeans(key: str, k: int, _mean: np.ndarray) -> np.ndarray:
 
 
 def kmeans(ctx: Ctx, k: int) -> np.ndarray:
-    with st.spinner(f"k-means with k={k:d} on {len(ctx.ds):,} latents…"):
-        return _kmeans(ctx.key, k, ctx.enc.mean)
+    """(N,) k-means cluster of every latent mean (cached), behind a spinner the first time."""
+    what = f"Clustering the {len(ctx.ds):,} latents into {k:d} groups (k-means)…"
+    return computed(what, _kmeans, (ctx.key, k), ctx.enc.mean)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -257,7 +273,9 @@ def _distances(key: str, metric: str, _ctx: Ctx) -> np.ndarray:
 
 
 def distances(ctx: Ctx, metric: str) -> np.ndarray:
-    return _distances(ctx.key, metric, ctx)
+    """(N,) distance of each latent mean to its class centroid (cached), behind a spinner the first time."""
+    what = f"Measuring each latent's {metric} distance to its class centroid…"
+    return computed(what, _distances, (ctx.key, metric), ctx)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -268,8 +286,9 @@ def _correlations(key: str, metric: str, measure: str, _d: np.ndarray, _u: np.nd
 
 
 def correlations(ctx: Ctx, metric: str, measure: str, d: np.ndarray, u: np.ndarray) -> list:
-    """Spearman rho with its bootstrap 95% interval, all samples then per class (cached)."""
-    return _correlations(ctx.key, metric, measure, d, u, ctx)
+    """Spearman rho with its bootstrap 95% interval, all samples then per class (cached; a spinner the first time)."""
+    what = "Spearman ρ with a 500-resample bootstrap interval, for all images and for each class…"
+    return computed(what, _correlations, (ctx.key, metric, measure), d, u, ctx)
 
 
 def typicality(ctx: Ctx, recon_error: float):
@@ -337,8 +356,7 @@ def reconstructions(ctx: Ctx) -> np.ndarray | None:
     view, so a selection's mean reconstruction is an exact mean in milliseconds; None above RECONSTRUCTIONS_MAX."""
     if len(ctx.enc) > RECONSTRUCTIONS_MAX:
         return None
-    with st.spinner(f"Reconstructing the {len(ctx.enc):,} images once…"):
-        return _reconstructions(ctx.key, ctx)
+    return computed(f"Reconstructing the {len(ctx.enc):,} images once…", _reconstructions, (ctx.key,), ctx)
 
 
 @st.cache_resource(show_spinner="Exporting the decoder for the browser…")
