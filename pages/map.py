@@ -30,13 +30,16 @@ three_d = c3.toggle("3-D", key="map_3d", help="A 3-D UMAP of the same latents (f
 overlay = c4.toggle("Decoded grid", key="map_overlay", disabled=three_d, help="Decode a 10×10 grid over the map.")
 c5.number_input(
     "Go to sample #",
-    0,
-    len(enc) - 1,
+    0,  # no maximum: a number past the last sample goes to the last one, and says so (state.go_to_sample)
     value=None,
+    step=1,
     key=state.MAP_GOTO,
     on_change=state.guarded(state.go_to_sample),
-    help="Make any sample the current point from the keyboard: type its index and press Enter.",
+    args=(len(enc),),
+    help=f"Make any sample (0 to {len(enc) - 1:d}) the current point from the keyboard: type its index, press Enter.",
 )
+if state.MAP_GOTO_NOTE in st.session_state:
+    st.caption(state.plain(st.session_state.pop(state.MAP_GOTO_NOTE)))
 if unavailable:
     st.caption(state.plain("Not offered for this model: " + "; ".join(unavailable.values()) + "."))
 use_live = element.wanted(map_element.ENTRY, "map_live") and not three_d  # the same test the shell's preload made

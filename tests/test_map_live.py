@@ -1,6 +1,8 @@
 """The live Map: the browser inverse against Python's (vitest on a fixture written here), the parsers of what the
 browser sends back, the element's data and served files, clicks and selections reaching the state, the fallback
-paths, and real hovering and clicking in headless Chromium (decoded pixels equal Python's, the URL follows).
+paths, and real hovering and clicking in headless Chromium (decoded pixels equal Python's, the URL follows; a click
+pins the sample the card names, also at sub-pixel positions on a HiDPI screen and in Box mode; a setting reaches
+the URL in the run that changed it and nothing internal goes there).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import time
 from urllib.parse import parse_qs, urlparse
@@ -400,3 +403,147 @@ def test_without_webassembly_the_map_page_draws_the_plotly_map(server, page):
     assert [str(c) for c in range(10)] == legend[:10]  # one trace per class: the server path's map
     assert page.locator('[data-testid="le-map"]').count() == 0  # the live element is gone
     assert not page.get_by_text("Live: this browser decodes").count()
+
+
+# ---- a click pins what the card shows; the URL follows every run, and carries nothing internal ---------------
+
+CARD = '[data-testid="le-map-card"]'
+
+
+def url_point(page) -> str | None:
+    return parse_qs(urlparse(page.url).query).get("point", [None])[0]
+
+
+def card_index(page) -> int:
+    """The sample the hover card names (#123 · class 4), or -1 for a map position."""
+    text = page.locator(CARD).inner_text()
+    m = re.match(r"#(\d+) ·", text.strip().splitlines()[-1])
+    return int(m.group(1)) if m else -1
+
+
+def hidpi_page(browser):
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=2).new_page()
+    page.set_default_timeout(120_000)
+    return page
+
+
+def dense_positions(count: int) -> list[np.ndarray]:
+    """Map positions between close pairs of samples (where half a pixel decides which one is nearest)."""
+    _, _, md = home_map()
+    xy = md.xy[:, :2].astype(np.float64)
+    rng = np.random.default_rng(3)
+    out = []
+    for i in rng.choice(len(xy), 400, replace=False):
+        d = np.hypot(*(xy - xy[i]).T)
+        d[i] = np.inf
+        j = int(np.argmin(d))
+        out.append((xy[i] + xy[j]) / 2)
+        if len(out) == count:
+            break
+    return out
+
+
+@pytest.mark.browser
+def test_a_click_pins_the_sample_the_card_names_at_sub_pixel_positions(server, browser):
+    from browser import wait_idle
+
+    _browser_ready()
+    page = hidpi_page(browser)
+    try:
+        open_map(page, server)
+        wait_idle(page)
+        agree, tried = 0, []
+        for k, p in enumerate(dense_positions(15)):
+            x, y = to_pixels(page, p)
+            x, y = np.floor(x) + 0.5, np.floor(y) + (0.5 if k % 2 else 0.0)  # half-pixel positions
+            page.mouse.move(x, y)
+            page.locator(CARD).wait_for(state="visible")
+            shown = card_index(page)
+            page.mouse.click(x, y)
+            sent = page.evaluate("() => window.__latentMap.clicks.at(-1)")
+            pinned = sent.get("index", -1)
+            if pinned >= 0:
+                page.wait_for_function(f"() => new URL(location.href).searchParams.get('point') === '{pinned}'")
+            wait_idle(page)
+            tried.append((shown, pinned))
+            agree += shown == pinned
+        assert agree == 15, f"{agree} of 15 clicks pinned what the card showed: {tried}"
+    finally:
+        page.context.close()
+
+
+@pytest.mark.browser
+def test_in_box_mode_a_click_still_pins_the_point(server, page):
+    from browser import wait_idle
+
+    _browser_ready()
+    _, _, md = home_map()
+    open_map(page, server)
+    wait_idle(page)
+    page.locator('[data-tool="box"]').click()
+    i = 1234
+    page.mouse.move(*to_pixels(page, md.xy[i]))
+    page.locator(CARD).wait_for(state="visible")
+    assert card_index(page) == i
+    page.mouse.click(*to_pixels(page, md.xy[i]))
+    page.wait_for_function(f"() => new URL(location.href).searchParams.get('point') === '{i}'")
+    wait_idle(page)
+    page.get_by_text(f"#{i} · class").first.wait_for()
+
+
+# In the page: when the URL first names the colouring, and when the run it started has ended (ms after the choice)
+URL_PROBE = """(want) => {
+  const p = (window.__urlProbe = {t0: performance.now(), url: null, idle: null, stale: false});
+  const tick = () => {
+    const now = performance.now() - p.t0;
+    if (p.url === null && new URL(location.href).searchParams.get('map_colour') === want) p.url = now;
+    if (document.querySelector('[data-stale="true"]')) p.stale = true;
+    else if (p.stale && p.idle === null) p.idle = now;
+    if (p.idle === null) setTimeout(tick, 5);
+  };
+  tick();
+}"""
+
+
+@pytest.mark.browser
+def test_colour_by_reaches_the_url_in_the_run_that_changed_it(server, page):
+    from browser import wait_idle
+
+    _browser_ready()
+    open_map(page, server)
+    wait_idle(page)
+    # a colouring computed on the server for seconds (decoding every image), then a quick one
+    for value, name in (("mc_pixel_variance", "MC pixel variance"), ("cluster", "k-means cluster")):
+        page.get_by_label("Colour by").first.click()
+        option = page.get_by_role("option", name=name, exact=True)
+        option.wait_for()
+        page.evaluate(URL_PROBE, value)
+        option.click()
+        page.wait_for_function("() => window.__urlProbe.idle !== null", polling=50)
+        probe = page.evaluate("() => window.__urlProbe")
+        got = parse_qs(urlparse(page.url).query).get("map_colour", [None])[0]
+        assert got == value, f"after choosing {value!r} and its run the URL says {page.url}"
+        print(f"{value}: URL after {probe['url']:.0f} ms, run ended after {probe['idle']:.0f} ms")
+        if value == "mc_pixel_variance":  # a link copied while the page computes already opens the new view
+            assert probe["url"] < probe["idle"] - 1000, probe
+
+
+@pytest.mark.browser
+def test_start_from_on_sliders_writes_no_internal_state_into_the_url(server, page):
+    from browser import wait_idle
+    from ui.shell import PAGES
+
+    _browser_ready()
+    page.goto(f"{server}/sliders")
+    page.locator(".st-key-sl_live_view").wait_for()
+    page.wait_for_function("() => window.__latentLive && window.__latentLive.readyMs !== null", polling=100)
+    wait_idle(page)
+    page.get_by_text("zero", exact=True).click()
+    page.wait_for_url("**sl_start=zero*")
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    query = parse_qs(urlparse(page.url).query)
+    assert "sl_live" not in query, page.url
+    declared = {"ckpt", "data", "point", "sl_start", "sl_class", "sl_seed", "sl_all", "sl_live"}
+    assert set(query) <= declared, page.url
+    assert PAGES[1].live == ("live.js", "sl_live")  # the URL key that turns live decoding off stays the same

@@ -36,6 +36,7 @@ POINT_XY = "point_xy"  # (point text, [x, y]): where a free point was clicked on
 MAP_REGION = "map_region"  # (view key, [sample indices]) of the last box or lasso selection
 MAP_LAST = "map_last"  # "point" or "region": what the user did last on the map, shown first
 MAP_GOTO = "map_goto"  # the Map page's "Go to sample #" box
+MAP_GOTO_NOTE = "_map_goto_note"  # its one-line note: the typed number was past the last sample
 COMPARE_SEED = "cp_seed"  # which 8 test images the Compare page rebuilds (a setting: in the URL)
 CALLBACK_ERROR = "_callback_error"  # a one-line message from a failed widget callback, shown by the page
 KEPT = "_kept"  # {setting key: value}: page settings kept while their widgets are not on screen
@@ -227,10 +228,16 @@ def next_compare_seed() -> None:
     st.session_state[COMPARE_SEED] = int(st.session_state.get(COMPARE_SEED, 0)) + 1
 
 
-def go_to_sample() -> None:
-    """The "Go to sample #" box's callback: the typed sample becomes the current point."""
-    if st.session_state.get(MAP_GOTO) is not None:
-        set_point(st.session_state[MAP_GOTO])
+def go_to_sample(n: int) -> None:
+    """The "Go to sample #" box's callback: the typed sample becomes the current point; a number past the last of
+    the ``n`` samples is clamped to the last, and the page says so (MAP_GOTO_NOTE)."""
+    i = st.session_state.get(MAP_GOTO)
+    if i is None:
+        return
+    if i > n - 1:
+        st.session_state[MAP_GOTO_NOTE] = f"There is no sample #{int(i):d}: went to the last one, #{n - 1:d}."
+        i = st.session_state[MAP_GOTO] = n - 1
+    set_point(int(i))
 
 
 @guarded
@@ -288,9 +295,26 @@ def on_checkpoint_change(home_of) -> None:
         st.session_state[POINT] = None  # a latent of another model means nothing here
 
 
+def _browser_query() -> dict[str, str]:
+    """The query string the browser holds: the one it sent with this run's request, or the last one this run sent.
+
+    ``st.query_params`` is the server's copy, kept from run to run: a write whose message a rerun request cut off
+    (it raises at the send) leaves that copy ahead of the browser's URL, and comparing with it would never send it
+    again."""
+    from urllib.parse import parse_qsl
+
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return st.query_params.to_dict()
+    return dict(parse_qsl(ctx.query_string, keep_blank_values=True))
+
+
 def sync_url() -> None:
-    """Write the shareable state into the query string: checkpoint, dataset, point, and the page's settings
-    that differ from their defaults (short links). Only when something changed."""
+    """Write the shareable state into the query string: checkpoint, dataset, point, and the page's declared
+    settings that differ from their defaults (short links), each only with a value the setting accepts (an element's
+    state under the same key never goes there). Only when the browser's URL differs."""
     if CKPT not in st.session_state:
         return
     want = {CKPT: st.session_state[CKPT], DATA: data_name()}
@@ -298,9 +322,9 @@ def sync_url() -> None:
         want[POINT] = st.session_state[POINT]
     for s in st.session_state.get(ACTIVE, ()):
         value = st.session_state.get(s.key, s.default)
-        if value != s.default:
+        if value != s.default and s.accepts(value):
             want[s.key] = s.text(value)
-    if st.query_params.to_dict() != want:
+    if _browser_query() != want:
         st.query_params.from_dict(want)
 
 
@@ -314,6 +338,7 @@ class SlidersState:
 
     Z, REV, KEY, DIRTY = "sl_z", "sl_rev", "sl_key", "sl_dirty"
     START, CLASS, SEED, LIVE = "sl_start", "sl_class", "sl_seed", "sl_live"
+    NO_POINT = "_sl_no_point"  # the page shows "No current point yet": a slider that sets one reruns the page
 
     @classmethod
     def z(cls) -> np.ndarray:
@@ -336,6 +361,8 @@ class SlidersState:
             set_point(np.asarray(z, np.float64))
             started_from = (started_from[0], st.session_state.get(POINT))
         st.session_state[cls.KEY] = started_from
+        if as_point and st.session_state.pop(cls.NO_POINT, False):
+            st.rerun(scope="app")  # a panel's fragment run cannot take the page's stale box away
 
     @classmethod
     def restart(cls) -> None:

@@ -14,6 +14,7 @@ import { bounds, fetchFloats, frameOf, linearScale, type Frame, type LinearScale
 import { classCounts, histogram } from "./map-hist";
 import { toRGBA, type Shape } from "./pixels";
 import { PointGrid } from "./scatter-index";
+import { pinned, type Hovered } from "./map-pick";
 import { viridisHex } from "./viridis";
 
 /** What Python sends on every rerun: core.export.MapBundle (tests/test_element_contract.py checks the keys). */
@@ -135,6 +136,8 @@ class MapView {
   private lassoing = false;
   private busy = false;
   private pending: { x: number; y: number; index: number; t: number } | null = null;
+  // what the card shows and where the pointer was then: a click there pins exactly that
+  private hovered: Hovered<{ x: number; y: number; index: number }> | null = null;
   private width = 0;
 
   constructor() {
@@ -186,7 +189,7 @@ class MapView {
     // pointerrawupdate (secure contexts: localhost, https) comes as the input arrives, so the card follows sooner.
     const move = "onpointerrawupdate" in window ? "pointerrawupdate" : "pointermove";
     this.canvas.addEventListener(move, (e) => this.onMove(e as PointerEvent));
-    this.canvas.addEventListener("pointerleave", () => (this.card.style.display = "none"));
+    this.canvas.addEventListener("pointerleave", () => ((this.card.style.display = "none"), (this.hovered = null)));
     new ResizeObserver(() => this.resize()).observe(this.root);
     window.__latentMap = this.stats;
   }
@@ -421,9 +424,11 @@ class MapView {
   private onMove(e: PointerEvent): void {
     if (e.buttons || !this.inverse) {
       this.card.style.display = "none"; // panning or lassoing: no card
+      this.hovered = null;
       return;
     }
     const at = this.locate(e);
+    this.hovered = { clientX: e.clientX, clientY: e.clientY, at };
     const [x, y] = at.index >= 0 ? [this.xy[2 * at.index], this.xy[2 * at.index + 1]] : [at.x, at.y];
     const rect = this.root.getBoundingClientRect();
     const left = e.clientX - rect.left, topPx = e.clientY - rect.top;
@@ -474,9 +479,10 @@ class MapView {
   private onClick(e: MouseEvent): void {
     const down = this.down;
     this.down = null;
-    if (e.target !== this.canvas || this.mode !== "pan" || e.shiftKey || !down) return;
-    if (Math.hypot(e.clientX - down.x, e.clientY - down.y) > CLICK_PX) return; // a pan
-    const at = this.locate(e);
+    // a click in Box or Lasso mode pins too (a drag there selects); shift-drag is the lasso in Pan mode
+    if (e.target !== this.canvas || e.shiftKey || !down) return;
+    if (Math.hypot(e.clientX - down.x, e.clientY - down.y) > CLICK_PX) return; // a pan or a box
+    const at = pinned(this.hovered, e) ?? this.locate(e);
     const value = at.index >= 0 ? { index: at.index } : { xy: [at.x, at.y] };
     this.data.point = at.index >= 0 ? [this.xy[2 * at.index], this.xy[2 * at.index + 1]] : [at.x, at.y];
     this.drawMarker(); // at once; Python's rerun sends the same position back
@@ -506,7 +512,7 @@ class MapView {
   }
 
   private say(text: string): void {
-    this.status.textContent = `${text} · drag: pan · wheel: zoom · shift-drag: lasso · click: pin`;
+    this.status.textContent = `${text} · drag: pan · wheel: zoom · shift-drag: lasso · click: pin (in every mode)`;
   }
 
   private fail(e: unknown): void {
