@@ -15,13 +15,17 @@ ctx = page(
 enc, md = ctx.enc, ctx.md
 measures, unavailable = loaders.measure_options(ctx)
 labels = {"class": "class", "cluster": "k-means cluster"} | {m: loaders.measure_label(m) for m in measures}
+lo, hi = map_element.box(ctx)
 settings.restore(
     settings.Setting("map_colour", "class", tuple(labels)),
     settings.Setting("map_k", 10, parse=settings.bounded_int(2, 30)),
     settings.Setting("map_3d", False, (False, True), settings.flag),
     settings.Setting("map_overlay", False, (False, True), settings.flag),
     settings.Setting("map_live", True, (False, True), settings.flag),
+    settings.Setting(state.MAP_VIEW, "", parse=state.view_parser(lo, hi)),  # the live map's camera
+    settings.Setting(state.MAP_SEL, "", parse=state.sel_parser(lo, hi)),  # its box / lasso polygon
 )
+map_element.restore_region(ctx)  # a link's selection: the panel shows it before the browser draws it
 # The controls come before the map, so the map never moves under the user's pointer.
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1], vertical_alignment="bottom")
 colour = c1.selectbox("Colour by", list(labels), key="map_colour", format_func=labels.get)

@@ -9,6 +9,7 @@ crashed on. Imports no torch: the first page shows before the heavy modules load
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,6 +37,7 @@ POINT_XY = "point_xy"  # (point text, [x, y]): where a free point was clicked on
 MAP_REGION = "map_region"  # (view key, [sample indices]) of the last box or lasso selection
 MAP_LAST = "map_last"  # "point" or "region": what the user did last on the map, shown first
 MAP_GOTO = "map_goto"  # the Map page's "Go to sample #" box
+MAP_VIEW, MAP_SEL = "view", "sel"  # the Map page's settings (URL keys): the live map's camera and box / lasso
 MAP_GOTO_NOTE = "_map_goto_note"  # its one-line note: the typed number was past the last sample
 COMPARE_SEED = "cp_seed"  # which 8 test images the Compare page rebuilds (a setting: in the URL)
 CALLBACK_ERROR = "_callback_error"  # a one-line message from a failed widget callback, shown by the page
@@ -135,16 +137,56 @@ def parse_click(value: object, n: int, lo: np.ndarray, hi: np.ndarray) -> int | 
     return x, y
 
 
-def parse_selection(value: object, n: int) -> list[int] | None:
-    """Selected indices sent by the browser: a list of at most n distinct ints in [0, n), else None."""
-    if not isinstance(value, list) or len(value) > n:
+def _numbers(text: str) -> list[float]:
+    """Comma-separated finite numbers, else ValueError."""
+    values = [float(v) for v in text.split(",")]
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(text)
+    return values
+
+
+def view_parser(lo: np.ndarray, hi: np.ndarray) -> Callable[[str], str]:
+    """The parser of ``view=x0,x1,y0,y1`` (the live map's camera, map units): ordered, finite, neither a speck nor
+    a hundred maps wide, and overlapping the map's box widened by its size; its canonical text (6 digits)."""
+    span = float(max(hi - lo)) or 1.0
+
+    def parse(text: str) -> str:
+        v = _numbers(text)
+        if len(v) != 4 or not (v[0] < v[1] and v[2] < v[3]):
+            raise ValueError(text)
+        w, h = v[1] - v[0], v[3] - v[2]
+        if min(w, h) < span * 1e-5 or max(w, h) > span * 100:
+            raise ValueError(text)
+        if v[1] < lo[0] - span or v[0] > hi[0] + span or v[3] < lo[1] - span or v[2] > hi[1] + span:
+            raise ValueError(text)
+        return ",".join(f"{x:.6g}" for x in v)
+
+    return parse
+
+
+def sel_parser(lo: np.ndarray, hi: np.ndarray, most: int = 64) -> Callable[[str], str]:
+    """The parser of ``sel=x0,y0,x1,y1,...`` (a box or lasso polygon on the live map, map units): 3 to ``most``
+    vertices within the map's box widened by its size; its canonical text (3 decimals, as the browser rounds)."""
+    span = hi - lo
+
+    def parse(text: str) -> str:
+        v = _numbers(text)
+        if len(v) % 2 or not 3 <= len(v) // 2 <= most:
+            raise ValueError(text)
+        xy = np.array(v).reshape(-1, 2)
+        if ((xy < lo - span) | (xy > hi + span)).any():
+            raise ValueError(text)
+        return ",".join(f"{x:.3f}" for x in v)
+
+    return parse
+
+
+def numbers_text(value: object) -> str | None:
+    """A list of JSON numbers sent by the browser as comma-separated text for a parser above, else None."""
+    if not isinstance(value, list | tuple) or len(value) > 10_000:
         return None
-    if not all(type(v) is int and 0 <= v < n for v in value):  # bool is not int here, nor float; no overflow below
-        return None
-    a = np.asarray(value, dtype=np.int64)
-    if len(a) and (a.min() < 0 or a.max() >= n or len(np.unique(a)) != len(a)):
-        return None
-    return a.tolist()
+    out = [_finite(v) for v in value]
+    return None if any(v is None for v in out) else ",".join(repr(v) for v in out)
 
 
 def parse_search(text: str, classes: list[str], n: int) -> dict | None:
@@ -211,6 +253,7 @@ def on_map_select(key: str, projector: Projector, view_key: str) -> None:
     picked = picked_indices(sel)
     if sel.box or sel.lasso:
         st.session_state[MAP_REGION] = (view_key, picked)  # indices mean something for this dataset only
+        st.session_state[MAP_SEL] = ""  # the link keeps the live map's polygons only
         st.session_state[MAP_LAST] = "region"
         return
     st.session_state[MAP_LAST] = "point"
@@ -291,6 +334,9 @@ def init_from_query(names: list[str], home_of, usable: list[str] | None = None) 
 
 def on_checkpoint_change(home_of) -> None:
     set_data(home_of(st.session_state[CKPT]))
+    for key in (MAP_VIEW, MAP_SEL):  # a camera and a polygon of another map mean nothing here
+        st.session_state.pop(key, None)
+        st.session_state.get(KEPT, {}).pop(key, None)
     if isinstance(parse_point(st.session_state.get(POINT)), np.ndarray):
         st.session_state[POINT] = None  # a latent of another model means nothing here
 
