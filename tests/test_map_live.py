@@ -537,6 +537,7 @@ def test_in_box_mode_a_click_still_pins_the_point(server, page):
     page.wait_for_function(f"() => new URL(location.href).searchParams.get('point') === '{i}'")
     wait_idle(page)
     page.get_by_text(f"#{i} · class").first.wait_for()
+    assert page.evaluate("() => window.__latentMap.selectedAt") is None  # a click is no (empty) box
 
 
 # In the page: when the URL first names the colouring, and when the run it started has ended (ms after the choice)

@@ -341,6 +341,9 @@ def on_checkpoint_change(home_of) -> None:
         st.session_state[POINT] = None  # a latent of another model means nothing here
 
 
+EMBED_KEYS = ("embed", "embed_options")
+
+
 def _browser_query() -> dict[str, str]:
     """The query string the browser holds: the one it sent with this run's request, or the last one this run sent.
 
@@ -354,7 +357,8 @@ def _browser_query() -> dict[str, str]:
     ctx = get_script_run_ctx()
     if ctx is None:
         return st.query_params.to_dict()
-    return dict(parse_qsl(ctx.query_string, keep_blank_values=True))
+    # embed and embed_options are Streamlit's own (from_dict keeps them): not part of what this app writes
+    return {k: v for k, v in parse_qsl(ctx.query_string, keep_blank_values=True) if k.lower() not in EMBED_KEYS}
 
 
 def sync_url() -> None:
