@@ -572,6 +572,7 @@ def test_colour_by_reaches_the_url_in_the_run_that_changed_it(server, page):
         probe = page.evaluate("() => window.__urlProbe")
         got = parse_qs(urlparse(page.url).query).get("map_colour", [None])[0]
         assert got == value, f"after choosing {value!r} and its run the URL says {page.url}"
+        assert "view" not in parse_qs(urlparse(page.url).query)  # an untouched camera stays out of the link
         print(f"{value}: URL after {probe['url']:.0f} ms, run ended after {probe['idle']:.0f} ms")
         if value == "mc_pixel_variance":  # a link copied while the page computes already opens the new view
             assert probe["url"] < probe["idle"] - 1000, probe
