@@ -272,6 +272,8 @@ class MapBundle:
     find: dict | None
     clear: int
     overlay: bool
+    view: list[float] | None  # the camera a link brought: x0, x1, y0, y1 (map units)
+    sel: list[float] | None  # the box / lasso polygon a link brought: x0, y0, x1, y1, ... (map units)
     height: int
 
     def to_json(self) -> dict:
@@ -301,6 +303,8 @@ def map_bundle(
     clear: int,
     overlay: bool,
     height: int,
+    view: list[float] | None = None,
+    sel: list[float] | None = None,
 ) -> MapBundle:
     """The live map's bundle from its arrays; ``serve`` writes each array's file once (names carry a content key,
     the inverse's the weights': fitting it needs scipy, not done again on reruns)."""
@@ -330,6 +334,8 @@ def map_bundle(
         find=find,
         clear=int(clear),
         overlay=bool(overlay),
+        view=view,
+        sel=sel,
         height=int(height),
     )
 

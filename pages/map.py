@@ -22,13 +22,17 @@ ctx = page(
 enc, md = ctx.enc, ctx.md
 measures, unavailable = loaders.measure_options(ctx)
 labels = {"class": "class", "cluster": "k-means cluster"} | {m: loaders.measure_label(m) for m in measures}
+lo, hi = map_element.box(ctx)
 settings.restore(
     settings.Setting("map_colour", "class", tuple(labels)),
     settings.Setting("map_k", 10, parse=settings.bounded_int(2, 30)),
     settings.Setting("map_3d", False, (False, True), settings.flag),
     settings.Setting("map_overlay", False, (False, True), settings.flag),
     settings.Setting("map_live", True, (False, True), settings.flag),
+    settings.Setting(state.MAP_VIEW, "", parse=state.view_parser(lo, hi)),  # the live map's camera
+    settings.Setting(state.MAP_SEL, "", parse=state.sel_parser(lo, hi)),  # its box / lasso polygon
 )
+map_element.restore_region(ctx)  # a link's selection: the panel shows it before the browser draws it
 # The controls come before the map, so the map never moves under the user's pointer; they share one row and every
 # note goes below the map, so a 1000-px-high window holds the map and its selection histogram.
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1.3, 1.2, 2], vertical_alignment="bottom")
@@ -38,13 +42,16 @@ three_d = c3.toggle("3-D", key="map_3d", help="A 3-D UMAP of the same latents (f
 overlay = c3.toggle("Decoded grid", key="map_overlay", disabled=three_d, help="Decode a 10×10 grid over the map.")
 c4.number_input(
     "Go to sample #",
-    0,
-    len(enc) - 1,
+    0,  # no maximum: a number past the last sample goes to the last one, and says so (state.go_to_sample)
     value=None,
+    step=1,
     key=state.MAP_GOTO,
     on_change=state.guarded(state.go_to_sample),
-    help="Make any sample the current point from the keyboard: type its index and press Enter.",
+    args=(len(enc),),
+    help=f"Make any sample (0 to {len(enc) - 1:d}) the current point from the keyboard: type its index, press Enter.",
 )
+if state.MAP_GOTO_NOTE in st.session_state:  # a number past the last sample: said once, above the map
+    st.caption(state.plain(st.session_state.pop(state.MAP_GOTO_NOTE)))
 use_live = element.wanted(map_element.ENTRY, "map_live") and not three_d  # the same test the shell's preload made
 find = None
 if use_live:

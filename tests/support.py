@@ -4,6 +4,7 @@ shipped checkpoints, IDX files, the app under AppTest and its charts, ONNX expor
 from __future__ import annotations
 
 import base64
+import functools
 import gzip
 import json
 import shutil
@@ -68,6 +69,19 @@ def open_page(page: str, ckpt: str | None = None, timeout: float = 120, **query)
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+@functools.lru_cache
+def need(name: str) -> None:
+    """A shipped checkpoint must be complete and cached: its pages never train or fit UMAP in a test."""
+    from core.maps.mapdata import home_dataset, pending_work
+    from core.models.checkpoints import load_checkpoint
+    from ui import loaders
+
+    meta = loaders.checkpoint_config(name)
+    assert meta and (meta.get("metrics") or {}).get("test"), f"{name} is missing from checkpoints/ or unfinished"
+    ckpt = load_checkpoint(loaders.CKPT_ROOT / name)
+    assert pending_work(ckpt, home_dataset(ckpt), 2) == [], f"{name} has no cached map"
 
 
 def chart_data(at: AppTest, key: str) -> list[dict]:

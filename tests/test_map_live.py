@@ -1,6 +1,8 @@
 """The live Map: the browser inverse against Python's (vitest on a fixture written here), the parsers of what the
 browser sends back, the element's data and served files, clicks and selections reaching the state, the fallback
-paths, and real hovering and clicking in headless Chromium (decoded pixels equal Python's, the URL follows).
+paths, and real hovering and clicking in headless Chromium (decoded pixels equal Python's, the URL follows; a click
+pins the sample the card names, also at sub-pixel positions on a HiDPI screen and in Box mode; a setting reaches
+the URL in the run that changed it and nothing internal goes there).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import time
 from urllib.parse import parse_qs, urlparse
@@ -67,11 +70,33 @@ def test_parse_click_takes_an_index_in_range_or_a_finite_position_near_the_map()
         assert state.parse_click(bad, 100, lo, hi) is None, bad
 
 
-def test_parse_selection_takes_distinct_indices_in_range():
-    assert state.parse_selection([3, 0, 9], 10) == [3, 0, 9]
-    assert state.parse_selection([], 10) == []
-    for bad in ([1, 1], [0, 10], [-1], [1.0], [True], "1,2", None, list(range(11))):
-        assert state.parse_selection(bad, 10) is None, bad
+def test_camera_and_polygon_parsers_take_finite_numbers_near_the_map():
+    lo, hi = np.array([0.0, 0.0]), np.array([10.0, 5.0])
+    view, sel = state.view_parser(lo, hi), state.sel_parser(lo, hi)
+    assert view("1,2.5,0,1.25") == "1,2.5,0,1.25" and view(view("0.1234567,9,0,4")) == "0.123457,9,0,4"
+    for bad in ("2,1,0,1", "0,1,0", "0,1,0,nan", "0,1e-9,0,1e-9", "0,5000,0,5000", "30,31,0,1", "a,b,c,d", ""):
+        with pytest.raises(ValueError):
+            view(bad)
+    assert sel("0,0,1,0,1,1") == "0.000,0.000,1.000,0.000,1.000,1.000" and sel(sel("0.12345,0,1,0,1,1")) == sel(
+        "0.123,0,1,0,1,1"
+    )
+    for bad in ("0,0,1,0", "0,0,1,0,1", "0,0,1,0,25,1", ",".join(["1"] * 130), "0,0,inf,0,1,1"):
+        with pytest.raises(ValueError):
+            sel(bad)
+    assert state.numbers_text([1, 2.5]) == "1.0,2.5" and state.numbers_text([]) == ""
+    for bad in ([1, "2"], [True], [float("nan")], "1,2", None, {"x": 1}):
+        assert state.numbers_text(bad) is None, bad
+
+
+def test_points_in_a_polygon_by_the_even_odd_rule():
+    from core.maps.region import points_in_polygon
+
+    xy = np.array([[0.5, 0.5], [1.5, 0.5], [0.5, 1.5], [2.5, 2.5], [0.25, 0.75]], np.float32)
+    square = np.array([[0, 0], [2, 0], [2, 2], [0, 2]])
+    assert points_in_polygon(xy, square).tolist() == [0, 1, 2, 4]
+    l_shape = np.array([[0, 0], [2, 0], [2, 1], [1, 1], [1, 2], [0, 2]])  # (1.5, 0.5) in, (1.5, 1.5) out
+    assert points_in_polygon(np.vstack([xy, [[1.5, 1.5]]]), l_shape).tolist() == [0, 1, 2, 4]
+    assert points_in_polygon(xy, square[:2]).tolist() == []  # not a polygon: nothing
 
 
 def test_search_finds_an_index_or_a_class():
@@ -209,7 +234,12 @@ def _event_script(got: dict) -> None:
     ctx = loaders.load_context()
     xy = ctx.md.xy
     map_element.handle(ctx, got, xy.min(0).astype(float), xy.max(0).astype(float))
-    st.write(json.dumps({"point": st.session_state.get(state.POINT), "region": state.map_region(ctx.key)}))
+    st.write(
+        json.dumps(
+            {"point": st.session_state.get(state.POINT), "region": state.map_region(ctx.key)}
+            | {k: st.session_state.get(k) for k in (state.MAP_VIEW, state.MAP_SEL)}
+        )
+    )
     st.write(str(st.session_state.get(state.CALLBACK_ERROR)))
     st.write(str(np.asarray((st.session_state.get(state.POINT_XY) or (None, [0, 0]))[1]).tolist()))
 
@@ -237,10 +267,31 @@ def test_a_click_from_the_browser_becomes_the_current_point():
 
 
 def test_a_selection_from_the_browser_becomes_the_region():
-    out, err, _ = run_event({"select": [5, 1, 3]})
-    assert out["region"] == [5, 1, 3] and err == "None"
-    out, err, _ = run_event({"select": [5, 5]})
-    assert out["region"] == [] and err.startswith("Ignored a selection")
+    from core.maps.region import points_in_polygon
+
+    _, _, md = home_map()
+    xy = md.xy[:, :2].astype(np.float32)
+    x0, y0 = np.percentile(xy, 30, axis=0)
+    x1, y1 = np.percentile(xy, 60, axis=0)
+    polygon = [round(float(v), 3) for v in (x0, y0, x1, y0, x1, y1, x0, y1)]
+    out, err, _ = run_event({"select": {"polygon": polygon}})
+    want = points_in_polygon(xy, np.array(polygon).reshape(-1, 2)).tolist()
+    assert out["region"] == want and len(want) > 50 and err == "None"
+    assert out["sel"] == ",".join(f"{v:.3f}" for v in polygon)
+    out, err, _ = run_event({"select": {"polygon": []}})  # an empty lasso: no region
+    assert out["region"] == [] and err == "None" and out["sel"] == ""
+    for bad in ([5, 1, 3], {"polygon": [0, 0, 1, 1]}, {"polygon": [0, 0, 1e6, 0, 1, 1]}):
+        out, err, _ = run_event({"select": bad})
+        assert out["region"] == [] and err.startswith("Ignored a selection"), bad
+
+
+def test_a_camera_from_the_browser_goes_into_the_link():
+    _, _, md = home_map()
+    (x0, y0), (x1, y1) = np.percentile(md.xy[:, :2], [20, 50], axis=0)
+    out, err, _ = run_event({"view": [float(x0), float(x1), float(y0), float(y1)]})
+    assert err == "None" and out["view"] == ",".join(f"{v:.6g}" for v in (x0, x1, y0, y1))
+    out, err, _ = run_event({"view": [1, 0, 0, 1]})
+    assert out["view"] is None and err.startswith("Ignored a camera")
 
 
 def test_selection_panel_histogram_clear_and_csv():
@@ -402,3 +453,192 @@ def test_without_webassembly_the_map_page_draws_the_plotly_map(server, page):
     assert [str(c) for c in range(10)] == legend[:10]  # one trace per class: the server path's map
     assert page.locator('[data-testid="le-map"]').count() == 0  # the live element is gone
     assert not page.get_by_text("Live: this browser decodes").count()
+
+
+# ---- a click pins what the card shows; the URL follows every run, and carries nothing internal ---------------
+
+CARD = '[data-testid="le-map-card"]'
+
+
+def url_point(page) -> str | None:
+    return parse_qs(urlparse(page.url).query).get("point", [None])[0]
+
+
+def card_index(page) -> int:
+    """The sample the hover card names (#123 · class 4), or -1 for a map position."""
+    text = page.locator(CARD).inner_text()
+    m = re.match(r"#(\d+) ·", text.strip().splitlines()[-1])
+    return int(m.group(1)) if m else -1
+
+
+def hidpi_page(browser):
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=2).new_page()
+    page.set_default_timeout(120_000)
+    return page
+
+
+def dense_positions(count: int) -> list[np.ndarray]:
+    """Map positions between close pairs of samples (where half a pixel decides which one is nearest)."""
+    _, _, md = home_map()
+    xy = md.xy[:, :2].astype(np.float64)
+    rng = np.random.default_rng(3)
+    out = []
+    for i in rng.choice(len(xy), 400, replace=False):
+        d = np.hypot(*(xy - xy[i]).T)
+        d[i] = np.inf
+        j = int(np.argmin(d))
+        out.append((xy[i] + xy[j]) / 2)
+        if len(out) == count:
+            break
+    return out
+
+
+@pytest.mark.browser
+def test_a_click_pins_the_sample_the_card_names_at_sub_pixel_positions(server, browser):
+    from browser import wait_idle
+
+    _browser_ready()
+    page = hidpi_page(browser)
+    try:
+        open_map(page, server)
+        wait_idle(page)
+        agree, tried = 0, []
+        for k, p in enumerate(dense_positions(15)):
+            x, y = to_pixels(page, p)
+            x, y = np.floor(x) + 0.5, np.floor(y) + (0.5 if k % 2 else 0.0)  # half-pixel positions
+            page.mouse.move(x, y)
+            page.locator(CARD).wait_for(state="visible")
+            shown = card_index(page)
+            page.mouse.click(x, y)
+            sent = page.evaluate("() => window.__latentMap.clicks.at(-1)")
+            pinned = sent.get("index", -1)
+            if pinned >= 0:
+                page.wait_for_function(f"() => new URL(location.href).searchParams.get('point') === '{pinned}'")
+            wait_idle(page)
+            tried.append((shown, pinned))
+            agree += shown == pinned
+        assert agree == 15, f"{agree} of 15 clicks pinned what the card showed: {tried}"
+    finally:
+        page.context.close()
+
+
+@pytest.mark.browser
+def test_in_box_mode_a_click_still_pins_the_point(server, page):
+    from browser import wait_idle
+
+    _browser_ready()
+    _, _, md = home_map()
+    open_map(page, server)
+    wait_idle(page)
+    page.locator('[data-tool="box"]').click()
+    i = 1234
+    page.mouse.move(*to_pixels(page, md.xy[i]))
+    page.locator(CARD).wait_for(state="visible")
+    assert card_index(page) == i
+    page.mouse.click(*to_pixels(page, md.xy[i]))
+    page.wait_for_function(f"() => new URL(location.href).searchParams.get('point') === '{i}'")
+    wait_idle(page)
+    page.get_by_text(f"#{i} · class").first.wait_for()
+    assert page.evaluate("() => window.__latentMap.selectedAt") is None  # a click is no (empty) box
+
+
+# In the page: when the URL first names the colouring, and when the run it started has ended (ms after the choice)
+URL_PROBE = """(want) => {
+  const p = (window.__urlProbe = {t0: performance.now(), url: null, idle: null, stale: false});
+  const tick = () => {
+    const now = performance.now() - p.t0;
+    if (p.url === null && new URL(location.href).searchParams.get('map_colour') === want) p.url = now;
+    if (document.querySelector('[data-stale="true"]')) p.stale = true;
+    else if (p.stale && p.idle === null) p.idle = now;
+    if (p.idle === null) setTimeout(tick, 5);
+  };
+  tick();
+}"""
+
+
+@pytest.mark.browser
+def test_colour_by_reaches_the_url_in_the_run_that_changed_it(server, page):
+    from browser import wait_idle
+
+    _browser_ready()
+    open_map(page, server)
+    wait_idle(page)
+    # a colouring computed on the server for seconds (decoding every image), then a quick one
+    for value, name in (("mc_pixel_variance", "MC pixel variance"), ("cluster", "k-means cluster")):
+        page.get_by_label("Colour by").first.click()
+        option = page.get_by_role("option", name=name, exact=True)
+        option.wait_for()
+        page.evaluate(URL_PROBE, value)
+        option.click()
+        page.wait_for_function("() => window.__urlProbe.idle !== null", polling=50)
+        probe = page.evaluate("() => window.__urlProbe")
+        got = parse_qs(urlparse(page.url).query).get("map_colour", [None])[0]
+        assert got == value, f"after choosing {value!r} and its run the URL says {page.url}"
+        assert "view" not in parse_qs(urlparse(page.url).query)  # an untouched camera stays out of the link
+        print(f"{value}: URL after {probe['url']:.0f} ms, run ended after {probe['idle']:.0f} ms")
+        if value == "mc_pixel_variance":  # a link copied while the page computes already opens the new view
+            assert probe["url"] < probe["idle"] - 1000, probe
+
+
+@pytest.mark.browser
+def test_start_from_on_sliders_writes_no_internal_state_into_the_url(server, page):
+    from browser import wait_idle
+    from ui.shell import PAGES
+
+    _browser_ready()
+    page.goto(f"{server}/sliders")
+    page.locator(".st-key-sl_live_view").wait_for()
+    page.wait_for_function("() => window.__latentLive && window.__latentLive.readyMs !== null", polling=100)
+    wait_idle(page)
+    page.get_by_text("zero", exact=True).click()
+    page.wait_for_url("**sl_start=zero*")
+    wait_idle(page)
+    page.wait_for_timeout(500)
+    query = parse_qs(urlparse(page.url).query)
+    assert "sl_live" not in query, page.url
+    declared = {"ckpt", "data", "point", "sl_start", "sl_class", "sl_seed", "sl_all", "sl_live"}
+    assert set(query) <= declared, page.url
+    assert PAGES[1].live == ("live.js", "sl_live")  # the URL key that turns live decoding off stays the same
+
+
+@pytest.mark.browser
+def test_a_link_brings_back_the_camera_and_the_selection(server, browser, page):
+    from browser import fresh_page, wait_idle
+
+    _browser_ready()
+    open_map(page, server)
+    wait_idle(page)
+    box = page.locator('[data-testid="le-map-canvas"]').bounding_box()
+    cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    page.mouse.move(cx, cy)
+    page.mouse.wheel(0, -300)  # zoom in, then pan
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 80, cy + 40, steps=6)
+    page.mouse.up()
+    page.wait_for_function("() => new URL(location.href).searchParams.has('view')")
+    wait_idle(page)
+    page.locator('[data-tool="box"]').click()
+    page.mouse.move(cx - 120, cy - 90)
+    page.mouse.down()
+    page.mouse.move(cx + 100, cy + 110, steps=8)
+    page.mouse.up()
+    page.wait_for_function("() => new URL(location.href).searchParams.has('sel')")
+    wait_idle(page)
+    n, domain = page.evaluate("() => [window.__latentMap.selected, window.__latentMap.domain]")
+    page.get_by_text(f"Classes of the {n:,} selected points").wait_for()
+    assert n > 20
+    link = page.url
+    other = fresh_page(browser)  # another user, nothing shared
+    try:
+        other.goto(link)
+        other.wait_for_function("() => window.__latentMap && window.__latentMap.readyMs !== null", polling=100)
+        wait_idle(other)
+        other.get_by_text(f"Classes of the {n:,} selected points").wait_for()  # the panel: Python's count
+        got, counts = other.evaluate("() => [window.__latentMap.domain, window.__latentMap.counts]")
+        assert sum(counts) == n  # the element's own selection: the same points
+        width, height = domain[1] - domain[0], domain[3] - domain[2]
+        err = np.abs(np.array(got) - np.array(domain)) / np.array([width, width, height, height])
+        assert err.max() < 0.01, (domain, got)
+    finally:
+        other.context.close()

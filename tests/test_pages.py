@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 
@@ -11,21 +10,9 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from support import DEFAULT, ROOT, SHIPPED, chart_data, n_points, open_page
+from support import DEFAULT, ROOT, SHIPPED, chart_data, n_points, need, open_page
 from ui import figures, images, loaders, state
 from ui.shell import PAGES
-
-
-@functools.lru_cache
-def need(name: str) -> None:
-    """A shipped checkpoint must be complete and cached: its pages never train or fit UMAP in a test."""
-    from core.maps.mapdata import home_dataset, pending_work
-    from core.models.checkpoints import load_checkpoint
-
-    meta = loaders.checkpoint_config(name)
-    assert meta and (meta.get("metrics") or {}).get("test"), f"{name} is missing from checkpoints/ or unfinished"
-    ckpt = load_checkpoint(loaders.CKPT_ROOT / name)
-    assert pending_work(ckpt, home_dataset(ckpt), 2) == [], f"{name} has no cached map"
 
 
 def image_array(at: AppTest, media: dict, caption: str) -> np.ndarray:

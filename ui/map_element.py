@@ -34,9 +34,32 @@ def inverse(ctx: Ctx) -> KernelInverse:
     return ctx.md.projector.inverse
 
 
+def box(ctx: Ctx) -> tuple[np.ndarray, np.ndarray]:
+    """The map's box (lowest and highest x, y) of the float32 positions the browser draws."""
+    xy = np.asarray(ctx.md.xy[:, :2], np.float32)
+    return xy.min(0).astype(np.float64), xy.max(0).astype(np.float64)
+
+
+def region_of(ctx: Ctx, polygon_text: str) -> list[int]:
+    """The samples inside a box / lasso polygon (``state.sel_parser``'s text), as the browser selects them."""
+    from core.maps.region import points_in_polygon
+
+    polygon = np.array([float(v) for v in polygon_text.split(",")]).reshape(-1, 2)
+    return points_in_polygon(np.asarray(ctx.md.xy[:, :2], np.float32), polygon).tolist()
+
+
+def restore_region(ctx: Ctx) -> None:
+    """A link's selection (``sel``) becomes the region when this map has none yet."""
+    text = st.session_state.get(state.MAP_SEL)
+    if text and not state.map_region(ctx.key) and st.session_state.get(state.MAP_REGION) is None:
+        st.session_state[state.MAP_REGION] = (ctx.key, region_of(ctx, text))
+        st.session_state[state.MAP_LAST] = "region"
+
+
 def handle(ctx: Ctx, got: dict, lo: np.ndarray, hi: np.ndarray) -> None:
-    """What the element sent (``{"click": ..., "select": ..., "fallback": ...}``), parsed: a click sets the current
-    point, a selection the region; anything malformed becomes the page's one-line message."""
+    """What the element sent (``{"click": ..., "select": ..., "view": ..., "fallback": ...}``), parsed: a click sets
+    the current point, a box / lasso polygon the region, a camera the link's view; anything malformed becomes the
+    page's one-line message. The URL follows here: a fragment run does not reach the shell's end."""
     n = len(ctx.enc)
     if got.get("click") is not None:
         parsed = state.parse_click(got["click"], n, lo, hi)
@@ -52,12 +75,22 @@ def handle(ctx: Ctx, got: dict, lo: np.ndarray, hi: np.ndarray) -> None:
     if got.get("fallback") is not None:
         st.session_state[element.NO_WASM] = True  # one fact of the browser: both live pages fall back
     if got.get("select") is not None:
-        picked = state.parse_selection(got["select"], n)
-        if picked is None:
-            st.session_state[state.CALLBACK_ERROR] = "Ignored a selection from the browser: not indices of this map."
+        value = got["select"]
+        text = state.numbers_text(value.get("polygon") if isinstance(value, dict) else None)
+        try:
+            sel = "" if text == "" else state.sel_parser(lo, hi)(text or "")
+        except ValueError:
+            st.session_state[state.CALLBACK_ERROR] = "Ignored a selection from the browser: not a polygon on this map."
         else:
-            st.session_state[state.MAP_REGION] = (ctx.key, picked)
+            st.session_state[state.MAP_REGION] = (ctx.key, region_of(ctx, sel) if sel else [])
+            st.session_state[state.MAP_SEL] = sel
             st.session_state[state.MAP_LAST] = "region"
+    if got.get("view") is not None:
+        try:
+            st.session_state[state.MAP_VIEW] = state.view_parser(lo, hi)(state.numbers_text(got["view"]) or "")
+        except ValueError:
+            st.session_state[state.CALLBACK_ERROR] = "Ignored a camera from the browser: not a view of this map."
+    state.sync_url()
 
 
 def map_view(
@@ -68,6 +101,8 @@ def map_view(
     find: dict | None,
     clear_rev: int,
     overlay: bool,
+    camera: str = "",
+    sel: str = "",
     height: int = 640,
     key: str = "map_view",
 ) -> None:
@@ -93,16 +128,18 @@ def map_view(
         find=find,
         clear=clear_rev,
         overlay=overlay,
+        view=[float(v) for v in camera.split(",")] if camera else None,
+        sel=[float(v) for v in sel.split(",")] if sel else None,
         height=height,
     )
-    xy = np.asarray(md.xy[:, :2], np.float32)
-    lo, hi = xy.min(0).astype(np.float64), xy.max(0).astype(np.float64)
+    lo, hi = box(ctx)
     cb = state.guarded(lambda: handle(ctx, dict(st.session_state.get(key) or {}), lo, hi))
     element.component("latent_live_map")(
         key=key,
         data=element.packed(ENTRY, bundle.to_json()),
         on_click_change=cb,
         on_select_change=cb,
+        on_view_change=cb,
         on_fallback_change=cb,
         height=height,
     )

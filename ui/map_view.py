@@ -98,6 +98,8 @@ def map_and_results(ctx: Ctx, o: MapOptions) -> None:
                 find=o.find,
                 clear_rev=st.session_state.get(panels.CLEARED, 0),
                 overlay=o.overlay,
+                camera=st.session_state.get(state.MAP_VIEW) or "",
+                sel=st.session_state.get(state.MAP_SEL) or "",
             )
         else:
             plotly_map(view, o)

@@ -89,6 +89,7 @@ def class_counts(labels: np.ndarray, region: list[int], k: int) -> np.ndarray:
 
 def clear_selection() -> None:
     st.session_state[state.MAP_REGION] = None
+    st.session_state[state.MAP_SEL] = ""  # nor in the link
     st.session_state[state.MAP_LAST] = "point"
     st.session_state[CLEARED] = st.session_state.get(CLEARED, 0) + 1
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ui.state import ACTIVE, KEPT
+from ui.state import ACTIVE, KEPT, sync_url
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,16 @@ class Setting:
 
     def text(self, value: object) -> str:
         return ("1" if value else "0") if isinstance(value, bool) else str(value)
+
+    def accepts(self, value: object) -> bool:
+        """Whether ``value`` is one this setting can hold: its URL text reads back as the same value."""
+        if isinstance(self.default, bool) != isinstance(value, bool):
+            return False
+        try:
+            back = self.parse(self.text(value))
+        except (TypeError, ValueError):
+            return False
+        return back == value and (not self.choices or value in self.choices)
 
 
 def flag(text: str) -> bool:
@@ -66,11 +76,13 @@ def restore(*settings: Setting) -> None:
                 value = s.default
             st.session_state[s.key] = value
     st.session_state[ACTIVE] = (*st.session_state.get(ACTIVE, ()), *settings)
+    # the URL now, not only when the page has run: a slow run (a new colouring) would leave an old link meanwhile
+    sync_url()
 
 
 def keep() -> None:
     """After a page ran: copy its settings' values aside, so a page switch (which drops widget state) loses none."""
     kept = st.session_state.setdefault(KEPT, {})
     for s in st.session_state.get(ACTIVE, ()):
-        if s.key in st.session_state:
+        if s.key in st.session_state and s.accepts(st.session_state[s.key]):
             kept[s.key] = st.session_state[s.key]

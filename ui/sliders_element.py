@@ -11,6 +11,8 @@ from core.export import SlidersBundle, SliderView
 from ui import element, state
 
 ENTRY = "live.js"
+# The element's own session key: not "sl_live", the setting (and URL key) that turns live decoding off
+KEY = "sl_live_el"
 # What the element fetches at once while its module loads: its imports would find them one by one
 ORT_FILES = ("ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs", "ort/ort-wasm-simd-threaded.wasm.gz")
 
@@ -20,7 +22,7 @@ def available() -> bool:
     return element.available(ENTRY)
 
 
-def drawn(key: str = "sl_live") -> bool:
+def drawn(key: str = KEY) -> bool:
     """Whether the live element of ``key`` has drawn its first image in this session (or failed to load)."""
     return bool(st.session_state.get(key + "__drawn"))
 
@@ -29,7 +31,7 @@ def _no_wasm() -> None:
     st.session_state[element.NO_WASM] = True
 
 
-def sliders(model: Path, view: SliderView, key: str = "sl_live") -> list[float] | None:
+def sliders(model: Path, view: SliderView, key: str = KEY) -> list[float] | None:
     """Draw the live sliders, images and traversal grid of ``view``, decoded with the ONNX file ``model``; the
     latent released by the user in this run (parsed), else None."""
     urls = element.model_url(model)

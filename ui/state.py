@@ -9,6 +9,7 @@ crashed on. Imports no torch: the first page shows before the heavy modules load
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,6 +37,8 @@ POINT_XY = "point_xy"  # (point text, [x, y]): where a free point was clicked on
 MAP_REGION = "map_region"  # (view key, [sample indices]) of the last box or lasso selection
 MAP_LAST = "map_last"  # "point" or "region": what the user did last on the map, shown first
 MAP_GOTO = "map_goto"  # the Map page's "Go to sample #" box
+MAP_VIEW, MAP_SEL = "view", "sel"  # the Map page's settings (URL keys): the live map's camera and box / lasso
+MAP_GOTO_NOTE = "_map_goto_note"  # its one-line note: the typed number was past the last sample
 COMPARE_SEED = "cp_seed"  # which 8 test images the Compare page rebuilds (a setting: in the URL)
 CALLBACK_ERROR = "_callback_error"  # a one-line message from a failed widget callback, shown by the page
 KEPT = "_kept"  # {setting key: value}: page settings kept while their widgets are not on screen
@@ -134,16 +137,56 @@ def parse_click(value: object, n: int, lo: np.ndarray, hi: np.ndarray) -> int | 
     return x, y
 
 
-def parse_selection(value: object, n: int) -> list[int] | None:
-    """Selected indices sent by the browser: a list of at most n distinct ints in [0, n), else None."""
-    if not isinstance(value, list) or len(value) > n:
+def _numbers(text: str) -> list[float]:
+    """Comma-separated finite numbers, else ValueError."""
+    values = [float(v) for v in text.split(",")]
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(text)
+    return values
+
+
+def view_parser(lo: np.ndarray, hi: np.ndarray) -> Callable[[str], str]:
+    """The parser of ``view=x0,x1,y0,y1`` (the live map's camera, map units): ordered, finite, neither a speck nor
+    a hundred maps wide, and overlapping the map's box widened by its size; its canonical text (6 digits)."""
+    span = float(max(hi - lo)) or 1.0
+
+    def parse(text: str) -> str:
+        v = _numbers(text)
+        if len(v) != 4 or not (v[0] < v[1] and v[2] < v[3]):
+            raise ValueError(text)
+        w, h = v[1] - v[0], v[3] - v[2]
+        if min(w, h) < span * 1e-5 or max(w, h) > span * 100:
+            raise ValueError(text)
+        if v[1] < lo[0] - span or v[0] > hi[0] + span or v[3] < lo[1] - span or v[2] > hi[1] + span:
+            raise ValueError(text)
+        return ",".join(f"{x:.6g}" for x in v)
+
+    return parse
+
+
+def sel_parser(lo: np.ndarray, hi: np.ndarray, most: int = 64) -> Callable[[str], str]:
+    """The parser of ``sel=x0,y0,x1,y1,...`` (a box or lasso polygon on the live map, map units): 3 to ``most``
+    vertices within the map's box widened by its size; its canonical text (3 decimals, as the browser rounds)."""
+    span = hi - lo
+
+    def parse(text: str) -> str:
+        v = _numbers(text)
+        if len(v) % 2 or not 3 <= len(v) // 2 <= most:
+            raise ValueError(text)
+        xy = np.array(v).reshape(-1, 2)
+        if ((xy < lo - span) | (xy > hi + span)).any():
+            raise ValueError(text)
+        return ",".join(f"{x:.3f}" for x in v)
+
+    return parse
+
+
+def numbers_text(value: object) -> str | None:
+    """A list of JSON numbers sent by the browser as comma-separated text for a parser above, else None."""
+    if not isinstance(value, list | tuple) or len(value) > 10_000:
         return None
-    if not all(type(v) is int and 0 <= v < n for v in value):  # bool is not int here, nor float; no overflow below
-        return None
-    a = np.asarray(value, dtype=np.int64)
-    if len(a) and (a.min() < 0 or a.max() >= n or len(np.unique(a)) != len(a)):
-        return None
-    return a.tolist()
+    out = [_finite(v) for v in value]
+    return None if any(v is None for v in out) else ",".join(repr(v) for v in out)
 
 
 def parse_search(text: str, classes: list[str], n: int) -> dict | None:
@@ -210,6 +253,7 @@ def on_map_select(key: str, projector: Projector, view_key: str) -> None:
     picked = picked_indices(sel)
     if sel.box or sel.lasso:
         st.session_state[MAP_REGION] = (view_key, picked)  # indices mean something for this dataset only
+        st.session_state[MAP_SEL] = ""  # the link keeps the live map's polygons only
         st.session_state[MAP_LAST] = "region"
         return
     st.session_state[MAP_LAST] = "point"
@@ -227,10 +271,16 @@ def next_compare_seed() -> None:
     st.session_state[COMPARE_SEED] = int(st.session_state.get(COMPARE_SEED, 0)) + 1
 
 
-def go_to_sample() -> None:
-    """The "Go to sample #" box's callback: the typed sample becomes the current point."""
-    if st.session_state.get(MAP_GOTO) is not None:
-        set_point(st.session_state[MAP_GOTO])
+def go_to_sample(n: int) -> None:
+    """The "Go to sample #" box's callback: the typed sample becomes the current point; a number past the last of
+    the ``n`` samples is clamped to the last, and the page says so (MAP_GOTO_NOTE)."""
+    i = st.session_state.get(MAP_GOTO)
+    if i is None:
+        return
+    if i > n - 1:
+        st.session_state[MAP_GOTO_NOTE] = f"There is no sample #{int(i):d}: went to the last one, #{n - 1:d}."
+        i = st.session_state[MAP_GOTO] = n - 1
+    set_point(int(i))
 
 
 @guarded
@@ -284,13 +334,37 @@ def init_from_query(names: list[str], home_of, usable: list[str] | None = None) 
 
 def on_checkpoint_change(home_of) -> None:
     set_data(home_of(st.session_state[CKPT]))
+    for key in (MAP_VIEW, MAP_SEL):  # a camera and a polygon of another map mean nothing here
+        st.session_state.pop(key, None)
+        st.session_state.get(KEPT, {}).pop(key, None)
     if isinstance(parse_point(st.session_state.get(POINT)), np.ndarray):
         st.session_state[POINT] = None  # a latent of another model means nothing here
 
 
+EMBED_KEYS = ("embed", "embed_options")
+
+
+def _browser_query() -> dict[str, str]:
+    """The query string the browser holds: the one it sent with this run's request, or the last one this run sent.
+
+    ``st.query_params`` is the server's copy, kept from run to run: a write whose message a rerun request cut off
+    (it raises at the send) leaves that copy ahead of the browser's URL, and comparing with it would never send it
+    again."""
+    from urllib.parse import parse_qsl
+
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return st.query_params.to_dict()
+    # embed and embed_options are Streamlit's own (from_dict keeps them): not part of what this app writes
+    return {k: v for k, v in parse_qsl(ctx.query_string, keep_blank_values=True) if k.lower() not in EMBED_KEYS}
+
+
 def sync_url() -> None:
-    """Write the shareable state into the query string: checkpoint, dataset, point, and the page's settings
-    that differ from their defaults (short links). Only when something changed."""
+    """Write the shareable state into the query string: checkpoint, dataset, point, and the page's declared
+    settings that differ from their defaults (short links), each only with a value the setting accepts (an element's
+    state under the same key never goes there). Only when the browser's URL differs."""
     if CKPT not in st.session_state:
         return
     want = {CKPT: st.session_state[CKPT], DATA: data_name()}
@@ -298,9 +372,9 @@ def sync_url() -> None:
         want[POINT] = st.session_state[POINT]
     for s in st.session_state.get(ACTIVE, ()):
         value = st.session_state.get(s.key, s.default)
-        if value != s.default:
+        if value != s.default and s.accepts(value):
             want[s.key] = s.text(value)
-    if st.query_params.to_dict() != want:
+    if _browser_query() != want:
         st.query_params.from_dict(want)
 
 
@@ -314,6 +388,7 @@ class SlidersState:
 
     Z, REV, KEY, DIRTY = "sl_z", "sl_rev", "sl_key", "sl_dirty"
     START, CLASS, SEED, LIVE = "sl_start", "sl_class", "sl_seed", "sl_live"
+    NO_POINT = "_sl_no_point"  # the page shows "No current point yet": a slider that sets one reruns the page
 
     @classmethod
     def z(cls) -> np.ndarray:
@@ -336,6 +411,8 @@ class SlidersState:
             set_point(np.asarray(z, np.float64))
             started_from = (started_from[0], st.session_state.get(POINT))
         st.session_state[cls.KEY] = started_from
+        if as_point and st.session_state.pop(cls.NO_POINT, False):
+            st.rerun(scope="app")  # a panel's fragment run cannot take the page's stale box away
 
     @classmethod
     def restart(cls) -> None:

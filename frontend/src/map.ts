@@ -14,6 +14,8 @@ import { bounds, fetchFloats, frameOf, linearScale, type Frame, type LinearScale
 import { classCounts, histogram } from "./map-hist";
 import { toRGBA, type Shape } from "./pixels";
 import { PointGrid } from "./scatter-index";
+import { pinned, type Hovered } from "./map-pick";
+import { pointsInPolygon, roundPolygon } from "./map-region";
 import { viridisHex } from "./viridis";
 
 /** What Python sends on every rerun: core.export.MapBundle (tests/test_element_contract.py checks the keys). */
@@ -35,6 +37,8 @@ export interface MapLiveData {
   point: [number, number] | null; // the current point's map position
   find: { index?: number; label?: number } | null;
   clear: number; // a new number: drop the selection
+  view: [number, number, number, number] | null; // the camera a link brought (x0, x1, y0, y1, map units)
+  sel: number[] | null; // the box / lasso polygon a link brought (x0, y0, x1, y1, ..., map units)
   overlay: boolean;
   height: number;
 }
@@ -58,6 +62,8 @@ export interface MapStats {
   histAt: number | null; // performance.now() when that histogram was drawn
   frames: number; // frames the scatter drew
   views: number; // camera changes seen
+  viewsSent: number; // cameras reported to Python (after a pan or zoom rested)
+  polygon: number[]; // the last box / lasso polygon, map units (x0, y0, x1, y1, ...)
   domain: number[]; // the map box in view: x0, x1, y0, y1 (data units)
   error: string | null;
 }
@@ -71,6 +77,7 @@ declare global {
 const PICK_PX = 6; // a click or hover this close to a point is on that point
 const CLICK_PX = 4; // a press that moved more than this is a pan, not a click
 const GRID = 10; // the decoded overlay: GRID x GRID cells over the map's box
+const VIEW_MS = 400; // the camera is reported once it has rested this long (a pan or zoom has ended)
 
 const CSS = `
 .le-map{position:relative;width:100%;background:#fff;overflow:hidden;border-radius:.25rem;font-family:inherit;color:#31333f;
@@ -104,7 +111,7 @@ type Mode = "pan" | "box" | "lasso";
 class MapView {
   readonly root = document.createElement("div");
   readonly stats: MapStats = {
-    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectedAt: null, counts: [], histAt: null, frames: 0, views: 0, domain: [], error: null,
+    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectedAt: null, counts: [], histAt: null, frames: 0, views: 0, viewsSent: 0, polygon: [], domain: [], error: null,
   };
   private readonly canvas = document.createElement("canvas");
   private readonly below = document.createElement("canvas"); // decoded overlay, under the points
@@ -135,7 +142,12 @@ class MapView {
   private lassoing = false;
   private busy = false;
   private pending: { x: number; y: number; index: number; t: number } | null = null;
+  // what the card shows and where the pointer was then: a click there pins exactly that
+  private hovered: Hovered<{ x: number; y: number; index: number }> | null = null;
   private width = 0;
+  private viewTimer = 0;
+  private reported = ""; // the camera last reported to Python (or placed from a link): a new one is sent
+  private moved = false; // the user moved the camera (drag, wheel, reset): only then is it reported
 
   constructor() {
     this.root.className = "le-map";
@@ -174,19 +186,21 @@ class MapView {
     } as any);
     this.scatter.subscribe("view", () => this.onView());
     this.scatter.subscribe("lassoStart", () => (this.lassoing = true));
-    this.scatter.subscribe("select", ({ points }: { points: ArrayLike<number> }) => this.onSelect(points));
-    this.scatter.subscribe("deselect", () => this.onSelect([])); // an empty lasso: the region is cleared too
+    this.scatter.subscribe("lassoEnd", ({ coordinates }: { coordinates: ArrayLike<number> | number[][] }) =>
+      this.onLasso(coordinates),
+    );
     this.scatter.subscribe("draw", () => this.stats.frames++);
     // Clicks are ours: a capture listener keeps regl-scatterplot from turning them into a one-point selection.
     const swallow = (e: Event) => e.target === this.canvas && e.stopPropagation(); // the tool buttons keep theirs
     this.root.addEventListener("click", (e) => (swallow(e), this.onClick(e)), true);
     this.root.addEventListener("dblclick", swallow, true);
-    this.canvas.addEventListener("pointerdown", (e) => (this.down = { x: e.clientX, y: e.clientY }));
+    this.canvas.addEventListener("pointerdown", (e) => ((this.down = { x: e.clientX, y: e.clientY }), (this.moved = true)));
+    this.canvas.addEventListener("wheel", () => (this.moved = true), { passive: true });
     // Chromium dispatches pointermove at the next animation frame (~8 ms later on average, measured);
     // pointerrawupdate (secure contexts: localhost, https) comes as the input arrives, so the card follows sooner.
     const move = "onpointerrawupdate" in window ? "pointerrawupdate" : "pointermove";
     this.canvas.addEventListener(move, (e) => this.onMove(e as PointerEvent));
-    this.canvas.addEventListener("pointerleave", () => (this.card.style.display = "none"));
+    this.canvas.addEventListener("pointerleave", () => ((this.card.style.display = "none"), (this.hovered = null)));
     new ResizeObserver(() => this.resize()).observe(this.root);
     window.__latentMap = this.stats;
   }
@@ -196,7 +210,7 @@ class MapView {
       ["pan", "Pan", () => this.setMode("pan")],
       ["box", "Box", () => this.setMode("box")],
       ["lasso", "Lasso", () => this.setMode("lasso")],
-      ["reset", "Reset view", () => this.fit(true)],
+      ["reset", "Reset view", () => ((this.moved = true), this.fit(true))],
     ];
     for (const [id, label, act] of buttons) {
       const b = document.createElement("button");
@@ -212,6 +226,32 @@ class MapView {
   /** The whole map in view (NDC [-1, 1] squared, whatever the canvas' aspect). */
   private fit(transition: boolean): void {
     void this.scatter.zoomToArea({ x: -1, y: -1, width: 2, height: 2 }, { transition } as any);
+  }
+
+  /** A new map's camera and selection: those a link brought, else the whole map and none. */
+  private place(data: MapLiveData): void {
+    const { cx, cy, half } = this.frame;
+    if (data.view) {
+      const [x0, x1, y0, y1] = data.view;
+      const area = { x: (x0 - cx) / half, y: (y0 - cy) / half, width: (x1 - x0) / half, height: (y1 - y0) / half };
+      void this.scatter.zoomToArea(area, { transition: false } as any);
+    } else this.fit(false);
+    this.reported = data.view ? this.domainText() : "";
+    if (data.sel) this.applySelection(data.sel, false);
+  }
+
+  /** The camera as Python stores it: x0, x1, y0, y1 with 6 significant digits. */
+  private domainText(): string {
+    return [...this.xScale.domain(), ...this.yScale.domain()].map((v) => Number(v.toPrecision(6))).join(",");
+  }
+
+  /** The camera has rested after a change: report it (a link then brings it back), unless Python knows it. */
+  private reportView(): void {
+    const text = this.domainText();
+    if (!this.data || !this.moved || text === this.reported || this.stats.readyMs === null) return;
+    this.reported = text;
+    this.stats.viewsSent++;
+    this.setTrigger("view", text.split(",").map(Number));
   }
 
   private setMode(mode: Mode): void {
@@ -262,7 +302,7 @@ class MapView {
         this.showHistogram([]); // a new map starts without a selection
       }
       if (colourBuf) await this.drawPoints(data.colour, await colourBuf, newMap);
-      if (newMap) this.fit(false);
+      if (newMap) this.place(data);
       if (data.clear !== this.shown.clear) {
         if (this.shown.clear >= 0) this.scatter.deselect({ preventEvent: true } as any);
         if (this.shown.clear >= 0) this.showHistogram([]);
@@ -347,6 +387,8 @@ class MapView {
   private onView(): void {
     this.stats.views++;
     this.stats.domain = [...this.xScale.domain(), ...this.yScale.domain()];
+    clearTimeout(this.viewTimer);
+    this.viewTimer = window.setTimeout(() => this.reportView(), VIEW_MS);
     this.drawMarker();
     this.drawOverlay();
   }
@@ -421,9 +463,11 @@ class MapView {
   private onMove(e: PointerEvent): void {
     if (e.buttons || !this.inverse) {
       this.card.style.display = "none"; // panning or lassoing: no card
+      this.hovered = null;
       return;
     }
     const at = this.locate(e);
+    this.hovered = { clientX: e.clientX, clientY: e.clientY, at };
     const [x, y] = at.index >= 0 ? [this.xy[2 * at.index], this.xy[2 * at.index + 1]] : [at.x, at.y];
     const rect = this.root.getBoundingClientRect();
     const left = e.clientX - rect.left, topPx = e.clientY - rect.top;
@@ -474,9 +518,10 @@ class MapView {
   private onClick(e: MouseEvent): void {
     const down = this.down;
     this.down = null;
-    if (e.target !== this.canvas || this.mode !== "pan" || e.shiftKey || !down) return;
-    if (Math.hypot(e.clientX - down.x, e.clientY - down.y) > CLICK_PX) return; // a pan
-    const at = this.locate(e);
+    // a click in Box or Lasso mode pins too (a drag there selects); shift-drag is the lasso in Pan mode
+    if (e.target !== this.canvas || e.shiftKey || !down) return;
+    if (Math.hypot(e.clientX - down.x, e.clientY - down.y) > CLICK_PX) return; // a pan or a box
+    const at = pinned(this.hovered, e) ?? this.locate(e);
     const value = at.index >= 0 ? { index: at.index } : { xy: [at.x, at.y] };
     this.data.point = at.index >= 0 ? [this.xy[2 * at.index], this.xy[2 * at.index + 1]] : [at.x, at.y];
     this.drawMarker(); // at once; Python's rerun sends the same position back
@@ -484,13 +529,24 @@ class MapView {
     this.setTrigger("click", value);
   }
 
-  private onSelect(points: ArrayLike<number>): void {
-    if (!this.lassoing) return; // a programmatic selection (search, a kept selection): nothing to send
+  /** A box or lasso ended: its polygon in map units, rounded as the URL keeps it, selects (here and in Python). */
+  private onLasso(coordinates: ArrayLike<number> | number[][]): void {
+    if (!this.lassoing) return;
     this.lassoing = false;
-    const picked = Array.from(points);
+    const flat = Array.from(coordinates as ArrayLike<number | number[]>).flat() as number[];
+    const { cx, cy, half } = this.frame;
+    const polygon = roundPolygon(flat.map((v, i) => (i % 2 ? cy : cx) + v * half));
+    this.applySelection(polygon, true);
+  }
+
+  /** Select the points inside ``polygon`` (map units) with Python's rule, show their histogram, maybe send it. */
+  private applySelection(polygon: number[], send: boolean): void {
+    const picked = pointsInPolygon(this.xy, polygon);
+    this.scatter.select(picked, { preventEvent: true } as any);
     this.stats.selected = picked.length;
     this.stats.selectedAt = performance.now();
-    this.setTrigger("select", picked);
+    this.stats.polygon = polygon;
+    if (send) this.setTrigger("select", { polygon: picked.length ? polygon : [] });
     this.showHistogram(picked);
   }
 
@@ -506,7 +562,7 @@ class MapView {
   }
 
   private say(text: string): void {
-    this.status.textContent = `${text} · drag: pan · wheel: zoom · shift-drag: lasso · click: pin`;
+    this.status.textContent = `${text} · drag: pan · wheel: zoom · shift-drag: lasso · click: pin (in every mode)`;
   }
 
   private fail(e: unknown): void {
