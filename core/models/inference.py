@@ -286,7 +286,8 @@ def decode(model: Autoencoder, z: np.ndarray) -> PixelDist:
     """The decoder's PixelDist for latents (M, D) (a single (D,) latent is one row)."""
     import torch
 
-    return model.decode(torch.as_tensor(np.atleast_2d(z), dtype=torch.float32, device=model.device))
+    z = np.array(np.atleast_2d(z), dtype=np.float32)  # a copy: a latent parsed from the URL may be read-only
+    return model.decode(torch.from_numpy(z).to(model.device))
 
 
 @_inference
