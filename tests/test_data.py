@@ -11,8 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data.datasets import dataset_offer, download, is_present, load_dataset, stratified_split
+from core.data.datasets import dataset_offer, download, is_present, load_dataset, read_shape, stratified_split
 from core.data.images import prepare_image
+from core.data.shapes import ReadShape, nearest_size
 from core.errors import DatasetError
 from support import make_mnist_root
 
@@ -87,6 +88,71 @@ def test_folder_dataset(tmp_path):
     assert ds.classes == ["cats", "dogs"] and ds.y.tolist() == [0, 0, 0, 1, 1, 1]
     rgb = load_dataset(f"folder:{tmp_path}", image_size=32, channels=3)
     assert rgb.x.shape == (6, 3, 32, 32)
+
+
+def colour_folder(root: Path, n: int = 40, side: int = 60, grey_too: bool = False) -> Path:
+    """n RGB PNGs of side x side in two classes (reds and blues), plus grey ones in each if asked."""
+    rng = np.random.default_rng(0)
+    for cls, channel in (("blue", 2), ("red", 0)):
+        (root / cls).mkdir(parents=True)
+        for i in range(n // 2):
+            a = rng.integers(0, 60, size=(side, side, 3), dtype=np.uint8)
+            a[..., channel] = 200 + i
+            Image.fromarray(a).save(root / cls / f"{i}.png")
+        if grey_too:
+            Image.fromarray(np.full((side + 2, side + 2), 90, np.uint8)).save(root / cls / "grey.png")
+    return root
+
+
+def test_a_colour_folder_keeps_its_colour_and_nearest_size(tmp_path):
+    """40 RGB 60×60 PNGs: read as RGB 64×64 (the model size nearest 60), said in one line; the colour survives."""
+    ds = load_dataset(f"folder:{colour_folder(tmp_path)}")
+    assert ds.x.shape == (40, 3, 64, 64) and ds.classes == ["blue", "red"]
+    assert ds.read_as == "RGB 64×64 (from 60×60 px colour images)"
+    blue, red = ds.x[ds.y == 0].mean((0, 2, 3)), ds.x[ds.y == 1].mean((0, 2, 3))
+    assert blue[2] > 0.75 > 0.15 > blue[0] and red[0] > 0.75 > 0.15 > red[2]
+    assert read_shape(f"folder:{tmp_path}") == ReadShape((3, 64, 64), ds.read_as)  # said before loading, too
+    asked = load_dataset(f"folder:{tmp_path}", image_size=28, channels=1)
+    assert asked.x.shape == (40, 1, 28, 28) and asked.read_as == "grey 28×28, as asked (from 60×60 px colour images)"
+
+
+def test_a_folder_is_grey_unless_an_image_is_colour_and_sizes_are_a_range(tmp_path):
+    root = colour_folder(tmp_path / "mixed", n=4, side=30, grey_too=True)
+    ds = load_dataset(f"folder:{root}")
+    assert ds.x.shape == (6, 3, 32, 32) and ds.read_as == "RGB 32×32 (from 30–32 px colour images)"
+    grey = tmp_path / "grey" / "only"
+    grey.mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((20 + 10 * i, 110, 4), 255, np.uint8), "RGBA").convert("LA").save(grey / f"{i}.png")
+        Image.new("P", (110, 110), 0).save(grey / f"p{i}.png")  # a palette image of greys only: not colour
+    g = load_dataset(f"folder:{grey.parent}")
+    assert g.x.shape == (6, 1, 128, 128) and g.read_as == "grey 128×128 (from 110 px grey images)"
+
+
+def test_an_npz_keeps_its_channels_at_the_nearest_size(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, size=(10, 30, 30, 3), dtype=np.uint8)
+    np.savez(tmp_path / "rgb.npz", x=x)
+    ds = load_dataset(f"npz:{tmp_path / 'rgb.npz'}")
+    assert ds.x.shape == (10, 3, 32, 32) and ds.read_as == "RGB 32×32 (from 30×30 px colour images)"
+    assert read_shape(f"npz:{tmp_path / 'rgb.npz'}").shape == (3, 32, 32)
+    assert abs(float(ds.x[:, 1].mean()) - x[..., 1].mean() / 255) < 0.01  # resized, channels kept apart
+    np.savez(tmp_path / "rgb32.npz", x=x[:, :28, :28])
+    kept = load_dataset(f"npz:{tmp_path / 'rgb32.npz'}")
+    assert torch.equal(kept.x, torch.from_numpy(x[:, :28, :28].transpose(0, 3, 1, 2) / 255.0).float())
+
+
+def test_named_sets_say_their_shape():
+    assert load_dataset("digits").read_as == "grey 8×8"
+    assert load_dataset("digits", image_size=16, channels=3).read_as == "RGB 16×16 (from grey 8×8)"
+    assert read_shape("faces") == ReadShape((3, 64, 64), "RGB 64×64")
+    assert read_shape("mnist5k", image_size=32).statement == "grey 32×32 (from grey 28×28)"
+
+
+@pytest.mark.parametrize(
+    "side,size", [(2, 4), (8, 8), (20, 16), (22, 28), (28, 28), (30, 32), (45, 32), (48, 64), (100, 128), (900, 128)]
+)
+def test_nearest_model_size(side, size):
+    assert nearest_size(side) == size
 
 
 def test_folder_missing(tmp_path):

@@ -10,7 +10,7 @@ import torch
 from core.errors import ConfigError
 from core.models.autoencoders import ModelConfig, build_model, corrupt
 
-SHAPES = [(1, 28, 28), (3, 32, 32), (1, 64, 64), (1, 8, 8)]
+SHAPES = [(1, 28, 28), (3, 32, 32), (1, 64, 64), (3, 64, 64), (1, 128, 128), (1, 8, 8)]
 
 
 @pytest.mark.parametrize("kind", ["ae", "dae", "vae"])
@@ -35,6 +35,23 @@ def test_shapes_and_loss_terms(kind, likelihood, shape):
         assert (parts.kl == 0).all() and torch.equal(parts.total, parts.recon)
     assert m.reconstruct(x).shape == x.shape
     assert m.sample_prior(4).shape == (4, *shape)
+
+
+@pytest.mark.parametrize(
+    "side,stages,kernel,end", [(28, 2, 4, 7), (32, 3, 3, 4), (64, 4, 3, 4), (128, 5, 3, 4)], ids=str
+)
+def test_conv_layout_per_size(side, stages, kernel, end):
+    """28 keeps the shipped 4x4-kernel layout down to 7x7; the other sizes halve with 3x3 kernels down to 4x4,
+    channels doubling from the width up to 8x it, and the decoder mirrors the encoder."""
+    cfg = ModelConfig(kind="vae", image_shape=(3, side, side), latent_dim=6, width=4, hidden=16)
+    m = build_model(cfg)
+    convs = [layer for layer in m.encoder.convs if isinstance(layer, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(kernel, kernel)] * stages and all(c.stride == (2, 2) for c in convs)
+    assert [c.out_channels for c in convs] == [4 * 2 ** min(i, 3) for i in range(stages)]
+    assert m.encoder.convs(torch.zeros(1, 3, side, side)).shape == (1, convs[-1].out_channels, end, end)
+    deconvs = [layer for layer in m.decoder.deconvs if isinstance(layer, torch.nn.ConvTranspose2d)]
+    assert [d.in_channels for d in deconvs] == [c.out_channels for c in reversed(convs)]
+    assert (m.decoder.side, deconvs[-1].out_channels) == (end, 3)
 
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
@@ -142,6 +159,8 @@ def test_config_round_trip_and_unknown_key():
         ({"latent_dim": 1}, "latent_dim"),
         ({"latent_dim": 129}, "latent_dim"),
         ({"image_shape": (1, 30, 30)}, "image_shape"),
+        ({"image_shape": (3, 256, 256)}, "image_shape"),
+        ({"image_shape": (3, 64, 32)}, "image_shape"),
         ({"image_shape": (2, 28, 28)}, "channels"),
         ({"beta": -1.0}, "beta"),
         ({"noise": "mask", "noise_level": 1.5}, "noise_level"),

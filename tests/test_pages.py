@@ -134,6 +134,24 @@ def test_training_can_be_switched_off_for_a_shared_server(monkeypatch):
     assert not [b for b in at.button if b.label == "Start training"] and not at.get("file_uploader")
 
 
+def test_the_train_page_says_the_shape_a_dataset_is_read_at(monkeypatch, tmp_path):
+    """A built-in set says its shape; a folder of 60×60 colour PNGs is read as RGB 64×64: said before training."""
+    need(DEFAULT)
+    at = open_page("train")
+    assert "Read as grey 28×28." in [c.value for c in at.caption]
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(3):
+            a = rng.integers(0, 256, (60, 60, 3), dtype=np.uint8)
+            Image.fromarray(a).save(tmp_path / "imgs" / cls / f"{i}.png")
+    monkeypatch.setenv("LATENT_EXPLORER_DATA_ROOTS", str(tmp_path))
+    at.radio(key="tr_source").set_value("server path").run()
+    at.text_input(key="tr_path").input(f"folder:{tmp_path / 'imgs'}").run()
+    assert not at.exception and not at.error
+    assert "Read as RGB 64×64 (from 60×60 px colour images)." in [c.value for c in at.caption]
+
+
 def test_point_round_trips_through_the_url_format():
     z = np.array([0.1234, -2.0, 3.5], dtype=np.float32)
     assert state.point_text(z) == "0.123,-2.000,3.500"

@@ -139,6 +139,7 @@ def test_upload_train_watch_the_curves_and_open_the_map(server, place, page):
     wait_idle(page, TIMEOUT)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(class_zip(base / "shapes.zip")))
     page.get_by_text("120 images in 3 classes (class0, class1, class2)").wait_for()
+    page.get_by_text("Read as grey 28×28 (from 28×28 px grey images).").wait_for()  # the shape, before training
     settings(page, "shapes-vae", epochs=100, batch=16, width=8, hidden=32, build_map=True)
     page.get_by_role("button", name="Start training").click()
     job = card(page, "shapes-vae")

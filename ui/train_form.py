@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.data.datasets import BUILTIN, DEFAULT_ROOT, TORCHVISION, is_present
+from core.data.datasets import BUILTIN, DEFAULT_ROOT, TORCHVISION, is_present, read_statement
 from core.data.paths import check_spec, parse_spec, server_paths_allowed
 from core.data.uploads import MAX_BYTES, MAX_FILES, MAX_SIDE, unpack_upload
 from core.errors import LatentExplorerError
@@ -65,7 +65,7 @@ def uploaded() -> str | None:
         key="tr_upload",
         help=f"A file of at most {int(st.get_option('server.maxUploadSize')):d} MB, {MAX_BYTES // 2**20} MB unpacked, "
         f"{MAX_FILES:,} files, images up to {MAX_SIDE} px a side; "
-        "folder images are read as grey 28×28.",
+        "images keep their colour and are read at the size the models take nearest theirs (28, 32, 64 or 128 px).",
     )
     if file is None:
         return None
@@ -92,6 +92,8 @@ def uploaded() -> str | None:
 def new_job(root: Path) -> None:
     """The settings of a new training, and the button that queues it into ``root``'s queue."""
     spec = dataset_choice()
+    if spec and (read_as := read_statement(spec, DEFAULT_ROOT)):
+        st.caption(state.plain(f"Read as {read_as}."))
     c1, c2, c3 = st.columns(3)
     kind = c1.radio("Model", list(KINDS), format_func=KINDS.get, key="tr_kind")
     latent = int(c2.number_input("Latent size", 2, 128, 16, key="tr_latent"))

@@ -9,6 +9,10 @@ Names:
   root and downloaded only when asked (``download=True`` / ``--download``);
 - ``folder:PATH``  one subfolder of images per class (torchvision ``ImageFolder``);
 - ``npz:PATH``  arrays ``x`` (N,H,W or N,H,W,C; uint8 or float in [0, 1]) and optional ``y``.
+
+A folder or npz keeps its colour (RGB if any image is colour, else grey) and is read at the size a model takes
+nearest its images' median size (core.data.shapes), unless ``image_size`` / ``channels`` say otherwise;
+``Dataset.read_as`` says in words what was read.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 
 from core.cache import atomic_file, content_key, file_sha256, file_stamp, folder_listing, storage_error
 from core.data.paths import DEFAULT_ROOT, parse_spec
+from core.data.shapes import ReadShape, fit_shape, shape_text
 from core.errors import DatasetError, StorageError
 
 if TYPE_CHECKING:  # the arrays are numpy; torch is imported when .x or .y is first used (or a loader needs it)
@@ -63,6 +68,7 @@ CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches
 IMAGE_FORMATS = ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"]
 NPZ_MAX_BYTES = 2 * 1024**3  # uncompressed size cap: an .npz is a zip, and zips can be bombs
 DATA_VERSION = 1  # bump when a loader changes what it returns: every key derived from a dataset changes
+SPEC_READ_VERSION = 2  # folder:/npz: only; 2: they keep their colour and size (1 read folders as grey 28x28)
 
 
 @dataclass
@@ -83,6 +89,7 @@ class Dataset:
     split_seed: int = 0
     key: str = ""  # content key of the images, labels and split (core.cache): what derived caches hash
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) array
+    read_as: str = ""  # the shape in words, and what it was read from: "RGB 64×64 (from 61–70 px colour images)"
 
     @cached_property
     def x(self) -> torch.Tensor:
@@ -107,6 +114,7 @@ class Dataset:
     def __post_init__(self) -> None:
         self.images = np.ascontiguousarray(_numpy(self.images), dtype=np.float32)
         self.labels = np.ascontiguousarray(_numpy(self.labels), dtype=np.int64)
+        self.read_as = self.read_as or shape_text(self.image_shape)
         if not self.key:  # built by hand, not by load_dataset: key it by its arrays
             self.key = content_key("dataset-arrays", DATA_VERSION, x=self.images, y=self.labels, test=self.test_idx)
 
@@ -147,7 +155,8 @@ def load_dataset(
     """Load a dataset by name (see the module docstring); raises DatasetError with a one-line reason."""
     if not 0 < test_fraction < 1:
         raise DatasetError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    official_split, attributes = None, {}
+    official_split, attributes, read = None, {}, None
+    size, colours = image_size, channels  # what the images are resized and converted to below
     if name == "mnist5k":
         x, y, classes = _mnist5k()
     elif name == "digits":
@@ -159,29 +168,36 @@ def load_dataset(
     elif (spec := parse_spec(name)) is not None:
         try:
             if spec.kind == "folder":
-                x, y, classes = _folder(spec.path, image_size or 28, channels or 1)
+                read = read_shape(name, root, image_size, channels)
+                x, y, classes = _folder(spec.path, read.shape)
             else:
                 x, y, classes = _npz(spec.path)
+                read = fit_shape([(x.shape[3], x.shape[2])], x.shape[1] == 3, image_size, channels)
+                colours, size, _ = read.shape
         except OSError as e:  # a name too long, a loop of links, a permission: one line, never a traceback
             raise DatasetError(f"cannot read {spec.kind}:{spec.raw[:80]}: {e.strerror or type(e).__name__}") from e
     else:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
     source = source_fingerprint(name, root)  # after reading: a download has just created the files
     x, y = _numpy(x), _numpy(y)
-    if image_size is not None and x.shape[-1] != image_size:
+    stored = tuple(x.shape[1:])
+    if size is not None and x.shape[-2:] != (size, size):
         import torch
         import torch.nn.functional as F
 
-        size = (image_size, image_size)
-        x = F.interpolate(torch.from_numpy(x), size=size, mode="bilinear", antialias=True).clamp(0, 1).numpy()
-    if channels is not None and x.shape[1] != channels:
-        x = x.mean(1, keepdims=True) if channels == 1 else np.repeat(x, channels, axis=1)
+        x = F.interpolate(torch.from_numpy(x), size=(size, size), mode="bilinear", antialias=True).clamp(0, 1).numpy()
+    if colours is not None and x.shape[1] != colours:
+        x = x.mean(1, keepdims=True) if colours == 1 else np.repeat(x, colours, axis=1)
+    if read is None:
+        read_as = shape_text(x.shape[1:]) + ("" if stored == x.shape[1:] else f" (from {shape_text(stored)})")
+    else:
+        read_as = read.statement
     if official_split is not None:  # torchvision sets come with a published test set: keep it
         train_idx, test_idx = official_split
     else:
         train_idx, test_idx = stratified_split(y, test_fraction, split_seed)
     key = dataset_key(name, root, image_size, channels, split_seed, test_fraction, source=source)
-    return Dataset(name, x, y, classes, train_idx, test_idx, split_seed, key, attributes)
+    return Dataset(name, x, y, classes, train_idx, test_idx, split_seed, key, attributes, read_as)
 
 
 def dataset_key(
@@ -195,6 +211,7 @@ def dataset_key(
 ) -> str:
     """The content key ``load_dataset`` gives a dataset with these arguments, without loading it."""
     source = source_fingerprint(name, root) if source is None else source
+    rule = {"read": SPEC_READ_VERSION} if parse_spec(name) is not None else {}  # the built-ins' keys stay as they were
     return content_key(
         "dataset",
         DATA_VERSION,
@@ -203,6 +220,7 @@ def dataset_key(
         channels=channels,
         split_seed=split_seed,
         test_fraction=test_fraction,
+        **rule,
     )
 
 
@@ -447,7 +465,8 @@ FOLDER_MAX_DEPTH = 3  # levels below a class folder
 FOLDER_MAX_SECONDS = 120.0
 MAX_CLASSES = 1000
 MAX_IMAGES = 2_000_000
-MAX_SIDE = 256  # npz images larger than this are refused (the models take up to 64 px)
+MAX_SIDE = 256  # npz images larger than this are refused (the models take up to 128 px)
+MAX_READ_BYTES = 8 * 1024**3  # a folder's images as float32 at the shape read: more is refused before reading
 
 
 def walk_images(path: Path, max_files: int = FOLDER_MAX_FILES, max_seconds: float = FOLDER_MAX_SECONDS):
@@ -487,18 +506,106 @@ def walk_images(path: Path, max_files: int = FOLDER_MAX_FILES, max_seconds: floa
     return out
 
 
-def _folder(path: Path, size: int, channels: int):
-    import torch
+def _folder(path: Path, shape: tuple[int, int, int]):
+    if not path.is_dir():
+        raise DatasetError(f"image folder not found: {path} (expected one subfolder of images per class)")
+    listing = walk_images(path)
+    n = sum(len(files) for _, files in listing)
+    need = n * int(np.prod(shape)) * 4
+    if need > MAX_READ_BYTES:
+        raise DatasetError(
+            f"image folder {path}: {n:,} images at {shape_text(shape)} take {need / 1e9:.1f} GB, over the "
+            f"{MAX_READ_BYTES / 1e9:.0f} GB limit; ask for a smaller --image-size or --channels 1"
+        )
+    x = np.empty((n, *shape), np.float32)  # filled in place: no second copy of the whole set
+    y, classes, i = np.empty(n, np.int64), [], 0
+    for label, (cls, files) in enumerate(listing):
+        classes.append(cls)
+        for f in files:
+            x[i] = preprocess_folder_image(f, shape).numpy()
+            y[i], i = label, i + 1
+    return x, y, classes
+
+
+# Per folder: (its listing, the probed (width, height) sizes, any colour): the Train page asks on every rerun.
+_PROBED: dict[str, tuple[object, list[tuple[int, int]], bool]] = {}
+_PROBED_MAX = 16
+
+
+def read_shape(
+    name: str, root: str | os.PathLike = DEFAULT_ROOT, image_size: int | None = None, channels: int | None = None
+) -> ReadShape:
+    """The shape ``load_dataset`` reads a dataset at, and the sentence that says so, without loading it.
+
+    A folder's image headers are read (once per folder content, then remembered); an npz's array header.
+    Raises DatasetError in one line for a name, folder or file that cannot be read.
+    """
+    spec = parse_spec(name)
+    if spec is None:
+        shape = _named_shape(name)
+        c, h, _ = shape
+        final = (channels or c, image_size or h, image_size or h)
+        return ReadShape(final, shape_text(final) + ("" if final == shape else f" (from {shape_text(shape)})"))
+    try:
+        if spec.kind == "npz":
+            return _npz_read_shape(spec.path, image_size, channels)
+        sizes, colour = _probe_folder(spec.path)
+    except OSError as e:
+        raise DatasetError(f"cannot read {spec.kind}:{spec.raw[:80]}: {e.strerror or type(e).__name__}") from e
+    return fit_shape(sizes, colour, image_size, channels)
+
+
+def read_statement(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> str:
+    """What ``read_shape`` says for a dataset's default shape, or "" when it cannot be read yet (loading says why)."""
+    try:
+        return read_shape(name, root).statement
+    except DatasetError:
+        return ""
+
+
+def _named_shape(name: str) -> tuple[int, int, int]:
+    if name in SHAPES:
+        return SHAPES[name]
+    if name in GENERATED:
+        from core.data.faces import SIZES
+
+        return (3, SIZES[name], SIZES[name])
+    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(list_datasets())}")
+
+
+def _probe_folder(path: Path) -> tuple[list[tuple[int, int]], bool]:
+    """The (width, height) of every image of a class folder, and whether any is colour."""
+    from core.data.images import FOLDER_FORMATS, probe_image
 
     if not path.is_dir():
         raise DatasetError(f"image folder not found: {path} (expected one subfolder of images per class)")
-    xs, ys, classes = [], [], []
-    for label, (cls, files) in enumerate(walk_images(path)):
-        classes.append(cls)
-        for f in files:
-            xs.append(preprocess_folder_image(f, (channels, size, size)))
-            ys.append(label)
-    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64), classes
+    key, stamp = str(path.resolve()), folder_listing(path)
+    known = _PROBED.get(key)
+    if known is not None and known[0] == stamp:
+        return known[1], known[2]
+    probes = [probe_image(f, FOLDER_FORMATS) for _, files in walk_images(path) for f in files]
+    sizes, colour = [(p.width, p.height) for p in probes], any(p.colour for p in probes)
+    if len(_PROBED) >= _PROBED_MAX:
+        _PROBED.pop(next(iter(_PROBED)))
+    _PROBED[key] = (stamp, sizes, colour)
+    return sizes, colour
+
+
+def _npz_read_shape(path: Path, image_size: int | None, channels: int | None) -> ReadShape:
+    if not path.is_file():
+        raise DatasetError(f"npz file not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n[: -len(".npy")] if n.endswith(".npy") else n: n for n in z.namelist()}
+            if "x" not in names:
+                raise DatasetError(f"npz {path.name} has no array 'x' (found {sorted(names)[:10]})")
+            shape, _ = _npy_header(z, names["x"])
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, KeyError, RuntimeError) as e:
+        raise DatasetError(f"not a readable npz file {path.name}: {type(e).__name__}") from e
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3)):
+        raise DatasetError(f"npz 'x' must be (N,H,W) or (N,H,W,C) with C in (1, 3), got {shape}")
+    colour = len(shape) == 4 and shape[-1] == 3
+    return fit_shape([(int(shape[2]), int(shape[1]))], colour, image_size, channels)
 
 
 def preprocess_folder_image(path: Path, image_shape: tuple[int, int, int]) -> torch.Tensor:

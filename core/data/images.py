@@ -51,6 +51,39 @@ def open_image(source, formats: tuple[str, ...] = UPLOAD_FORMATS):
     return img
 
 
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")  # Pillow modes that hold no colour
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An image's size and whether it holds colour, read from its header (palette images are decoded)."""
+
+    width: int
+    height: int
+    colour: bool
+
+
+def probe_image(source, formats: tuple[str, ...] = UPLOAD_FORMATS) -> Probe:
+    """Size and colour of an image, recognised by content like open_image, without decoding its pixels."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+            with Image.open(source, formats=list(formats)) as img:
+                if img.mode in ("P", "PA"):  # a palette may hold only greys: look at the pixels it gives
+                    rgb = np.asarray(img.convert("RGB"))
+                    colour = bool((rgb != rgb[..., :1]).any())
+                else:
+                    colour = img.mode not in GREY_MODES
+                return Probe(img.size[0], img.size[1], colour)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise DatasetError(f"image refused: more than {MAX_PIXELS:,} pixels") from e
+    except Exception as e:  # Pillow raises many types for a non-image; all mean "not an image"
+        raise DatasetError(f"not a readable image ({', '.join(formats)}): {type(e).__name__}") from e
+
+
 def prepare(img, image_shape: tuple[int, int, int]) -> Prepared:
     """Convert a PIL image to the model's (C, H, W) in [0, 1], noting every change."""
     from PIL import Image

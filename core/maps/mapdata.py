@@ -14,6 +14,7 @@ import numpy as np
 
 from core import cache
 from core.data.datasets import DEFAULT_ROOT, Dataset, load_dataset
+from core.data.paths import parse_spec
 from core.errors import DatasetError
 from core.maps.projection import Projector, load_or_fit, projection_file
 from core.models.checkpoints import Checkpoint
@@ -34,7 +35,12 @@ class MapData:
 
 
 def home_dataset(ckpt: Checkpoint, root: str = DEFAULT_ROOT) -> Dataset:
-    return load_dataset(ckpt.dataset, root=root, split_seed=ckpt.split_seed)
+    """The dataset a checkpoint was trained on; a folder or npz read at its model's shape (the default read differs
+    for checkpoints trained before folders kept their colour and size)."""
+    if parse_spec(ckpt.dataset) is None:
+        return load_dataset(ckpt.dataset, root=root, split_seed=ckpt.split_seed)
+    c, h, _ = ckpt.config.image_shape
+    return load_dataset(ckpt.dataset, root=root, split_seed=ckpt.split_seed, image_size=h, channels=c)
 
 
 def checkpoint_projection(

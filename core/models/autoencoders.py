@@ -13,8 +13,9 @@ Every decoder outputs a distribution over images (`PixelDist`): `bernoulli` (per
 logits) or `gaussian` (per-pixel mean and log-variance), so a decoded point can be shown as
 its mean image, sampled from, or shown as per-pixel uncertainty.
 
-Architecture follows the image size: a small conv net for 28x28, 32x32 and 64x64 images
-(1 or 3 channels), an MLP for tiny images such as 8x8 digits.
+Architecture follows the image size: a small conv net for 28x28, 32x32, 64x64 and 128x128 images
+(1 or 3 channels; stride-2 convs down to 7x7 or 4x4, then a linear layer to the latent, and a
+mirror decoder), an MLP for tiny images such as 8x8 digits.
 """
 
 from __future__ import annotations
@@ -127,21 +128,36 @@ class LossParts:
 # feature vector back to pixel parameters.
 
 
-def _n_down(size: int) -> int:
-    """Stride-2 convs that take a conv-sized image down to 7 or 8 pixels: 28->7, 32->8, 64->8."""
-    return {28: 2, 32: 2, 64: 3}[size]
+MAX_DOUBLINGS = 3  # conv channels double per stage up to width * 8, as in PyTorch-VAE's 32..256 (..512)
+
+
+def conv_plan(size: int) -> tuple[int, int]:
+    """(stride-2 stages, kernel side) of the conv net for images of this side.
+
+    28 keeps the layout the shipped checkpoints were trained with (two 4x4 stages: 28 -> 14 -> 7); the other
+    sizes halve with 3x3 kernels down to 4x4, as PyTorch-VAE does: 32 -> 4 in 3 stages, 64 in 4, 128 in 5.
+    """
+    if size == 28:
+        return 2, 4
+    return int(math.log2(size)) - 2, 3
+
+
+def conv_channels(cfg: ModelConfig, stage: int) -> int:
+    """Channels out of encoder stage ``stage`` (0 = the first, full-resolution one)."""
+    return cfg.width * 2 ** min(stage, MAX_DOUBLINGS)
 
 
 class ConvEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig, out_dim: int):
         super().__init__()
         c, h, _ = cfg.image_shape
+        n, k = conv_plan(h)
         layers, ch = [], c
-        for i in range(_n_down(h)):
-            layers += [nn.Conv2d(ch, cfg.width * 2**i, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
-            ch = cfg.width * 2**i
+        for i in range(n):
+            layers += [nn.Conv2d(ch, conv_channels(cfg, i), k, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            ch = conv_channels(cfg, i)
         self.convs = nn.Sequential(*layers)
-        side = h // 2 ** _n_down(h)
+        side = h // 2**n
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(ch * side * side, cfg.hidden), nn.LeakyReLU(0.2), nn.Linear(cfg.hidden, out_dim)
         )
@@ -154,8 +170,8 @@ class ConvDecoder(nn.Module):
     def __init__(self, cfg: ModelConfig, out_channels: int):
         super().__init__()
         _, h, _ = cfg.image_shape
-        n = _n_down(h)
-        self.side, self.ch = h // 2**n, cfg.width * 2 ** (n - 1)
+        n, k = conv_plan(h)
+        self.side, self.ch = h // 2**n, conv_channels(cfg, n - 1)
         self.head = nn.Sequential(
             nn.Linear(cfg.latent_dim, cfg.hidden),
             nn.LeakyReLU(0.2),
@@ -164,9 +180,10 @@ class ConvDecoder(nn.Module):
         )
         layers: list[nn.Module] = []
         ch = self.ch
+        extra = 1 if k == 3 else 0  # a 3x3 transposed conv of stride 2 needs one more row and column to double
         for i in reversed(range(n)):  # mirror of the encoder; the last layer emits pixel parameters
-            out = out_channels if i == 0 else cfg.width * 2 ** (i - 1)
-            layers.append(nn.ConvTranspose2d(ch, out, 4, stride=2, padding=1))
+            out = out_channels if i == 0 else conv_channels(cfg, i - 1)
+            layers.append(nn.ConvTranspose2d(ch, out, k, stride=2, padding=1, output_padding=extra))
             if i > 0:
                 layers.append(nn.LeakyReLU(0.2))
             ch = out

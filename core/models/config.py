@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
+from core.data.shapes import CONV_SIZES, MLP_SIDES, is_model_size
 from core.errors import ConfigError, check, is_int, is_number
 
 KINDS = ("ae", "dae", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian")
 NOISES = ("gaussian", "mask", "salt_pepper")
-CONV_SIZES = (28, 32, 64)
 EXTERNAL_SIZES = (4, 256)  # square side of an external (ONNX) model's images: no architecture to fit
 MAX_WIDTH, MAX_HIDDEN = 512, 4096  # caps: a config can never ask for gigabytes before its weights are checked
 
@@ -75,10 +75,11 @@ class ModelConfig:
     def _check_size(self) -> None:
         """The sizes the built-in architectures are made for."""
         _, h, w = self.image_shape
+        lo, hi = MLP_SIDES
         check(
-            h == w and (h in CONV_SIZES or 4 <= h <= 16),
+            h == w and is_model_size(h),
             "image_shape",
-            f"square, {CONV_SIZES} (conv) or 4..16 px (MLP)",
+            f"square, {CONV_SIZES} (conv) or {lo}..{hi} px (MLP)",
             self.image_shape,
         )
 

@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from core.data.datasets import DEFAULT_ROOT, Dataset, load_dataset
+from core.data.shapes import CONV_SIZES, MLP_SIDES, is_model_size
 from core.errors import CheckpointError, ConfigError, LatentExplorerError, check
 from core.models.autoencoders import KINDS, LIKELIHOODS, NOISES, Autoencoder, ModelConfig, build_model
 from core.models.checkpoints import (
@@ -181,7 +182,8 @@ class TrainConfig:
         ex = self.exclude_class
         check(ex is None or ex >= 0, "exclude_class", "a label >= 0", ex)
         check(self.device in DEVICES, "device", f"one of {DEVICES}", self.device)
-        check(self.image_size is None or 4 <= self.image_size <= 64, "image_size", "4..64", self.image_size)
+        ok = self.image_size is None or is_model_size(self.image_size)
+        check(ok, "image_size", f"one of {CONV_SIZES} or {MLP_SIDES[0]}..{MLP_SIDES[1]}", self.image_size)
         check(self.channels in (None, 1, 3), "channels", "1 or 3", self.channels)
         if not self.out:
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -426,6 +428,8 @@ def train(
     device = resolve_device(cfg.device)
     device_name, out = describe_device(device), Path(cfg.out)
     ds = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size, cfg.channels, cfg.split_seed)
+    if progress:  # the shape the run uses, before it starts: a folder's is chosen from its images
+        print(f"data: {len(ds):,} images of {cfg.dataset}, read as {ds.read_as}", file=sys.stderr)
     x_train = ds.x[_train_indices(ds, cfg.exclude_class)]
     te = ds.test_idx if cfg.exclude_class is None else ds.test_idx[ds.y[ds.test_idx].numpy() != cfg.exclude_class]
     x_val = ds.x[te]  # validation = the test split (minus an excluded class); nothing is selected on it
@@ -523,6 +527,12 @@ def _epochs(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number, got {text!r}") from None
 
 
+SHOWN_DEFAULTS = {  # --help's words where the default is decided at run time
+    "out": "a new folder checkpoints/DATASET-KINDDIM-TIME",
+    "image_size": f"the dataset's own; a folder or npz: the size of {CONV_SIZES} nearest its images' median",
+    "channels": "the dataset's own; a folder: 3 (RGB) if any image is colour, else 1",
+}
+
 PARSERS: dict[str, Callable[[str], object]] = {"int": int, "float": float, "int | None": int, "int | str": _epochs}
 
 
@@ -544,7 +554,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             "int | str": _epochs,
         }
         typ = parsers.get(types[name], str)
-        shown = "a new folder checkpoints/DATASET-KINDDIM-TIME" if name == "out" else default
+        shown = SHOWN_DEFAULTS.get(name, default)
         p.add_argument(
             flag,
             type=typ,
