@@ -1,6 +1,9 @@
 """Benchmarks of the core paths, each next to its naive alternative measured in the same run.
 
     python -m bench [--checkpoint checkpoints/mnist5k-vae16] [--browser] [--quick]
+    python -m bench --scale [--n 1000000] [--fit-sample 50000] [--exact-rows N]
+
+--scale alone: a map of N latents, UMAP on a sample, the rest placed by ANN and exact search (bench/scale.py).
 
 --browser adds the app in headless Chromium: the server path's slider round trip and the live Sliders
 element (single image and 64-image grid while dragging, first-load bytes, page ready -> first image).
@@ -239,7 +242,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="skip the UMAP baselines (a cold UMAP fit takes ~40 s)")
     p.add_argument("--browser", action="store_true", help="also measure the app in headless Chromium")
     p.add_argument("--load", action="store_true", help="also 10 browser sessions against one server")
+    p.add_argument("--scale", action="store_true", help="only the map of N latents (bench/scale.py)")
+    p.add_argument("--n", type=int, default=1_000_000, help="--scale: latents on the map")
+    p.add_argument("--fit-sample", type=int, default=50_000, help="--scale: rows UMAP fits")
+    p.add_argument("--exact-rows", type=int, default=None, help="--scale: place only this many exactly (timed, scaled)")
     a = p.parse_args(argv)
+    if a.scale:
+        from bench.scale import report, run
+
+        report(run(a.checkpoint, a.n, a.fit_sample, a.exact_rows))
+        return 0
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = bench_model(a.checkpoint, a.repeat) + bench_projection(a.checkpoint, a.repeat, a.quick)
     rows += bench_startup(a.checkpoint)

@@ -51,7 +51,8 @@ def checkpoint_projection(
     home: Dataset | None = None,
     **params,
 ) -> Projector:
-    """The checkpoint's map, fitted on its home training split (held-out points placed by UMAP), cached.
+    """The checkpoint's map, fitted on its home training split (held-out points placed by UMAP; a split over
+    ``fit_sample`` rows: UMAP on a sample, neighbours place the rest), cached.
 
     Pass ``home`` (the checkpoint's own dataset) when you have it, so it is not read again."""
     ds = home or home_dataset(ckpt, root)

@@ -10,6 +10,11 @@ answered by nearest neighbours instead:
 - ``from_map(xy)``: the map's one smooth inverse (``inverse``: a core.maps.inverse.KernelInverse fitted on the map
   on first use), the same one the live map evaluates in the browser.
 PCA needs neither: both directions are exact linear maps.
+
+A map of more rows than ``fit_sample`` (default 50,000) fits UMAP on a seeded random sample of them and
+places every other row by ``to_map``'s rule, in chunks through a neighbour index over the sample
+(core.maps.neighbours: ``ann``, pynndescent's graph, by default; ``exact``, the k-d tree), so a million latents
+cost one 50,000-point fit. ``to_map`` itself (a few latents at a time) always searches exactly.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import numpy as np
 from core.cache import atomic_write_bytes, content_key
 from core.errors import ConfigError
 from core.maps.inverse import KernelInverse
+from core.maps.neighbours import INDEXES, NeighbourIndex, build_index, place
 
 if TYPE_CHECKING:  # the k-d trees are built on first use: a page that only draws the map never imports scipy
     from scipy.spatial import cKDTree
@@ -39,6 +45,8 @@ PROJECTION_VERSION = 2  # 2: keyed by the latents' bytes (core.cache), not by th
 
 
 AGREE_RADIUS = 0.05  # neighbours closer than this fraction of the map's diagonal count as one place
+FIT_SAMPLE = 50_000  # UMAP fits at most this many rows (a 50,000-point fit takes minutes on a laptop)
+SAMPLE_PARAMS = ("fit_sample", "index")  # keyed only where the fit samples: maps of every row keep their keys
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,11 @@ class OutOfSample:
 class Projector:
     """Latents -> map (UMAP or PCA) with fast ``to_map`` and ``from_map`` in both directions.
 
-    Parameters follow umap-learn's; ``k`` is the neighbour count of ``to_map``'s out-of-sample placement.
-    Fitted attributes: ``latents_`` (N, D), ``embedding_`` (N, n_components), ``fit_seconds_``,
-    and for PCA ``pca_mean_`` and ``pca_components_``.
+    Parameters follow umap-learn's; ``k`` is the neighbour count of ``to_map``'s out-of-sample placement,
+    ``fit_sample`` the most rows UMAP fits (None: all), ``index`` the neighbour search that places the rows
+    outside the sample (``ann`` or ``exact``). Fitted attributes: ``latents_`` (N, D), ``embedding_`` (N, n_components),
+    ``fit_mask_`` (rows asked to fit), ``sample_mask_`` (rows UMAP fitted), ``fit_seconds_``,
+    ``place_seconds_`` (of the sample's placement), and for PCA ``pca_mean_`` and ``pca_components_``.
     """
 
     def __init__(
@@ -76,6 +86,8 @@ class Projector:
         metric: str = "euclidean",
         k: int = 10,
         random_state: int = 0,
+        fit_sample: int | None = FIT_SAMPLE,
+        index: str = "ann",
     ):
         self.method = method
         self.n_components = n_components
@@ -84,6 +96,8 @@ class Projector:
         self.metric = metric
         self.k = k
         self.random_state = random_state
+        self.fit_sample = fit_sample
+        self.index = index
         self._inverse_lock = threading.Lock()  # a cached projector is shared by every session's thread
 
     def get_params(self) -> dict:
@@ -95,6 +109,8 @@ class Projector:
             "metric": self.metric,
             "k": self.k,
             "random_state": self.random_state,
+            "fit_sample": self.fit_sample,
+            "index": self.index,
         }
 
     def _validate_parameters(self) -> None:
@@ -110,11 +126,21 @@ class Projector:
             raise ConfigError(f"metric must be one of {METRICS}, got {self.metric!r}")
         if not 1 <= self.k <= 100:
             raise ConfigError(f"k must be between 1 and 100, got {self.k}")
+        if self.fit_sample is not None and (isinstance(self.fit_sample, bool) or not 100 <= self.fit_sample):
+            raise ConfigError(f"fit_sample must be None or at least 100, got {self.fit_sample}")
+        if self.index not in INDEXES:
+            raise ConfigError(f"index must be one of {INDEXES}, got {self.index!r}")
+
+    def samples(self, n_fit: int) -> bool:
+        """Does a fit of ``n_fit`` rows fit UMAP on a sample of them (and place the rest)?"""
+        return self.method == "umap" and self.fit_sample is not None and n_fit > self.fit_sample
 
     # ------------------------------------------------------------------------------ fit
     def fit(self, Z: np.ndarray, fit_mask: np.ndarray | None = None, progress=None) -> Projector:
         """Fit on Z[fit_mask] (all rows by default); the other rows are placed by the method's own transform.
 
+        When UMAP would fit more than ``fit_sample`` rows it fits a seeded random sample of them, and every
+        other row (held out or not) is placed by ``to_map``'s neighbours in the sample, through ``index``.
         Every row of Z becomes a reference point of to_map / from_map. ``progress(msg)`` is called
         before slow steps.
         """
@@ -125,6 +151,12 @@ class Projector:
         if not np.isfinite(Z).all():
             raise ConfigError("Z holds NaN or Inf values")
         mask = np.ones(len(Z), bool) if fit_mask is None else np.asarray(fit_mask, bool)
+        sample = mask
+        if self.samples(int(mask.sum())):
+            sample = np.zeros(len(Z), bool)
+            rng = np.random.default_rng(self.random_state)
+            sample[rng.choice(np.flatnonzero(mask), self.fit_sample, replace=False)] = True
+        self.place_seconds_ = 0.0
         t0 = time.perf_counter()
         emb = np.zeros((len(Z), self.n_components), np.float32)
         if self.method == "pca":
@@ -138,7 +170,7 @@ class Projector:
             import umap  # slow import (numba): kept off every interactive path
 
             if progress:
-                progress(f"Fitting UMAP on {int(mask.sum()):,} points...")
+                progress(f"Fitting UMAP on {int(sample.sum()):,} points...")
             reducer = umap.UMAP(
                 n_components=self.n_components,
                 n_neighbors=self.n_neighbors,
@@ -147,18 +179,36 @@ class Projector:
                 random_state=self.random_state,
                 n_jobs=1,
             )
-            emb[mask] = reducer.fit_transform(Z[mask])
-            if (~mask).any():
+            emb[sample] = reducer.fit_transform(Z[sample])
+            if sample is not mask:
+                t1 = time.perf_counter()
+                if progress:
+                    progress(f"Placing {int((~sample).sum()):,} more points by their {self.index} neighbours...")
+                emb[~sample] = self._place_on(Z[sample], emb[sample], Z[~sample], self.index)
+                self.place_seconds_ = time.perf_counter() - t1
+            elif (~mask).any():
                 if progress:
                     progress(f"Placing {int((~mask).sum()):,} held-out points with UMAP's transform...")
                 emb[~mask] = reducer.transform(Z[~mask])
             self.reducer_ = reducer  # only in the fitting process: not saved (it would need pickle)
         self.latents_ = Z
         self.embedding_ = np.ascontiguousarray(emb, dtype=np.float32)
-        self.fit_mask_ = mask
+        self.fit_mask_, self.sample_mask_ = mask, sample
         self.fit_seconds_ = time.perf_counter() - t0
         self._index()
         return self
+
+    def _place_on(self, latents: np.ndarray, embedding: np.ndarray, z: np.ndarray, index: str) -> np.ndarray:
+        """``z`` placed by its neighbours among ``latents`` on the map ``embedding`` (to_map's rule, in chunks)."""
+        radius = AGREE_RADIUS * float(np.linalg.norm(embedding.max(0) - embedding.min(0)))
+        return place(build_index(index, latents, self.random_state), z, embedding, self.k, radius)[0]
+
+    def place_by_sample(self, z: np.ndarray, index: str | None = None) -> np.ndarray:
+        """Latents (M, D) placed as fit placed the rows outside its sample: by their neighbours among the sample's
+        rows, searched with ``index`` (default: this projector's)."""
+        self._check_fitted()
+        s = self.sample_mask_
+        return self._place_on(self.latents_[s], self.embedding_[s], np.asarray(z, np.float32), index or self.index)
 
     def _index(self) -> None:
         for tree in ("_ztree", "_mtree", "_inverse"):  # built again from the new arrays on first use
@@ -167,10 +217,8 @@ class Projector:
         self._radius = AGREE_RADIUS * float(np.linalg.norm(self.embedding_.max(0) - self.embedding_.min(0)))
 
     @cached_property
-    def _ztree(self) -> cKDTree:
-        from scipy.spatial import cKDTree
-
-        return cKDTree(self.latents_)
+    def _ztree(self) -> NeighbourIndex:
+        return build_index("exact", self.latents_)
 
     @cached_property
     def _mtree(self) -> cKDTree:
@@ -220,7 +268,7 @@ class Projector:
         known = hits >= 0
         out[known] = self.embedding_[hits[known]]
         if (~known).any():
-            out[~known], conf[~known] = _agreeing_knn(self._ztree, z[~known], self.embedding_, self.k, self._radius)
+            out[~known], conf[~known] = place(self._ztree, z[~known], self.embedding_, self.k, self._radius)
         return Placement(out, conf)
 
     def from_map(self, xy: np.ndarray) -> np.ndarray:
@@ -242,9 +290,7 @@ class Projector:
     def latent_neighbors(self, z: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
         """(distances, indices) of the k fitted points nearest each latent, each (M, k)."""
         self._check_fitted()
-        d, idx = self._ztree.query(np.atleast_2d(z), k=k)
-        m = len(np.atleast_2d(z))
-        return d.reshape(m, k), idx.reshape(m, k)
+        return self._ztree.query(np.atleast_2d(z), k)
 
     def out_of_sample(self) -> OutOfSample:
         """How far to_map, using only the fitted rows, lands from the method's own transform of the held-out rows.
@@ -255,6 +301,8 @@ class Projector:
         held = ~self.fit_mask_
         if not held.any():
             raise ConfigError("out_of_sample needs held-out rows: fit with a fit_mask that leaves some out")
+        if not np.array_equal(self.sample_mask_, self.fit_mask_):
+            raise ConfigError("out_of_sample needs a map UMAP fitted whole: this one fitted a sample, placed the rest")
         fitted = Projector(**self.get_params())
         fitted.latents_, fitted.embedding_ = self.latents_[self.fit_mask_], self.embedding_[self.fit_mask_]
         if self.method == "pca":
@@ -277,6 +325,8 @@ class Projector:
         }
         if self.method == "pca":
             arrays |= {"pca_mean": self.pca_mean_, "pca_components": self.pca_components_}
+        if not np.array_equal(self.sample_mask_, self.fit_mask_):
+            arrays["sample_mask"] = self.sample_mask_
         np.savez(buf, allow_pickle=False, **arrays)  # named, so no array is taken for the flag
         return buf.getvalue()
 
@@ -289,37 +339,23 @@ class Projector:
             p = cls(**json.loads(f["params"].tobytes().decode()))
             p.latents_, p.embedding_ = f["latents"], f["embedding"]
             p.fit_mask_, p.fit_seconds_ = f["fit_mask"], float(f["fit_seconds"])
+            p.sample_mask_ = f["sample_mask"] if "sample_mask" in f else p.fit_mask_
             if p.method == "pca":
                 p.pca_mean_, p.pca_components_ = f["pca_mean"], f["pca_components"]
         p._index()
         return p
 
 
-def _agreeing_knn(
-    tree: cKDTree, queries: np.ndarray, positions: np.ndarray, k: int, radius: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per query: the inverse-distance-weighted mean map position of the neighbours that lie together.
-
-    Among the k nearest latents' map positions, the one with the most weight within ``radius`` of it
-    picks the group; the group's weight share is the confidence. Neighbours from two clusters thus
-    place the query in the heavier cluster (confidence < 1) instead of the gap between them.
-    """
-    d, idx = tree.query(queries, k=k)
-    d, idx = d.reshape(len(queries), k), idx.reshape(len(queries), k)
-    w = 1.0 / (d + 1e-6)
-    w /= w.sum(1, keepdims=True)
-    p = positions[idx]  # (M, k, n_components)
-    near = np.linalg.norm(p[:, :, None] - p[:, None, :], axis=-1) <= radius  # (M, k, k)
-    support = np.einsum("mij,mj->mi", near, w)
-    best = support.argmax(1)
-    group = near[np.arange(len(p)), best] * w  # (M, k) weights of the chosen group
-    xy = np.einsum("mk,mkd->md", group / group.sum(1, keepdims=True), p)
-    return xy.astype(np.float32), support[np.arange(len(p)), best].astype(np.float32)
-
-
 def projection_key(Z: np.ndarray, fit_mask: np.ndarray | None, params: dict) -> str:
-    """Content key of a projection: the latents' bytes, which rows were fitted, and every parameter."""
+    """Content key of a projection: the latents' bytes, which rows were fitted, and every parameter.
+
+    The sample size and placement index count only where the fit samples, so a map of every row keeps the key
+    it had before they existed.
+    """
     mask = np.ones(len(Z), bool) if fit_mask is None else np.asarray(fit_mask, bool)
+    full = {"fit_sample": FIT_SAMPLE} | params
+    if not Projector(**full).samples(int(mask.sum())):
+        params = {k: v for k, v in params.items() if k not in SAMPLE_PARAMS}
     return content_key(
         "projection", PROJECTION_VERSION, latents=np.asarray(Z, np.float32), fit_mask=mask, params=params
     )
