@@ -17,6 +17,7 @@ a column ``image`` of struct {bytes, path} or of bytes, and an optional integer 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import logging
@@ -142,7 +143,7 @@ def _dataset_source(spec: str, image_shape: tuple[int, int, int], root: str | os
     def records(start: int) -> Iterator[Record]:
         for i in range(start, len(ds)):
             a = None if attributes is None else attributes[i]
-            yield Record(i, str(i), int(ds.labels[i]), lambda i=i: ds.images[i], a, bool(is_test[i]))
+            yield Record(i, str(i), int(ds.labels[i]), functools.partial(ds.images.__getitem__, i), a, bool(is_test[i]))
 
     return Source(spec, records, len(ds), names)
 
@@ -164,11 +165,11 @@ def walk_files(root: Path) -> Iterator[Path]:
             print(f"skipped folder {folder}: {e.strerror or type(e).__name__}", file=sys.stderr)
             continue
         subfolders = []
-        for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                subfolders.append(Path(e.path))
-            elif e.is_file(follow_symlinks=False) and e.name.lower().endswith(IMAGE_SUFFIXES):
-                yield Path(e.path)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False) and entry.name.lower().endswith(IMAGE_SUFFIXES):
+                yield Path(entry.path)
         stack.extend(reversed(subfolders))  # files of a folder first, then its subfolders in name order
 
 
@@ -185,7 +186,7 @@ def _folder_source(spec: str, path: Path, image_shape: tuple[int, int, int]) -> 
                 continue  # a resumed run: listed, never read
             rel = f.relative_to(path)
             label = label_of.get(rel.parts[0], -1) if len(rel.parts) > 1 else -1
-            yield Record(row, rel.as_posix(), label, lambda f=f: _read_file(f, image_shape))
+            yield Record(row, rel.as_posix(), label, functools.partial(_read_file, f, image_shape))
 
     return Source(spec, records, None)
 
@@ -240,7 +241,7 @@ def _parquet_source(spec: str, path: Path, image_shape: tuple[int, int, int]) ->
                             row,
                             f"{name}:{in_file}",
                             -1 if label is None else int(label),
-                            lambda d=data: _read_bytes(d, image_shape),
+                            functools.partial(_read_bytes, data, image_shape),
                         )
                     row += 1
                     in_file += 1
@@ -269,7 +270,7 @@ def _decode(records: list[Record], on_bad: Callable[[str], None]) -> Batch | Non
         images.append(x)
     if not keep:
         return None
-    attrs = None if keep[0].attributes is None else np.stack([r.attributes for r in keep])
+    attrs = None if keep[0].attributes is None else np.stack([np.asarray(r.attributes) for r in keep])
     return Batch(
         np.array([r.row for r in keep], np.int64),
         [r.id for r in keep],
@@ -288,7 +289,9 @@ def shard_batches(
     first = 0
     while first in done:
         first += 1
-    current, seen, pending, batches = first, False, [], []
+    current, seen = first, False
+    pending: list[Record] = []
+    batches: list[Batch] = []
 
     def flush() -> None:
         if pending and (b := _decode(pending, on_bad)) is not None:
@@ -362,7 +365,8 @@ def shard_table(batches: list[Batch], scores: list[dict[str, np.ndarray]], meta:
         "is_test": pa.array(cat([b.is_test for b in batches], np.zeros(0, bool))),
     }
     if meta.get("attribute_names") is not None or (batches and batches[0].attributes is not None):
-        a = cat([b.attributes for b in batches], np.zeros((0, 0), np.float32)).astype(np.float32)
+        parts = [b.attributes for b in batches if b.attributes is not None]
+        a = cat(parts, np.zeros((0, 0), np.float32)).astype(np.float32)
         cols["attributes"] = pa.FixedSizeListArray.from_arrays(a.ravel(), a.shape[1]) if a.size else pa.array([])
     vae = meta["kind"] == "vae"
     for name in ("mean", "logvar") if vae else ("mean",):
@@ -431,7 +435,8 @@ def encode_to_shards(
     # the local engine builds the model here; the Ray engine only reads the config and hashes (its actors build it)
     ckpt = load_checkpoint(path, resolve_device(device)) if engine == "local" else open_checkpoint(path)
     cfg = ckpt.config
-    source = open_source(dataset, tuple(cfg.image_shape), root)
+    c, h, w = cfg.image_shape
+    source = open_source(dataset, (c, h, w), root)
     out = Path(out)
     done = _check_out(out, _manifest(ckpt, dataset, shard_size, seed))
     meta = {**_manifest(ckpt, dataset, shard_size, seed), "latent_dim": cfg.latent_dim, "kind": cfg.kind}

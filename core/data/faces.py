@@ -166,7 +166,8 @@ FRAME = (30, 30, 40)
 
 def _mix(a, b, t: float) -> tuple[int, int, int]:
     a, b = np.asarray(a, float), np.asarray(b, float)
-    return tuple(int(round(v)) for v in a + (b - a) * t)
+    r, g, b_ = (int(round(v)) for v in a + (b - a) * t)
+    return r, g, b_
 
 
 def skin_colour(tone: float) -> tuple[int, int, int]:
@@ -345,7 +346,7 @@ def draw_face(factors: FaceFactors, size: int = 64) -> np.ndarray:
             c.line([(ex + s * 0.075, ey - 0.01), (hx + s * (hrx - 0.005), ey - 0.02)], FRAME, 0.01)
         c.line(_quad((hx + dx - 0.025, ey - 0.005), (hx + dx, ey - 0.025), (hx + dx + 0.025, ey - 0.005)), FRAME, 0.01)
 
-    small = c.image.resize((size, size), Image.LANCZOS, reducing_gap=2.0)  # a 2x box step first: 3x faster
+    small = c.image.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)  # a 2x box step first: 3x faster
     return np.asarray(small, dtype=np.uint8)
 
 
@@ -427,7 +428,7 @@ def load_faces(
     np.savez(buf, allow_pickle=False, images=images, factors=factors)  # uncompressed: loads in a blink
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, buf.getbuffer())
+        atomic_write_bytes(path, buf.getvalue())
     except OSError:  # a read-only data root: the set is still returned, drawn again next time
         pass
     return FaceSet(images, factors, key)

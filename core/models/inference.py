@@ -181,9 +181,9 @@ def _score_batch(model: Autoencoder, x: torch.Tensor, eps: torch.Tensor | None) 
     q = model.encode(xb)
     dist = model.decode(q.mean)
     out = {"mean": q.mean, "recon_error": (dist.mean - xb).pow(2).flatten(1).mean(1), "recon_nll": dist.nll(xb)}
-    if eps is not None:  # VAE only
+    if eps is not None and q.logvar is not None:  # VAE only
         kl = q.kl()
-        z = q.mean + q.std * eps.to(model.device)
+        z = q.mean + (0.5 * q.logvar).exp() * eps.to(model.device)  # q.std, typed
         out.update(logvar=q.logvar, kl=kl, neg_elbo=model.decode(z).nll(xb) + kl)
     return out
 

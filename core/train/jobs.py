@@ -37,7 +37,8 @@ from core.errors import LatentExplorerError, StorageError
 from core.train.progress import MapStep, Progress, ProgressWriter
 from core.train.progress import read_progress as _read_progress_file
 
-P, T = ParamSpec("P"), TypeVar("T")
+P = ParamSpec("P")
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]  # the runner and its jobs run here (core.train's relative data root)
 JOBS = ".jobs"
 ID_RULE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
