@@ -46,6 +46,7 @@ from core.models.checkpoints import (
     save_checkpoint,
 )
 from core.models.inference import EncodedSet, SetMetrics, encode_dataset, summarize
+from core.train.distributed import SOLO, Group, is_main_process, launched
 from core.train.progress import Point, ProgressWriter, format_point
 
 AUTO = "auto"
@@ -360,15 +361,29 @@ class _Sums:
         return self.total / self.n, self.recon / self.n, self.kl / self.n
 
 
-def _train_epoch(model, opt, x_train, cfg: TrainConfig, epoch: int, bar: str | None, stop, on_update) -> _Sums | None:
+def _train_epoch(
+    model,
+    opt,
+    x_train,
+    cfg: TrainConfig,
+    epoch: int,
+    bar: str | None,
+    stop,
+    on_update,
+    group: Group = SOLO,
+    loss_of=None,
+) -> _Sums | None:
     """One pass over the shuffled training images; None when ``stop`` was set during it (the epoch is abandoned).
 
     ``bar`` is the progress bar's epoch count (None: no bar); ``on_update(step, sums)`` is called at most every
-    UPDATE_SECONDS within the epoch, for the progress line.
+    UPDATE_SECONDS within the epoch, for the progress line. Under torchrun each process takes its ``group`` slice
+    of every global batch and ``loss_of`` is the DDP-wrapped loss; the sums are global.
     """
     model.train()
     g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
     perm = torch.randperm(len(x_train), generator=g)
+    noise = g if group.world == 1 else torch.Generator().manual_seed((cfg.seed * 100_003 + epoch) * 997 + group.rank)
+    loss_of = loss_of or model.loss
     batches = tqdm(
         range(0, len(perm), cfg.batch_size),
         desc=f"epoch {epoch + 1}/{bar}",
@@ -378,21 +393,29 @@ def _train_epoch(model, opt, x_train, cfg: TrainConfig, epoch: int, bar: str | N
     )
     s, last_update = _Sums(), time.perf_counter()
     for step, i in enumerate(batches, 1):
-        if stop is not None and stop.is_set():
-            return None
-        xb = x_train[perm[i : i + cfg.batch_size]].to(model.device)
-        parts = model.loss(xb, generator=g if model.device.type == "cpu" else None)
-        loss = parts.total.mean()
+        batch = perm[i : i + cfg.batch_size]  # one global batch; n images in all processes together
+        n, xb = len(batch), x_train[group.part(batch)].to(model.device)
+        parts = loss_of(xb, generator=noise if model.device.type == "cpu" else None)
+        # DDP averages the processes' gradients: each scales its sum so the average is the global batch's mean
+        loss = parts.total.mean() if group.world == 1 else parts.total.sum() * (group.world / n)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        s.total, s.n = s.total + loss.item() * len(xb), s.n + len(xb)
-        s.recon, s.kl = s.recon + parts.recon.detach().sum().item(), s.kl + parts.kl.detach().sum().item()
+        # one exchange a step: the global sums, and a stop request seen by any process (all stop at this step)
+        recon, kl, stopping = parts.recon.detach().sum().item(), parts.kl.detach().sum().item(), _stopping(stop)
+        got = group.sum([loss.item() * n / group.world, recon, kl, stopping])
+        s.total, s.n, s.recon, s.kl = s.total + got[0], s.n + n, s.recon + got[1], s.kl + got[2]
+        if got[3]:
+            return None
         batches.set_postfix(loss=f"{s.total / s.n:.2f}", recon=f"{s.recon / s.n:.2f}", kl=f"{s.kl / s.n:.2f}")
         if time.perf_counter() - last_update >= UPDATE_SECONDS:
             last_update = time.perf_counter()
             on_update(step, s)
-    return None if stop is not None and stop.is_set() else s
+    return None if group.sum([_stopping(stop)])[0] else s
+
+
+def _stopping(stop: threading.Event | None) -> float:
+    return float(stop is not None and stop.is_set())
 
 
 def _halted(out: Path, run: _Resumed, start: int, log: ProgressWriter, progress: bool, device: str) -> TrainResult:
@@ -425,7 +448,10 @@ def train(
     and the run returns ``stopped`` with the last complete epoch saved.
     """
     # settings and data
-    device = resolve_device(cfg.device)
+    group = Group.current()  # SOLO unless torchrun started this process (core.train.distributed)
+    group.check_batch(cfg.batch_size)
+    progress, progress_file = progress and group.main, progress_file if group.main else None
+    device = group.device(resolve_device(cfg.device))
     device_name, out = describe_device(device), Path(cfg.out)
     ds = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size, cfg.channels, cfg.split_seed)
     if progress:  # the shape the run uses, before it starts: a folder's is chosen from its images
@@ -439,6 +465,7 @@ def train(
     model = build_model(mcfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run = _resume(out, model, opt, mcfg) if cfg.resume else _Resumed()
+    loss_of = group.wrap(model)
     if command is None:
         command = "python -m core.train " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     info = {"dataset": cfg.dataset, "split_seed": cfg.split_seed, "training": cfg.to_dict(), "command": command}
@@ -462,10 +489,10 @@ def train(
                 log.point(Point(epoch + 1, step, steps, *s.means(), sec, eta))
 
         bar = (AUTO if auto else str(max_epochs)) if progress else None
-        sums = _train_epoch(model, opt, x_train, cfg, epoch, bar, stop, update)
+        sums = _train_epoch(model, opt, x_train, cfg, epoch, bar, stop, update, group, loss_of)
         if sums is None:  # abandoned: the last complete epoch is saved already
             return _halted(out, run, start, log, progress, device_name)
-        val = validation_parts(model, x_val, seed=cfg.seed)
+        val = group.share(validation_parts(model, x_val, seed=cfg.seed) if group.main else (0.0, 0.0, 0.0))
         run.seconds += time.perf_counter() - t0
         run.history.append(_epoch_row(epoch, sums.means(), val))
         eta = _eta(run.seconds, epoch + 1, target, limit)
@@ -475,7 +502,8 @@ def train(
             print(format_point(point, cfg.epochs), file=sys.stderr)
         _set_latent_stats(model, x_train)
         progress_info = {"epoch": epoch + 1, "history": run.history, "seconds": run.seconds}
-        save_checkpoint(out, model, {**info, "progress": progress_info}, extra_tensors=_optimizer_tensors(opt))
+        if group.main:
+            save_checkpoint(out, model, {**info, "progress": progress_info}, extra_tensors=_optimizer_tensors(opt))
         if early.update(model, run.history, run.seconds):
             break
     # save: the best epoch, with the same test metrics core.evaluate and the app show (one scorer)
@@ -492,7 +520,8 @@ def train(
         "metrics": {"test": metrics.to_dict()},
         "convergence": run_verdict.to_dict(),
     }
-    save_checkpoint(out, model, final, extra_tensors=_optimizer_tensors(opt))
+    if group.main:
+        save_checkpoint(out, model, final, extra_tensors=_optimizer_tensors(opt))
     log.end("finished", run_verdict.reason, epoch=len(run.history), converged=run_verdict.converged)
     return TrainResult(
         out, len(run.history) - start, run.seconds, run.history, metrics, run_verdict, device=device_name
@@ -595,16 +624,20 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m core.train " + " ".join(shlex.quote(a) for a in rest)
     stop = threading.Event()  # SIGTERM (the Train page's Stop) ends the run after the current step, not mid-save
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    main_process = is_main_process()  # under torchrun only rank 0 speaks
     try:
-        res = train(cfg, command=command, progress_file=progress_file, stop=stop)
+        with launched(cuda=resolve_device(cfg.device).type == "cuda"):
+            res = train(cfg, command=command, progress_file=progress_file, stop=stop)
     except LatentExplorerError as e:  # a bad setting or dataset, a full disk (StorageError, CheckpointError)
-        print(f"error: {e}", file=sys.stderr)
-        _report_end(progress_file, "failed", f"error: {e}")
+        if main_process:
+            print(f"error: {e}", file=sys.stderr)
+            _report_end(progress_file, "failed", f"error: {e}")
         return 2
     except KeyboardInterrupt:
         message = f"interrupted: the last finished epoch is saved in {cfg.out}; continue with --resume"
-        print(message, file=sys.stderr)
-        _report_end(progress_file, "stopped", message)
+        if main_process:
+            print(message, file=sys.stderr)
+            _report_end(progress_file, "stopped", message)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -614,5 +647,6 @@ def main(argv: list[str] | None = None) -> int:
     if m is None:  # only a stopped run has no metrics, and it returned above
         return STOPPED_EXIT
     elbo = f"  neg ELBO {m.neg_elbo:.2f} nats" if m.neg_elbo is not None else ""
-    print(f"saved {res.path}  ({res.train_seconds:.0f} s)  test recon MSE {m.recon_mse:.4f}{elbo}")
+    if main_process:
+        print(f"saved {res.path}  ({res.train_seconds:.0f} s)  test recon MSE {m.recon_mse:.4f}{elbo}")
     return 0
