@@ -79,3 +79,29 @@ def test_the_map_is_driven_from_the_keyboard_and_its_card_is_a_labelled_image(se
     page.keyboard.press("Enter")
     page.wait_for_function(f"() => new URL(location.href).searchParams.get('point') === '{want}'")
     assert parse_qs(urlparse(page.url).query)["point"] == [str(want)]
+
+
+CONTRAST = """(sel) => [...document.querySelectorAll(sel)].slice(0, 3).map((el) => {
+  const rgb = (s) => s.match(/[\\d.]+/g).map(Number);
+  let bg = [255, 255, 255], node = el;  // the first opaque background above it, else the page's white
+  while (node && node.nodeType === 1) {
+    const c = rgb(getComputedStyle(node).backgroundColor);
+    if (c.length < 4 || c[3] === 1) { if (c.length >= 3 && !(c.length === 4 && c[3] === 0)) bg = c.slice(0, 3); break; }
+    node = node.parentElement;
+  }
+  const fg = rgb(getComputedStyle(el).color), a = (fg.length === 4 ? fg[3] : 1) * Number(getComputedStyle(el).opacity);
+  const over = fg.slice(0, 3).map((v, i) => v * a + bg[i] * (1 - a));  // a translucent colour over its background
+  const lum = (c) => c.map((v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const [l1, l2] = [lum(over), lum(bg)].sort((x, y) => y - x);
+  return [getComputedStyle(el).color, (l1 + 0.05) / (l2 + 0.05)];
+})"""
+
+
+def test_captions_meet_the_4_5_to_1_contrast(server, page):
+    page.goto(server + f"/sliders?ckpt={DEFAULT}&sl_live=0")
+    wait_idle(page)
+    page.locator('[data-testid="stImageCaption"]').first.wait_for()
+    for sel in ('[data-testid="stCaptionContainer"]', '[data-testid="stImageCaption"]'):
+        found = page.evaluate(CONTRAST, sel)
+        assert found and all(ratio >= 4.5 for _, ratio in found), (sel, found)

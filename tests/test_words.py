@@ -104,3 +104,11 @@ def test_the_auroc_table_fits_its_column_and_the_pyod_baseline_is_explained():
     assert config["_index"]["width"] == "medium" and config["AUROC"]["width"] == "small"
     pyod = "PyOD AE (baseline): the default autoencoder of PyOD, an outlier-detection library"
     assert any(pyod in c.value for c in at.caption)
+
+
+def test_images_carry_their_caption_as_alt_text():
+    at = open_page("sliders", "mnist5k-ae16", sl_live="0")
+    alts = {img.caption: img.alt for im in at.image for img in im.proto.imgs}
+    assert alts["decoded"] == "decoded" and alts["one sample (each pixel on or off)"].startswith("one sample")
+    grid = next(alt for cap, alt in alts.items() if cap.startswith("traversal:"))
+    assert grid.startswith("traversal: each row sweeps") and ". Rows: z" in grid and grid.count(" = ") == 8
