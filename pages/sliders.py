@@ -18,7 +18,9 @@ ctx = page(
 enc, D, sha = ctx.enc, ctx.ckpt.config.latent_dim, ctx.ckpt.weights_sha256
 act = dimension_activity(enc)
 lo, hi = slider_range(enc.mean)  # one range for every slider
-START = {"point": "current point", "centroid": "class centroid", "prior": "prior sample", "zero": "zero"}
+# an AE/DAE has no prior: its "prior" is a Gaussian fitted to the training codes (core.models.inference.prior_latent)
+PRIOR = "prior sample" if ctx.ckpt.config.kind == "vae" else "sample of a Gaussian fitted to the training codes"
+START = {"point": "current point", "centroid": "class centroid", "prior": PRIOR, "zero": "zero"}
 classes = np.unique(enc.labels).tolist()
 settings.restore(
     settings.Setting(S.START, "point", tuple(START)),

@@ -163,7 +163,8 @@ def test_upload_train_watch_the_curves_and_open_the_map(server, place, page):
     sidebar.get_by_text("Training ", exact=False).first.wait_for()  # the card's verdict
     wait_idle(page, TIMEOUT)
     page.screenshot(path=str(SHOTS / "train-opened-map.png"), full_page=True)
-    assert f"trained on {record.settings['dataset']}" in sidebar.inner_text()  # the new checkpoint is current
+    assert "trained on shapes.zip (uploaded)" in sidebar.inner_text()  # the new checkpoint is current, by its upload
+    assert "uploads/zip-" in record.settings["dataset"]  # ...which is stored by its content hash
     assert page.locator('[data-testid="stException"]').count() == 0
     page.goto(f"{server}/?ckpt=shapes-vae&map_live=0")  # the Plotly map, whose traces can be read
     page.locator(PLOTLY_MAP).first.wait_for()

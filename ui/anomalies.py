@@ -24,6 +24,10 @@ SHORT = {  # column and row names for narrow tables
     "pixel_knn": "pixel 5-NN (baseline)",
     "pyod_ae": "PyOD AE (baseline)",
 }
+PYOD_NOTE = (
+    "PyOD AE (baseline): the default autoencoder of PyOD, an outlier-detection library, trained on the same "
+    "training images' raw pixels and scoring each test image by its reconstruction error."
+)
 UNUSUAL = 99.0  # core.analysis.anomaly.UNUSUAL_PERCENTILE: the histogram's line and the upload's warning
 
 
@@ -88,16 +92,16 @@ def auroc_table(rocs: dict) -> pd.DataFrame:
     return pd.DataFrame(
         {"AUROC": [r.auroc for r in rocs.values()], "95% low": [r.low for r in rocs.values()]}
         | {"95% high": [r.high for r in rocs.values()]},
-        index=[LABELS[s] for s in rocs],
+        index=[SHORT[s] for s in rocs],  # short names: the table shares its row with the ROC figure
     ).round(3)
 
 
 def show_auroc(rocs: dict) -> None:
     """The AUROC table (3 decimals) and what its interval and baseline mean."""
-    three = st.column_config.NumberColumn(format="%.3f")
-    st.dataframe(
-        auroc_table(rocs), key="an_auroc", column_config=dict.fromkeys(["AUROC", "95% low", "95% high"], three)
-    )
+    three = st.column_config.NumberColumn(format="%.3f", width="small")
+    config = dict.fromkeys(["AUROC", "95% low", "95% high"], three)
+    config["_index"] = st.column_config.TextColumn("score", width="medium")  # the longest name shown whole
+    st.dataframe(auroc_table(rocs), key="an_auroc", column_config=config)
     st.caption(
         "AUROC with a bootstrap 95% interval (1,000 resamples of the test images). The pixel 5-NN distance "
         "never uses the model: a score that does not beat it adds nothing."
@@ -187,7 +191,7 @@ def show_study(dataset: str) -> None:
         "study: training on a CPU is not bit-identical, so its 9 row differs a little from mnist5k-vae16-no9."
     ]
     notes += [] if table.get("complete", True) else ["Incomplete: the study is still running."]
-    notes += [] if table.get("pyod") else ["PyOD was not installed: no PyOD baseline."]
+    notes += [PYOD_NOTE] if table.get("pyod") else ["PyOD was not installed: no PyOD baseline."]
     st.dataframe(frame, key="an_study", height=35 * (len(frame) + 1) + 3)  # every row in view, the mean too
     st.caption(plain(" ".join(notes)))
 

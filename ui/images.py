@@ -130,7 +130,9 @@ def show_images(images: list, captions: list[str], cols: int | None = None) -> N
     for i, (img, cap) in enumerate(zip(images, captions, strict=True)):
         pil = img if isinstance(img, Image.Image) else to_pil(img)
         # natural size and PNG: no blur, no stretch, no JPEG artefacts on tiny images
-        columns[i % len(columns)].image(pil, caption=state.plain(cap), width=pil.width, output_format="PNG")
+        columns[i % len(columns)].image(  # alt: a screen reader's words (an attribute, so the raw caption)
+            pil, caption=state.plain(cap), alt=cap, width=pil.width, output_format="PNG"
+        )
 
 
 def csv_download(ctx: Ctx) -> None:

@@ -45,15 +45,11 @@ def traversal(ctx: Ctx, z: np.ndarray, lay: Layout) -> None:
     """The 8 most active dimensions, each swept over the slider range around z (the live element's grid)."""
     g = slider_grid(z, lay.grid_rows, lay.lo, lay.hi)
     means = decode_means(loaders.model(ctx.ckpt), g.latents.reshape(-1, len(z)))
+    rows = [f"z{d} = {g.values[i, g.current[i]]:.2f}" for i, d in enumerate(lay.grid_rows)]
     st.image(
-        images.labelled_grid(
-            means,
-            GRID_STEPS,
-            [f"z{d} = {g.values[i, g.current[i]]:.2f}" for i, d in enumerate(lay.grid_rows)],
-            [f"{v:.1f}" for v in g.columns],
-            g.current.tolist(),
-        ),
+        images.labelled_grid(means, GRID_STEPS, rows, [f"{v:.1f}" for v in g.columns], g.current.tolist()),
         caption=TRAVERSAL_CAPTION,
+        alt=f"{TRAVERSAL_CAPTION}. Rows: {', '.join(rows)}.",
         output_format="PNG",
     )
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.cache import safe_name
 from core.data.datasets import BUILTIN, DEFAULT_ROOT, TORCHVISION, is_present, read_statement
 from core.data.paths import check_spec, parse_spec, server_paths_allowed
-from core.data.uploads import MAX_BYTES, MAX_FILES, MAX_SIDE, unpack_upload
+from core.data.uploads import MAX_BYTES, MAX_FILES, MAX_SIDE, unpack_upload, upload_name
 from core.errors import LatentExplorerError
 from core.train import jobs
 from ui import state
@@ -30,6 +31,18 @@ def small_set_note(images: int) -> str | None:
         "its validation loss rises while the training loss still falls. Training until it has learned stops when "
         "that happens and keeps its best epoch; more images, or a smaller latent size and fewer hidden units, help."
     )
+
+
+def name_base(spec: str | None) -> str:
+    """The dataset part of a suggested checkpoint name: an upload's file name in safe characters (``colour64.zip``
+    -> ``colour64``), a built-in dataset's name, or ``upload`` / ``data`` when there is no better word."""
+    if spec is None:
+        return "data"
+    if parse_spec(spec) is None:
+        return spec
+    uploaded_as = upload_name(spec)
+    base = safe_name(Path(uploaded_as).stem, 40).strip("._-") if uploaded_as else ""
+    return base or "upload"  # a server path, an unrecorded upload, a name of only odd characters
 
 
 def dataset_choice() -> str | None:
@@ -120,8 +133,7 @@ def new_job(root: Path) -> None:
         settings["hidden"] = int(a2.number_input("Hidden units", 1, 4096, 256, key="tr_hidden"))
         settings["seed"] = int(a3.number_input("Seed", 0, 2**31 - 1, 0, key="tr_seed"))
         build_map = a3.checkbox("Build its map when done", True, key="tr_map", help="A UMAP fit: 10-100 s.")
-    base = "upload" if parse_spec(spec or "") is not None else spec or "data"
-    suggestion = jobs.free_name(root, f"{base}-{kind}{latent}")  # dataset-kindDIM, then -2, -3…
+    suggestion = jobs.free_name(root, f"{name_base(spec)}-{kind}{latent}")  # dataset-kindDIM, then -2, -3…
     typed = c3.text_input("Checkpoint name", key="tr_name", placeholder=suggestion, max_chars=64)
     name = typed.strip() or suggestion
     if st.button("Start training", type="primary", disabled=spec is None, key="tr_start"):

@@ -7,7 +7,8 @@ A zip's members must be PNG or JPEG images (recognised by content, core.data.ima
 side, with no absolute path, no '..', no link, no encryption, expanding at most MAX_RATIO-fold. Each refusal is
 one line, and so is a failure to store the upload (a full disk: core.errors.StorageError). The result is named
 by the upload's SHA-256, so the same file is unpacked once, and core.data.datasets reads it as ``folder:PATH``
-or ``npz:PATH``. Imports neither streamlit nor (until used) torch.
+or ``npz:PATH``; the visitor's file name is kept beside it (``PATH.name.json``) so the app can show that name, not the
+hash. Imports neither streamlit nor (until used) torch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -36,6 +38,9 @@ NPZ_MAX_ARRAYS = 16  # an .npz holds x and y; a few more arrays are ignored, tho
 MIN_IMAGES = 20  # fewer cannot be split into training and test images and mapped
 IMAGE_FORMATS = ("PNG", "JPEG")
 SKIPPED = ("__MACOSX",)  # folders archivers add beside the data
+NAME_SUFFIX = ".name.json"  # beside (never inside) the unpacked folder: the dataset reader sees only images
+NAME_MAX_BYTES = 4096
+STORED = re.compile(r"(zip-[0-9a-f]+|npz-[0-9a-f]+\.npz)")  # what unpack_upload names its results
 
 
 @dataclass(frozen=True)
@@ -65,10 +70,35 @@ def unpack_upload(data: bytes, filename: str, dest: str | os.PathLike | None = N
     except OSError as e:
         raise cache.storage_error("the upload", e, dest) from e
     if suffix == ".npz":
-        return _store_npz(data, dest / f"npz-{digest}.npz")
+        return _named(_store_npz(data, dest / f"npz-{digest}.npz"), filename)
     if suffix == ".zip":
-        return _store_zip(data, dest / f"zip-{digest}")
+        return _named(_store_zip(data, dest / f"zip-{digest}"), filename)
     raise DatasetError(f"upload refused: {filename[:60]!r} is neither a .zip of class folders nor an .npz file")
+
+
+def _named(result: Unpacked, filename: str) -> Unpacked:
+    """Record the visitor's file name beside ``result`` (the latest name of the same bytes wins)."""
+    name = Path(filename).name[:200]
+    if upload_name(result.spec) != name:
+        sidecar = result.path.with_name(result.path.name + NAME_SUFFIX)
+        cache.atomic_write_bytes(sidecar, json.dumps({"name": name}).encode(), "the upload's name")
+    return result
+
+
+def upload_name(spec: str) -> str | None:
+    """The file name a visitor uploaded the dataset ``spec`` as (``colour64.zip``), or None for a dataset that is
+    no upload or whose name was not recorded or cannot be read."""
+    path = Path(spec.partition(":")[2])
+    if not spec.startswith(("folder:", "npz:")) or STORED.fullmatch(path.name) is None:
+        return None
+    try:
+        with open(path.with_name(path.name + NAME_SUFFIX), "rb") as f:
+            name = json.loads(f.read(NAME_MAX_BYTES + 1)).get("name")
+    except (OSError, ValueError, AttributeError):  # missing, unreadable, cut, not JSON, not an object
+        return None
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        return None
+    return "".join(c if c.isprintable() else "?" for c in name)
 
 
 def _mb(n: int) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from core.errors import ConfigError
+from core.models.autoencoders import Autoencoder
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Group:
         n = len(batch)
         return batch if self.world == 1 else batch[self.rank * n // self.world : (self.rank + 1) * n // self.world]
 
-    def wrap(self, model: torch.nn.Module) -> Callable:
+    def wrap(self, model: Autoencoder) -> Callable:
         """``model.loss`` as the loop calls it; under torchrun through DDP, which averages the gradients."""
         if self.world == 1:
             return model.loss
@@ -76,7 +77,7 @@ class Group:
         dist.all_reduce(t)
         return t.tolist()
 
-    def share(self, values: tuple[float, ...]) -> tuple[float, ...]:
+    def share(self, values: tuple[float, float, float]) -> tuple[float, float, float]:
         """The main process's values on every process (the validation loss decides "auto" everywhere alike)."""
         if self.world == 1:
             return values
@@ -84,7 +85,8 @@ class Group:
 
         t = torch.tensor(values, dtype=torch.float64, device=self._comm_device())
         dist.broadcast(t, src=0)
-        return tuple(t.tolist())
+        a, b, c = t.tolist()
+        return a, b, c
 
     def _comm_device(self) -> torch.device:
         import torch.distributed as dist
@@ -98,7 +100,7 @@ SOLO = Group()
 class _Loss(torch.nn.Module):
     """The model's loss as a forward pass: DDP synchronises gradients only through ``forward``."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: Autoencoder):
         super().__init__()
         self.model = model
 

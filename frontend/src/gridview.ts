@@ -4,6 +4,7 @@
  * outlined (an overlay, so the canvas holds only decoded pixels), and a click that picks a cell.
  */
 import type { GridLatents } from "./grid";
+import { moveCell } from "./keys";
 import { toByte, type Shape } from "./pixels";
 
 const PAD = 2;
@@ -16,6 +17,9 @@ export class GridView {
   private readonly rowLabels: HTMLSpanElement[] = [];
   private readonly top = Object.assign(document.createElement("div"), { className: "le-grid-cols" });
   private image: ImageData | null = null;
+  private readonly focusMark = document.createElement("div"); // the keyboard's cell
+  private cell: [number, number] = [0, 0];
+  private described: { columns: number[]; values: Float64Array; dims: number[] } | null = null;
 
   constructor(
     private readonly shape: Shape,
@@ -30,7 +34,25 @@ export class GridView {
     this.canvas.style.width = `${this.canvas.width * scale}px`;
     this.canvas.style.height = `${this.canvas.height * scale}px`;
     this.canvas.dataset.testid = "le-grid";
-    this.canvas.title = "click a cell to move the sliders there";
+    this.canvas.title = "click a cell (or focus the grid, move with the arrow keys, press Enter) to move the sliders there";
+    this.canvas.tabIndex = 0; // reachable from the keyboard: arrows move a focus box, Enter picks its cell
+    this.canvas.setAttribute("role", "img");
+    this.canvas.setAttribute("aria-label", "traversal grid");
+    this.focusMark.className = "le-grid-focus";
+    this.canvas.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        onPick(...this.cell);
+        return;
+      }
+      const next = moveCell(...this.cell, e.key, rows, steps);
+      if (!next) return;
+      e.preventDefault();
+      this.cell = next;
+      this.showFocus();
+    });
+    this.canvas.addEventListener("focus", () => this.showFocus());
+    this.canvas.addEventListener("blur", () => (this.focusMark.style.display = "none"));
     this.canvas.addEventListener("click", (e) => {
       const r = this.canvas.getBoundingClientRect();
       const col = Math.floor(((e.clientX - r.left) / scale - PAD / 2) / (w + PAD));
@@ -52,7 +74,7 @@ export class GridView {
     this.top.style.gridTemplateColumns = `repeat(${steps}, ${(w + PAD) * scale}px)`;
     const stage = document.createElement("div"); // the canvas and its markers
     stage.className = "le-grid-stage";
-    stage.append(this.canvas);
+    stage.append(this.canvas, this.focusMark);
     for (let i = 0; i < rows; i++) {
       const m = document.createElement("div");
       m.className = "le-grid-mark";
@@ -78,6 +100,35 @@ export class GridView {
       this.rowLabels[i].textContent = `z${d} = ${values[i * this.steps + current[i]].toFixed(2)}`;
       this.marks[i].style.left = `${(PAD + current[i] * (w + PAD)) * this.scale}px`;
     });
+    this.described = { columns, values, dims };
+    this.describe();
+  }
+
+  /** The canvas' label: what the grid shows and, for the keyboard, the focused cell's dimension and value. */
+  private describe(): void {
+    const g = this.described;
+    if (!g) return;
+    const [row, col] = this.cell;
+    const [first, last] = [g.columns[0], g.columns[g.columns.length - 1]];
+    this.canvas.setAttribute(
+      "aria-label",
+      `traversal grid: ${g.dims.length} rows (${g.dims.map((d) => `z${d}`).join(", ")}), each swept from ` +
+        `${first.toFixed(1)} to ${last.toFixed(1)}; cell z${g.dims[row]} = ${g.values[row * this.steps + col].toFixed(2)}`,
+    );
+  }
+
+  /** Outline the keyboard's cell and name it in the label. */
+  private showFocus(): void {
+    const [, h, w] = this.shape;
+    const [row, col] = this.cell;
+    Object.assign(this.focusMark.style, {
+      display: "block",
+      width: `${w * this.scale}px`,
+      height: `${h * this.scale}px`,
+      left: `${(PAD + col * (w + PAD)) * this.scale}px`,
+      top: `${(PAD + row * (h + PAD)) * this.scale}px`,
+    });
+    this.describe();
   }
 
   /** Draw (rows * steps) images (C, H, W) from one decoder output, cell by cell. */
@@ -114,5 +165,7 @@ export const GRID_CSS = `
 .le-grid-rows span{display:flex;align-items:center;justify-content:flex-end}
 .le-grid-stage{position:relative}
 .le-grid-stage canvas{image-rendering:pixelated;display:block;cursor:pointer}
+.le-grid-focus{position:absolute;display:none;box-sizing:border-box;outline:3px dashed #d33;pointer-events:none}
+.le-grid-stage canvas:focus-visible{outline:2px solid var(--st-primary-color,#4c6a8a);outline-offset:2px}
 .le-grid-mark{position:absolute;box-sizing:border-box;outline:2px solid var(--st-primary-color,#4c6a8a);pointer-events:none}
 `;

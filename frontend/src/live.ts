@@ -7,6 +7,7 @@ import type { ElementArgs } from "./element";
 import { type Decoder, decoderFor, loadOrt, marks } from "./decoder";
 import { gridLatents, GRID_STEPS } from "./grid";
 import { GRID_CSS, GridView } from "./gridview";
+import { keyStep, keyValue } from "./keys";
 import { heatRGBA, toRGBA, type Shape } from "./pixels";
 import { normals, sample, uniforms } from "./sample";
 
@@ -163,6 +164,15 @@ class Live {
       input.setAttribute("aria-label", label);
       const value = document.createElement("span");
       input.addEventListener("input", (e) => this.onInput(index, input, e.timeStamp));
+      // the input's own arrow step (d.step, 0.01 on ±4) moves the image invisibly: a key moves one visible step
+      input.addEventListener("keydown", (e) => {
+        const next = keyValue(Number(input.value), e.key, d.lo, d.hi, keyStep(d.lo, d.hi, d.step));
+        if (next === null) return;
+        e.preventDefault();
+        input.value = String(next);
+        this.onInput(index, input, e.timeStamp);
+        this.release();
+      });
       input.addEventListener("change", () => this.release());
       row.append(name, input, value);
       sliders.append(row);
@@ -185,6 +195,8 @@ class Live {
       const fig = document.createElement("figure");
       const cap = document.createElement("figcaption");
       cap.textContent = caption;
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", `${caption}: the image decoded from the sliders' latent`);
       fig.append(canvas, cap);
       figures.append(fig);
     }

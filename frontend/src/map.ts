@@ -14,6 +14,7 @@ import { bounds, fetchFloats, frameOf, linearScale, type Frame, type LinearScale
 import { classCounts, histogram } from "./map-hist";
 import { toRGBA, type Shape } from "./pixels";
 import { PointGrid } from "./scatter-index";
+import { nextPoint } from "./keys";
 import { pinned, type Hovered } from "./map-pick";
 import { pointsInPolygon, roundPolygon } from "./map-region";
 import { viridisHex } from "./viridis";
@@ -144,6 +145,7 @@ class MapView {
   private pending: { x: number; y: number; index: number; t: number } | null = null;
   // what the card shows and where the pointer was then: a click there pins exactly that
   private hovered: Hovered<{ x: number; y: number; index: number }> | null = null;
+  private keyed = -1; // the point the arrow keys highlight
   private width = 0;
   private viewTimer = 0;
   private reported = ""; // the camera last reported to Python (or placed from a link): a new one is sent
@@ -160,6 +162,12 @@ class MapView {
     this.card.className = "le-card";
     this.card.dataset.testid = "le-map-card";
     this.cardImage.dataset.testid = "le-map-card-image";
+    this.cardImage.setAttribute("role", "img");
+    this.cardImage.setAttribute("aria-label", "decoded image of the hovered map position");
+    this.canvas.tabIndex = 0; // reachable from the keyboard (onKey)
+    this.canvas.setAttribute("aria-label", "latent map: arrow keys move between points, Enter pins the highlighted one");
+    this.canvas.addEventListener("keydown", (e) => this.onKey(e));
+    this.canvas.addEventListener("blur", () => (this.card.style.display = "none"));
     this.card.append(this.cardImage, this.cardText);
     this.status.className = "le-status";
     this.status.textContent = "loading the map…";
@@ -468,9 +476,33 @@ class MapView {
     }
     const at = this.locate(e);
     this.hovered = { clientX: e.clientX, clientY: e.clientY, at };
+    const rect = this.root.getBoundingClientRect();
+    this.showCard(at, e.clientX - rect.left, e.clientY - rect.top, e.timeStamp);
+  }
+
+  /** Arrow keys move a highlighted point (the nearest that way), Enter pins it; the card shows it as a hover does. */
+  private onKey(e: KeyboardEvent): void {
+    if (!this.inverse || !this.xy.length) return;
+    if (e.key === "Enter" && this.keyed >= 0) {
+      e.preventDefault();
+      this.pin({ x: this.xy[2 * this.keyed], y: this.xy[2 * this.keyed + 1], index: this.keyed });
+      return;
+    }
+    const next = nextPoint(this.xy, this.keyed, e.key);
+    if (next === null || next < 0) return;
+    e.preventDefault(); // the page does not scroll
+    this.keyed = next;
+    const [x, y] = [this.xy[2 * next], this.xy[2 * next + 1]];
+    (this.scatter as any).hover(next, { showReticleOnce: true, preventEvent: true });
+    const canvas = this.canvas.getBoundingClientRect(), root = this.root.getBoundingClientRect();
+    const left = canvas.left - root.left + this.xScale(x), topPx = canvas.top - root.top + this.yScale(y);
+    this.showCard({ x, y, index: next }, left, topPx, e.timeStamp);
+  }
+
+  /** The hover card beside a position (CSS pixels in the root), and a decode of the location it names. */
+  private showCard(at: { x: number; y: number; index: number }, left: number, topPx: number, t: number): void {
     const [x, y] = at.index >= 0 ? [this.xy[2 * at.index], this.xy[2 * at.index + 1]] : [at.x, at.y];
     const rect = this.root.getBoundingClientRect();
-    const left = e.clientX - rect.left, topPx = e.clientY - rect.top;
     this.card.style.display = "block";
     // beside the pointer, on the side with room
     this.card.style.left = `${left + 16 + 130 > rect.width ? left - 16 - 130 : left + 16}px`;
@@ -479,7 +511,8 @@ class MapView {
       at.index >= 0
         ? `#${at.index} · class ${this.data.classes[this.labels[at.index]] ?? this.labels[at.index]}`
         : `map (${x.toFixed(2)}, ${y.toFixed(2)})`;
-    this.pending = { x, y, index: at.index, t: e.timeStamp };
+    this.cardImage.setAttribute("aria-label", `decoded image of ${this.cardText.textContent}`);
+    this.pending = { x, y, index: at.index, t };
     if (!this.busy) void this.drain();
   }
 
@@ -521,7 +554,11 @@ class MapView {
     // a click in Box or Lasso mode pins too (a drag there selects); shift-drag is the lasso in Pan mode
     if (e.target !== this.canvas || e.shiftKey || !down) return;
     if (Math.hypot(e.clientX - down.x, e.clientY - down.y) > CLICK_PX) return; // a pan or a box
-    const at = pinned(this.hovered, e) ?? this.locate(e);
+    this.pin(pinned(this.hovered, e) ?? this.locate(e));
+  }
+
+  /** Make a point (or a free map position) the current point, here at once and in Python. */
+  private pin(at: { x: number; y: number; index: number }): void {
     const value = at.index >= 0 ? { index: at.index } : { xy: [at.x, at.y] };
     this.data.point = at.index >= 0 ? [this.xy[2 * at.index], this.xy[2 * at.index + 1]] : [at.x, at.y];
     this.drawMarker(); // at once; Python's rerun sends the same position back
