@@ -38,7 +38,7 @@ for name, c in models.items():
     strips[f"{name}: mean pixel MSE {mse:.4f}"] = decode_means(loaders.model(c.ckpt), c.enc.mean[idx])
 for caption, x in strips.items():
     pil = images.grid(x, nrow=8, scale=2)
-    st.image(pil, caption=state.plain(caption), width=pil.width, output_format="PNG")
+    st.image(pil, caption=state.plain(caption), alt=caption, width=pil.width, output_format="PNG")
 
 # ------------------------------------------------------------------------------ prior samples
 st.subheader("64 samples from each model's prior, decoded")
@@ -55,6 +55,7 @@ def draw_grid(col, name: str, source: str) -> None:
     col.image(
         images.grid(compare.prior_images(c, source), nrow=8, scale=2),
         caption=state.plain(f"{name}: 64 draws from {where}"),
+        alt=f"{name}: 64 draws from {where}",
         width="stretch",
         output_format="PNG",
     )

@@ -72,6 +72,7 @@ strip = images.grid(decoded, nrow=steps)
 st.image(
     strip,
     caption=state.plain(f"{method} in {steps} steps"),
+    alt=f"{method} in {steps} steps",
     width="stretch" if steps > 8 else "content",
     output_format="PNG",
 )

@@ -40,6 +40,8 @@ def current_point(ctx: Ctx, neighbours: bool = True) -> None:
             f"8 nearest neighbours in latent space (from {ctx.home.name}, the map's own images): "
             + ", ".join(f"#{i}" for i in nb)
         ),
+        alt=f"8 nearest neighbours in latent space (from {ctx.home.name}, the map's own images): "
+        + ", ".join(f"#{i}" for i in nb),
     )
     png = images.png_bytes(images.grid(np.concatenate([np.stack(shown), ctx.home.x[nb]]), nrow=10))
     st.download_button("PNG of these images", png, "current-point.png", "image/png", key="map_png")
