@@ -64,10 +64,8 @@ c5.button(
     if ctx.ckpt.config.kind == "vae"
     else "An AE has no prior: a sample from a Gaussian fitted to the training codes (mean and std per dimension).",
 )
-st.session_state[S.NO_POINT] = mode == "point" and ctx.latent() is None
-if st.session_state[S.NO_POINT]:
-    st.info("No current point yet (click one on the Map page): starting from zero.")
-elif mode != "point":
+st.session_state[S.NO_POINT] = mode == "point" and ctx.latent() is None  # said by the panel, which knows when
+if mode != "point":
     st.caption(
         f"Starting from the {START[mode]}: the current point (shared with the other pages) stays as it is "
         "until you move a slider."

@@ -54,10 +54,17 @@ def traversal(ctx: Ctx, z: np.ndarray, lay: Layout) -> None:
     )
 
 
+def no_point(note) -> None:
+    """Say, in the panel's placeholder ``note``, that there is no current point to start from, while there is none."""
+    if st.session_state.get(SlidersState.NO_POINT) and not st.session_state.get(state.POINT):
+        note.info("No current point yet (click one on the Map page): starting from zero.")
+
+
 @st.fragment
 def live_panel(ctx: Ctx, lay: Layout, started_from: tuple) -> None:
     """Sliders and image decoded in the browser; a release makes the latent the current point."""
     cfg = ctx.ckpt.config
+    note = st.empty()  # the panel's own: its fragment run takes the box away once a released slider set the point
     with st.container(key="sl_live_view"):
         view = SliderView(
             z=SlidersState.z().tolist(),
@@ -74,6 +81,7 @@ def live_panel(ctx: Ctx, lay: Layout, started_from: tuple) -> None:
         released = sliders_element.sliders(loaders.decoder_onnx(ctx.ckpt.name, ctx.ckpt.weights_sha256), view)
     if released is not None:
         SlidersState.load(np.array(released), started_from, as_point=True, sliders=False)
+    no_point(note)
     z = SlidersState.z()
     left, right = st.columns([1, 1])
     with left:
@@ -88,6 +96,7 @@ def live_panel(ctx: Ctx, lay: Layout, started_from: tuple) -> None:
 @st.fragment
 def server_panel(ctx: Ctx, lay: Layout, started_from: tuple) -> None:
     """Streamlit sliders; each release is decoded here (mean, one sample, the Gaussian's std) with the grid."""
+    note = st.empty()
     z = SlidersState.z()
     left, right = st.columns([1, 1])
     # the column of images stays in view while the sliders scroll past (a sticky flex item of the row)
@@ -110,6 +119,7 @@ def server_panel(ctx: Ctx, lay: Layout, started_from: tuple) -> None:
                 z[d] = v
     if z.tolist() != SlidersState.z().tolist():  # a moved slider: its vector becomes the current point
         SlidersState.load(z, started_from, as_point=True, sliders=False)
+    no_point(note)
     dist, sample = sample_image(loaders.model(ctx.ckpt), z)
     with right, st.container(key="sl_view"):
         if ctx.ckpt.config.likelihood == "gaussian":

@@ -388,7 +388,7 @@ class SlidersState:
 
     Z, REV, KEY, DIRTY = "sl_z", "sl_rev", "sl_key", "sl_dirty"
     START, CLASS, SEED, LIVE = "sl_start", "sl_class", "sl_seed", "sl_live"
-    NO_POINT = "_sl_no_point"  # the page shows "No current point yet": a slider that sets one reruns the page
+    NO_POINT = "_sl_no_point"  # starting from the current point, and there is none: the panels say so until one is
 
     @classmethod
     def z(cls) -> np.ndarray:
@@ -411,8 +411,6 @@ class SlidersState:
             set_point(np.asarray(z, np.float64))
             started_from = (started_from[0], st.session_state.get(POINT))
         st.session_state[cls.KEY] = started_from
-        if as_point and st.session_state.pop(cls.NO_POINT, False):
-            st.rerun(scope="app")  # a panel's fragment run cannot take the page's stale box away
 
     @classmethod
     def restart(cls) -> None:
