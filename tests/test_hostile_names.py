@@ -9,17 +9,13 @@ Screenshots go to test-artifacts/screenshots/hostile-*.png.
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
-from test_train_page import finished_card, open_train, settings
+from test_train_page import class_zip, finished_card, open_train, settings
 
 from browser import MAP_READY, READY, wait_idle
 from core.train import jobs
@@ -78,24 +74,9 @@ def server_env(place) -> dict[str, str]:
     return place[1]
 
 
-def hostile_zip(path: Path, per_class: int = 30) -> Path:
-    """Class folders named like markup, each of 28x28 PNGs of its own shape (a bar, a square, a cross)."""
-    rng = np.random.default_rng(0)
-    with zipfile.ZipFile(path, "w") as z:
-        for c, name in enumerate(CLASSES):
-            for i in range(per_class):
-                a = (rng.random((28, 28)) * 40).astype(np.uint8)
-                o = int(rng.integers(-3, 4))
-                if c == 0:
-                    a[12 + o : 16 + o, 4:24] = 255
-                elif c == 1:
-                    a[8 + o : 20 + o, 8:20] = 255
-                else:
-                    a[13 + o : 15 + o, 4:24] = a[4:24, 13 + o : 15 + o] = 255
-                buf = io.BytesIO()
-                Image.fromarray(a).save(buf, "PNG")
-                z.writestr(f"{name}/{i:03d}.png", buf.getvalue())
-    return path
+def hostile_zip(path: Path) -> Path:
+    """Class folders named like markup, each of 28x28 PNGs of its own shape (tests/test_train_page.class_zip)."""
+    return class_zip(path, per_class=30, names=CLASSES)
 
 
 def visit(page, url: str, ready: str, shot: str) -> list[str]:

@@ -63,11 +63,13 @@ def server_env(place) -> dict[str, str]:
     return place[1]
 
 
-def class_zip(path: Path, classes: int = 3, per_class: int = 40) -> Path:
-    """A zip of class folders of 28x28 PNGs: a bar, a square, a cross, with random jitter (seeded)."""
+def class_zip(path: Path, classes: int = 3, per_class: int = 40, names: list[str] | None = None) -> Path:
+    """A zip of class folders (``class0``… or ``names``) of 28x28 PNGs: a bar, a square, a cross, with random
+    jitter (seeded)."""
     rng = np.random.default_rng(0)
+    names = names or [f"class{c}" for c in range(classes)]
     with zipfile.ZipFile(path, "w") as z:
-        for c in range(classes):
+        for c in range(len(names)):
             for i in range(per_class):
                 a = (rng.random((28, 28)) * 40).astype(np.uint8)
                 o = int(rng.integers(-3, 4))
@@ -79,7 +81,7 @@ def class_zip(path: Path, classes: int = 3, per_class: int = 40) -> Path:
                     a[13 + o : 15 + o, 4:24] = a[4:24, 13 + o : 15 + o] = 255
                 buf = io.BytesIO()
                 Image.fromarray(a).save(buf, "PNG")
-                z.writestr(f"shapes/class{c}/{i:03d}.png", buf.getvalue())
+                z.writestr(f"shapes/{names[c]}/{i:03d}.png", buf.getvalue())
     return path
 
 

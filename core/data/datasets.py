@@ -591,15 +591,20 @@ def _probe_folder(path: Path) -> tuple[list[tuple[int, int]], bool]:
     return sizes, colour
 
 
+def _npz_arrays(z: zipfile.ZipFile, path: Path) -> dict[str, str]:
+    """An npz's arrays by name -> member name, read from its zip directory; DatasetError without an 'x'."""
+    names = {n[: -len(".npy")] if n.endswith(".npy") else n: n for n in z.namelist()}
+    if "x" not in names:
+        raise DatasetError(f"npz {path.name} has no array 'x' (found {sorted(names)[:10]})")
+    return names
+
+
 def _npz_read_shape(path: Path, image_size: int | None, channels: int | None) -> ReadShape:
     if not path.is_file():
         raise DatasetError(f"npz file not found: {path}")
     try:
         with zipfile.ZipFile(path) as z:
-            names = {n[: -len(".npy")] if n.endswith(".npy") else n: n for n in z.namelist()}
-            if "x" not in names:
-                raise DatasetError(f"npz {path.name} has no array 'x' (found {sorted(names)[:10]})")
-            shape, _ = _npy_header(z, names["x"])
+            shape, _ = _npy_header(z, _npz_arrays(z, path)["x"])
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, KeyError, RuntimeError) as e:
         raise DatasetError(f"not a readable npz file {path.name}: {type(e).__name__}") from e
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3)):
@@ -643,9 +648,7 @@ def _npz(path: Path):
         raise DatasetError(f"npz file not found: {path}")
     try:
         with zipfile.ZipFile(path) as z:
-            names = {n[: -len(".npy")] if n.endswith(".npy") else n: n for n in z.namelist()}
-            if "x" not in names:
-                raise DatasetError(f"npz {path.name} has no array 'x' (found {sorted(names)[:10]})")
+            names = _npz_arrays(z, path)
             shape, dtype = _npy_header(z, names["x"])
             if len(shape) not in (3, 4) or not 1 <= shape[0] <= MAX_IMAGES or max(shape[1:3]) > MAX_SIDE:
                 raise DatasetError(
