@@ -510,6 +510,9 @@ class _EncodeActor:
 
 def _ray_init():
     """ray, started here (a local Ray, or the cluster RAY_ADDRESS names) unless the caller already started one."""
+    # Ray Data's progress bars replace builtins.print for the whole process unless told not to: numba (UMAP,
+    # pynndescent) can then no longer compile a function that prints
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")
     import ray
 
     if not ray.is_initialized():

@@ -29,10 +29,15 @@ CKPT = ROOT / "checkpoints" / "mnist5k-vae16"
 @pytest.fixture(scope="session")
 def ray_cluster():
     """One local 2-CPU Ray for the whole test session."""
+    print_before = print
+    import builtins
+
+    os.environ.setdefault("RAY_TQDM_PATCH_PRINT", "0")  # as core.encode does: print stays Python's own
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20)
     yield ray
     ray.shutdown()
+    assert builtins.print is print_before  # a patched print breaks numba in every later test of this worker
 
 
 @pytest.fixture(scope="module")
