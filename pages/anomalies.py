@@ -43,7 +43,7 @@ with right:
     for n, (i, r) in enumerate(zip(worst, recon, strict=True)):
         with cols[n % 4]:
             cap = f"class {ctx.class_name(int(enc.labels[i]))} · {values[i]:.3g}"
-            st.image(anomalies.triplet(ctx.ds.x[i].numpy(), r), caption=state.plain(cap), alt=cap, output_format="PNG")
+            images.image(anomalies.triplet(ctx.ds.x[i].numpy(), r), cap)
             st.button(
                 f"#{i:d}",
                 key=f"an_pick{n}",
@@ -84,9 +84,4 @@ if prepared is not None:
     u3.plotly_chart(fig, key="an_up_map")
     _, nb = ctx.md.projector.latent_neighbors(one.mean, k=8)
     nb_caption = "8 nearest neighbours in latent space: " + ", ".join(f"#{int(i)}" for i in nb[0])
-    u2.image(
-        images.grid(ctx.home.x[nb[0]], nrow=8, scale=2),
-        output_format="PNG",
-        caption=state.plain(nb_caption),
-        alt=nb_caption,
-    )
+    images.image(images.grid(ctx.home.x[nb[0]], nrow=8, scale=2), nb_caption, where=u2)

@@ -38,7 +38,7 @@ for name, c in models.items():
     strips[f"{name}: mean pixel MSE {mse:.4f}"] = decode_means(loaders.model(c.ckpt), c.enc.mean[idx])
 for caption, x in strips.items():
     pil = images.grid(x, nrow=8, scale=2)
-    st.image(pil, caption=state.plain(caption), alt=caption, width=pil.width, output_format="PNG")
+    images.image(pil, caption, pil.width)
 
 # ------------------------------------------------------------------------------ prior samples
 st.subheader("64 samples from each model's prior, decoded")
@@ -52,12 +52,8 @@ def draw_grid(col, name: str, source: str) -> None:
     where = {"prior": "N(0, I)" if c.ckpt.config.kind == "vae" else "a Gaussian fitted to its codes"}.get(
         source, source
     )
-    col.image(
-        images.grid(compare.prior_images(c, source), nrow=8, scale=2),
-        caption=state.plain(f"{name}: 64 draws from {where}"),
-        alt=f"{name}: 64 draws from {where}",
-        width="stretch",
-        output_format="PNG",
+    images.image(
+        images.grid(compare.prior_images(c, source), nrow=8, scale=2), f"{name}: 64 draws from {where}", "stretch", col
     )
     col.markdown(
         f"far from every training code: **{d.far_share:.1%}** · "

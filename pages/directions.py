@@ -73,13 +73,7 @@ strip = attribute_strip(z, enc.mean, enc.labels, ca, cb, float(s), steps)
 decoded = decode_means(loaders.model(ctx.ckpt), strip.latents)
 picture = images.grid(decoded, nrow=steps)
 caption = f"z + s·(centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}), s from 0 to {s:+.1f}"
-st.image(
-    picture,
-    caption=state.plain(caption),
-    alt=caption,
-    width="stretch" if steps > 8 else picture.width,
-    output_format="PNG",
-)
+images.image(picture, caption, "stretch" if steps > 8 else picture.width)
 st.dataframe(
     pd.DataFrame(
         [[ctx.class_name(int(c)) for c in strip.nearest.label], [f"{f:.0%}" for f in strip.nearest.fraction]],
@@ -112,23 +106,13 @@ ext = dimension_extremes(enc.mean, dim, 8)
 for name, idx in (("lowest", ext.lowest), ("highest", ext.highest)):
     values = ", ".join(f"#{i} ({ext.values[i]:+.2f})" for i in idx)
     pil = images.grid(ctx.ds.x[idx], nrow=8, scale=2)
-    st.image(
-        pil,
-        caption=state.plain(f"8 {name} z{dim}: {values}"),
-        alt=f"8 {name} z{dim}: {values}",
-        width=pil.width,
-        output_format="PNG",
-    )
+    images.image(pil, f"8 {name} z{dim}: {values}", pil.width)
 sweep = traversal_values(enc.mean, z, dim, steps)
 swept = decode_means(loaders.model(ctx.ckpt), traversal_grid(z, [dim], sweep)[0])
 sweep_picture = images.grid(swept, nrow=steps)
-st.image(
+images.image(
     sweep_picture,
-    caption=state.plain(
-        f"z{dim} from {sweep[0]:+.2f} to {sweep[-1]:+.2f} (± 2 std of z{dim} over the data) around {where}"
-    ),
-    alt=f"z{dim} from {sweep[0]:+.2f} to {sweep[-1]:+.2f} (± 2 std of z{dim} over the data) around {where}",
-    width="stretch" if steps > 8 else sweep_picture.width,
-    output_format="PNG",
+    f"z{dim} from {sweep[0]:+.2f} to {sweep[-1]:+.2f} (± 2 std of z{dim} over the data) around {where}",
+    "stretch" if steps > 8 else sweep_picture.width,
 )
 images.strip_downloads(sweep_picture, swept, f"z{dim}", "dr_sweep", "Sweep", cols=st.columns(2))

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.analysis.walks import class_centroids, interpolate, nearest_class
 from core.models.inference import decode_means, encode_means
-from ui import figures, images, loaders, settings, state
+from ui import figures, images, loaders, settings
 from ui.shell import page
 
 ctx = page(
@@ -69,13 +69,7 @@ path = interpolate(a, b, steps, method)
 decoded = decode_means(loaders.model(ctx.ckpt), path)
 near = nearest_class(path, enc.mean, enc.labels, k=10)
 strip = images.grid(decoded, nrow=steps)
-st.image(
-    strip,
-    caption=state.plain(f"{method} in {steps} steps"),
-    alt=f"{method} in {steps} steps",
-    width="stretch" if steps > 8 else "content",
-    output_format="PNG",
-)
+images.image(strip, f"{method} in {steps} steps", "stretch" if steps > 8 else "content")
 table = pd.DataFrame(
     [[ctx.class_name(int(c)) for c in near.label], [f"{f:.0%}" for f in near.fraction]],
     index=["nearest class", "share of 10 neighbours"],

@@ -105,7 +105,7 @@ for title, idx, name in (
     st.subheader(state.plain(title))
     img = images.grid(ctx.ds.x[idx], nrow=16, scale=2)
     shown = ", ".join(f"#{i} ({ctx.class_name(int(enc.labels[i]))})" for i in idx)
-    st.image(img, caption=state.plain(shown), alt=shown, output_format="PNG")
+    images.image(img, shown)
     st.download_button(
         state.plain(f"PNG of the {title}"), images.png_bytes(img), f"{name}.png", "image/png", key=f"un_png_{name}"
     )

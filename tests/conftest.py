@@ -10,7 +10,9 @@ import torch
 
 from core.data.datasets import Dataset, load_dataset
 from core.models.autoencoders import Autoencoder, ModelConfig, build_model
-from support import SEED, make_mnist_root
+from core.train import jobs
+from core.train.jobs import JobState
+from support import ROOT, SEED, make_mnist_root
 
 
 @pytest.fixture(autouse=True)
@@ -95,3 +97,23 @@ def media(monkeypatch):
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
     return store
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory):
+    """A checkpoint root, cache and data root of the module's own, and the environment of a server on them (a
+    module that uses it serves them: its ``server_env`` returns ``place[1]``)."""
+    (ROOT / "test-artifacts" / "screenshots").mkdir(parents=True, exist_ok=True)
+    base = tmp_path_factory.mktemp("place")
+    root = base / "checkpoints"
+    root.mkdir()
+    env = {
+        "LATENT_EXPLORER_CHECKPOINTS": str(root),
+        "LATENT_EXPLORER_CACHE": str(base / "cache"),
+        "LATENT_EXPLORER_DATA_ROOTS": str(base),
+        "OMP_NUM_THREADS": "1",  # one thread per process: the two shared cores are not oversubscribed
+    }
+    yield root, env, base
+    for job in jobs.list_jobs(root):  # end what a failed test left running: by its job, never by name
+        if job.state in (JobState.QUEUED, JobState.RUNNING):
+            jobs.stop(root, job.id)

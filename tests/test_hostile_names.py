@@ -52,25 +52,8 @@ LINKS_TO_HOST = """(host) => {
 
 
 @pytest.fixture(scope="module")
-def place(tmp_path_factory):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    base = tmp_path_factory.mktemp("hostile")
-    root = base / "checkpoints"
-    root.mkdir()
-    env = {
-        "LATENT_EXPLORER_CHECKPOINTS": str(root),
-        "LATENT_EXPLORER_CACHE": str(base / "cache"),
-        "LATENT_EXPLORER_DATA_ROOTS": str(base),
-        "OMP_NUM_THREADS": "1",
-    }
-    yield root, env, base
-    for job in jobs.list_jobs(root):
-        if job.state in (JobState.QUEUED, JobState.RUNNING):
-            jobs.stop(root, job.id)
-
-
-@pytest.fixture(scope="module")
 def server_env(place) -> dict[str, str]:
+    """The module's server (conftest ``server``) serves the module's own checkpoint root (conftest ``place``)."""
     return place[1]
 
 

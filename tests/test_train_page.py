@@ -39,27 +39,8 @@ def plotted(page, js: str, name: str, more_than: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def place(tmp_path_factory):
-    """A checkpoint root, cache and data root of the module's own, and the server's environment for them."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    base = tmp_path_factory.mktemp("train-page")
-    root = base / "checkpoints"
-    root.mkdir()
-    env = {
-        "LATENT_EXPLORER_CHECKPOINTS": str(root),
-        "LATENT_EXPLORER_CACHE": str(base / "cache"),
-        "LATENT_EXPLORER_DATA_ROOTS": str(base),
-        "OMP_NUM_THREADS": "1",  # one thread per process: the two shared cores are not oversubscribed
-    }
-    yield root, env, base
-    for job in jobs.list_jobs(root):  # end what a failed test left running: by its job, never by name
-        if job.state in (JobState.QUEUED, JobState.RUNNING):
-            jobs.stop(root, job.id)
-
-
-@pytest.fixture(scope="module")
 def server_env(place) -> dict[str, str]:
-    """The module's server (conftest ``server``) serves the module's own checkpoint root."""
+    """The module's server (conftest ``server``) serves the module's own checkpoint root (conftest ``place``)."""
     return place[1]
 
 

@@ -124,15 +124,18 @@ def gif_bytes(frames: list[Image.Image], duration: int = 150) -> bytes:
     return buf.getvalue()
 
 
+def image(picture, caption: str, width: int | str = "content", where=st) -> None:
+    """One image (PNG, so small ones stay sharp) with its caption shown as typed (state.plain) and as its alt text."""
+    where.image(picture, caption=state.plain(caption), alt=caption, width=width, output_format="PNG")
+
+
 def show_images(images: list, captions: list[str], cols: int | None = None) -> None:
     """Images side by side, each with its caption."""
     columns = st.columns(cols or len(images))
     for i, (img, cap) in enumerate(zip(images, captions, strict=True)):
         pil = img if isinstance(img, Image.Image) else to_pil(img)
         # natural size and PNG: no blur, no stretch, no JPEG artefacts on tiny images
-        columns[i % len(columns)].image(  # alt: a screen reader's words (an attribute, so the raw caption)
-            pil, caption=state.plain(cap), alt=cap, width=pil.width, output_format="PNG"
-        )
+        image(pil, cap, pil.width, columns[i % len(columns)])
 
 
 def csv_download(ctx: Ctx) -> None:

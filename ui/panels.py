@@ -33,16 +33,10 @@ def current_point(ctx: Ctx, neighbours: bool = True) -> None:
     md = ctx.md
     _, found = md.projector.latent_neighbors(here, k=9)
     nb = [int(i) for i in found[0] if not (md.on_home_map and isinstance(ctx.point, int) and i == ctx.point)][:8]
-    st.image(
-        images.grid(ctx.home.x[nb], nrow=4, scale=2),
-        output_format="PNG",
-        caption=state.plain(
-            f"8 nearest neighbours in latent space (from {ctx.home.name}, the map's own images): "
-            + ", ".join(f"#{i}" for i in nb)
-        ),
-        alt=f"8 nearest neighbours in latent space (from {ctx.home.name}, the map's own images): "
-        + ", ".join(f"#{i}" for i in nb),
+    nb_caption = f"8 nearest neighbours in latent space (from {ctx.home.name}, the map's own images): " + ", ".join(
+        f"#{i}" for i in nb
     )
+    images.image(images.grid(ctx.home.x[nb], nrow=4, scale=2), nb_caption)
     png = images.png_bytes(images.grid(np.concatenate([np.stack(shown), ctx.home.x[nb]]), nrow=10))
     st.download_button("PNG of these images", png, "current-point.png", "image/png", key="map_png")
 

@@ -55,7 +55,7 @@ def traversal(ctx: Ctx, z: np.ndarray, lay: Layout) -> None:
 
 
 def no_point(note) -> None:
-    """Say, in the panel's placeholder ``note``, that there is no current point to start from, while there is none."""
+    """Tell, in the panel's slot ``note``, that the page starts from zero because no point is current yet."""
     if st.session_state.get(SlidersState.NO_POINT) and not st.session_state.get(state.POINT):
         note.info("No current point yet (click one on the Map page): starting from zero.")
 
