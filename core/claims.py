@@ -68,14 +68,14 @@ def clustering_claim() -> Claim:
 
 def anomaly_claim() -> Claim:
     table = json.loads((ROOT / "checkpoints" / "anomaly-study-mnist5k.json").read_text())
-    mean, ones = table["mean"], table["per_class"]["1"]["auroc"]
-    best = max((k for k in mean if k not in ("pixel_knn", "pyod_ae")), key=lambda k: mean[k]["auroc"])
+    mean, worst, ones = table["mean"], table["worst"], table["per_class"]["1"]["auroc"]
     return Claim(
         "Bad reconstructions find anomalies (a model trained on dogs rebuilds a cat badly)",
         f"leave-one-class-out, ten 16-D VAEs, mean AUROC: reconstruction error {mean['recon_error']['auroc']:.3f}, "
-        f"pixel 5-NN baseline {mean['pixel_knn']['auroc']:.3f}, best latent score ({best}) {mean[best]['auroc']:.3f}; "
-        f"a held-out 1 is rebuilt better than known digits (AUROC {ones['recon_error']['auroc']:.3f})",
-        "partly: no better than pixel distances on average; scores in latent space do better",
+        f"pixel 5-NN baseline {mean['pixel_knn']['auroc']:.3f}, the latent density chosen on validation classes "
+        f"{mean['chosen']['auroc']:.3f} (worst class {worst['chosen']:.3f}); a held-out 1 is rebuilt better than "
+        f"known digits (AUROC {ones['recon_error']['auroc']:.3f})",
+        "partly: no better than pixel distances on average; a latent density does better",
     )
 
 

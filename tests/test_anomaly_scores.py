@@ -21,7 +21,16 @@ from core.analysis.anomaly import (
     score_images,
     scores_for,
 )
-from core.analysis.anomaly_study import StudySettings, _finished, format_table, mean_row, study_table
+from core.analysis.anomaly_study import (
+    CANDIDATES,
+    Choice,
+    StudySettings,
+    _finished,
+    choose_score,
+    format_table,
+    mean_row,
+    study_table,
+)
 from core.errors import ConfigError
 from core.models.inference import EncodedSet, encode_dataset
 
@@ -146,7 +155,10 @@ def fake_rocs(value: float, seed: int) -> dict:
 
 
 def test_study_table_means_per_score_and_formats_one_row_per_class(tmp_path):
-    per_class = {c: {"rocs": fake_rocs(1.0 + c, c), "train_seconds": 1.0, "n_test": 40} for c in range(2)}
+    choice = Choice(("gmm_nll", 20), {c: (0.9, 0.8) for c in CANDIDATES})
+    per_class = {
+        c: {"rocs": fake_rocs(1.0 + c, c), "train_seconds": 1.0, "n_test": 40, "chosen": choice} for c in range(2)
+    }
     table = study_table(StudySettings(out=str(tmp_path / "t.json")), per_class, complete=True)
     mean = np.mean([per_class[c]["rocs"]["recon_error"].auroc for c in range(2)])
     assert table["mean"]["recon_error"]["auroc"] == pytest.approx(mean)
@@ -155,6 +167,25 @@ def test_study_table_means_per_score_and_formats_one_row_per_class(tmp_path):
     text = format_table(json.loads(json.dumps(table)))
     assert text.count("\n") == 1 + 2 + 1 and "| mean |" in text and "reconstruction error" in text
     assert mean_row(per_class) == table["mean"]
+    assert table["worst"]["recon_error"] == min(per_class[c]["rocs"]["recon_error"].auroc for c in range(2))
+    assert table["per_class"]["0"]["chosen"]["validation"]["gmm_nll:20"] == {"mean": 0.9, "worst": 0.8}
+
+
+def test_the_study_chooses_a_density_on_validation_classes_alone():
+    """Twelve blobs on a line: 5 mixture components of the eleven fitted blobs span the gap of the one left out
+    (it looks usual), 20 components or nearest neighbours see the gap. The test rows (garbage) play no part."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(12), 100)
+    z = np.c_[labels * 5.0, np.zeros(len(labels))] + rng.normal(size=(len(labels), 2))
+    train = np.ones(len(labels), bool)
+    train[::10] = False  # "test" rows
+    z[~train] = rng.normal(size=(int((~train).sum()), 2)) * 100
+    got = choose_score(z, labels, train)
+    assert got.validation[("gmm_nll", 5)][0] < 0.985  # inner blobs are hidden by wide components
+    assert got.candidate != ("gmm_nll", 5) and got.validation[got.candidate][0] > 0.995
+    assert set(got.validation) == set(CANDIDATES)
+    z[~train] = 0.0  # other test rows: the same choice
+    assert choose_score(z, labels, train) == got
 
 
 def test_a_finished_model_is_skipped_and_a_partial_one_is_not(tmp_path):

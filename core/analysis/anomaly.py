@@ -115,6 +115,7 @@ LABELS = {
     "latent_knn": "latent 5-NN distance",
     "gmm_nll": "GMM negative log density",
     "combined": "combined (mean percentile)",
+    "chosen": "latent density chosen on validation classes",
     "pixel_knn": "pixel 5-NN distance (baseline)",
     "pyod_ae": "PyOD autoencoder (baseline)",
 }
