@@ -88,16 +88,25 @@ def decoder_file_name(ckpt: Checkpoint) -> str:
     return f"decoder-{key}.onnx"
 
 
+def exported_decoder(ckpt: Checkpoint) -> Path | None:
+    """Path of the checkpoint's decoder as ONNX when it was exported before (never exports: no torch), else None."""
+    name = decoder_file_name(ckpt)
+    for folder in (ckpt.path / "cache", USER_CACHE / ckpt.name):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
 def export_decoder(ckpt: Checkpoint) -> Path:
     """Path of the checkpoint's decoder as ONNX, exported now unless already cached.
 
     Cached in the checkpoint's ``cache`` folder, or under the user cache when that folder is read-only.
     """
+    found = exported_decoder(ckpt)
+    if found is not None:  # found without torch: the app's first page stays torch-free
+        return found
     name = decoder_file_name(ckpt)
     folders = [ckpt.path / "cache", USER_CACHE / ckpt.name]
-    for folder in folders:
-        if (folder / name).is_file():  # found without torch: the app's first page stays torch-free
-            return folder / name
     data = decoder_onnx_bytes(ckpt.model)
     try:
         return _write(folders[0] / name, data)

@@ -205,7 +205,7 @@ def test_the_live_map_loads_its_code_first_and_the_fallback_plotly():
     """The shell sends the page's live module in a hidden preload element (the browser loads it and onnxruntime-web
     during the server's imports) and no Plotly code; with the live map off, Plotly's code and no live module."""
     at = open_page("map")
-    assert sorted(elements(at, "bidi_component")) == ["live_preload_el", "map_view"]
+    assert sorted(elements(at, "bidi_component")) == ["live_prefetch_el", "live_preload_el", "map_view"]
     assert not elements(at, "plotly_chart")
     at = open_page("map", map_live="0")
     assert "plotly_preload_chart" in elements(at, "plotly_chart") and not elements(at, "bidi_component")

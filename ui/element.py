@@ -107,16 +107,24 @@ def wanted(entry: str, setting: str) -> bool:
     return st.session_state.get(setting, st.query_params.get(setting) != "0") is not False
 
 
-def preload(entry: str) -> None:
-    """Send the hidden preload element for ``entry`` (the URL the real element imports: loaded once), sent first
+def preload(entry: str, files: tuple[str, ...] = (), key: str = "live_preload") -> None:
+    """Send a hidden preload element for ``entry`` (the URL the real element imports: loaded once), sent first
     on a live page: the browser loads the module and onnxruntime-web while the server imports and runs the page.
+    ``files`` are fetched at once too (the checkpoint's decoder, once the sidebar knows it: ``prefetch``).
 
     Measured: also starting the decoder's session here gained nothing (3.07 s vs 3.11 s to a hovering map):
     the browser's one thread then makes the session instead of drawing the page.
     """
-    st.html("<style>.st-key-live_preload {display: none}</style>")
-    with st.sidebar.container(key="live_preload"):
-        component("latent_live_preload")(key="live_preload_el", data=packed(entry, None))
+    st.html(f"<style>.st-key-{key} {{display: none}}</style>")
+    with st.sidebar.container(key=key):
+        component("latent_live_preload")(key=f"{key}_el", data=packed(entry, None, files))
+
+
+def prefetch(entry: str, decoder: Path | None) -> None:
+    """Have the browser fetch the checkpoint's exported decoder now (its gzip copy, as ``decoder.ts`` asks for it),
+    not when the page's element arrives a second later; nothing when it was never exported (that needs torch)."""
+    if decoder is not None:
+        preload(entry, (model_url(decoder)[1],), key="live_prefetch")
 
 
 def caption(setting: str, live: bool, what_live: str, what_server: str) -> None:

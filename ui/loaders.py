@@ -360,6 +360,18 @@ def reconstructions(ctx: Ctx) -> np.ndarray | None:
 
 
 @st.cache_resource(show_spinner="Exporting the decoder for the browser…")
+def exported_decoder(name: str | None) -> Path | None:
+    """The checkpoint's decoder as ONNX when exported before (core.export.exported_decoder: no torch), else None."""
+    from core.export import exported_decoder
+
+    if name not in checkpoint_names():
+        return None
+    try:
+        return exported_decoder(get_checkpoint(name))
+    except LatentExplorerError:
+        return None
+
+
 def decoder_onnx(name: str, sha: str) -> Path:
     """The checkpoint's decoder as one ONNX file (core.export), for live decoding in the browser."""
     from core.export import export_decoder  # lazy: only the live Sliders page needs it

@@ -96,6 +96,10 @@ def run() -> None:
     from ui.sidebar import sidebar  # imports the core (not torch): while the browser loads the code sent above
 
     sidebar()
+    if spec.live and element.wanted(*spec.live):
+        from ui.loaders import exported_decoder
+
+        element.prefetch(spec.live[0], exported_decoder(st.session_state.get(state.CKPT)))
 
     st.session_state[state.ACTIVE] = ()  # the page registers its settings (state.restore) as it runs
     _run.active = True

@@ -92,7 +92,7 @@ def card(ckpt) -> None:
         (st.caption if conv.get("converged") else st.warning)(state.plain("Training " + conv["reason"]))
     if info.get("command"):
         with st.expander("Training command"):
-            st.code(info["command"], language="bash", wrap_lines=True)
+            st.text(info["command"])
 
 
 def dataset_label(spec: str) -> str:

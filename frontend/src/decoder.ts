@@ -13,6 +13,12 @@ export const WASM = "ort-wasm-simd-threaded.wasm";
 /** When each loading step finished (performance.now()), for the benchmark's breakdown of the first image. */
 export const marks: Record<string, number> = {};
 
+/** Note a loading step in ``marks`` and in the page's performance timeline (``le:<name>``, for the benchmarks). */
+export function mark(name: string): void {
+  marks[name] = performance.now();
+  performance.mark?.(`le:${name}`);
+}
+
 /** Bytes of ``gz`` (a gzip file, inflated by the browser's DecompressionStream), else of ``plain``. */
 export async function fetchBytes(plain: string, gz: string | null): Promise<Uint8Array> {
   if (gz && typeof DecompressionStream !== "undefined") {
@@ -35,11 +41,11 @@ let ort: Promise<OrtModule> | null = null;
 export function loadOrt(base: string): Promise<OrtModule> {
   ort ??= (async () => {
     const wasm = fetchBytes(base + WASM, base + WASM + ".gz").then(
-      (b) => ((marks.wasm = performance.now()), b),
+      (b) => (mark("wasm"), b),
       () => null, // ORT then fetches the plain .wasm itself
     );
     const mod: OrtModule = await import(/* @vite-ignore */ `${base}ort.wasm.min.mjs`);
-    marks.ort = performance.now();
+    mark("ort");
     mod.env.wasm.numThreads = 1; // threads would need cross-origin isolation, and cost start-up
     mod.env.wasm.wasmPaths = base; // the .mjs glue comes from here either way
     const bytes = await wasm;
@@ -56,10 +62,10 @@ const sessions = new Map<string, Promise<Decoder>>();
 export function decoderFor(base: string, model: string, gz: string | null, latentDim: number): Promise<Decoder> {
   let dec = sessions.get(model);
   if (!dec) {
-    const bytes = fetchBytes(model, gz).then((b) => ((marks.model = performance.now()), b));
+    const bytes = fetchBytes(model, gz).then((b) => (mark("model"), b));
     dec = loadOrt(base).then(async (o) => {
       const d = await Decoder.create(o, await bytes, latentDim);
-      marks.session = performance.now();
+      mark("session");
       return d;
     });
     sessions.set(model, dec);

@@ -50,8 +50,12 @@ export default function load(component: Component): () => void {
   const { module, preload: files, data } = JSON.parse(component.data.json) as Envelope;
   const url = new URL(module, window.location.origin).href;
   if (data === null) {
-    // the hidden preload element: start loading the page's module (and onnxruntime-web) during the server's run
-    if (typeof WebAssembly !== "undefined") import(/* @vite-ignore */ url).catch(() => {});
+    // a hidden preload element: start loading the page's module (and onnxruntime-web), and fetching the files it
+    // names (the decoder), during the server's run
+    if (typeof WebAssembly !== "undefined") {
+      preload(files);
+      import(/* @vite-ignore */ url).catch(() => {});
+    }
     return () => {};
   }
   if (typeof WebAssembly === "undefined") return noWasm(component);

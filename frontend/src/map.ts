@@ -7,7 +7,7 @@
  */
 import type { ElementArgs } from "./element";
 import createScatterplot from "regl-scatterplot";
-import { decoderFor, loadOrt, type Decoder } from "./decoder";
+import { decoderFor, loadOrt, mark, type Decoder } from "./decoder";
 import { KernelInverse, type InverseShape } from "./inverse";
 import { legend, type Colour } from "./map-colours";
 import { bounds, fetchFloats, frameOf, linearScale, type Frame, type LinearScale } from "./map-data";
@@ -310,6 +310,7 @@ class MapView {
         this.showHistogram([]); // a new map starts without a selection
       }
       if (colourBuf) await this.drawPoints(data.colour, await colourBuf, newMap);
+      if (colourBuf) mark("map-drawn");
       if (newMap) this.place(data);
       if (data.clear !== this.shown.clear) {
         if (this.shown.clear >= 0) this.scatter.deselect({ preventEvent: true } as any);
@@ -610,6 +611,7 @@ class MapView {
 
 // Start fetching onnxruntime-web when this module is first imported: by the page's preload element (ui/element.py)
 // while the server still runs the page, so the map finds the runtime loaded.
+mark("map-module");
 void loadOrt(new URL(/* @vite-ignore */ "./ort/", import.meta.url).href).catch(() => {});
 
 // One view per element key for the page's life: a remount re-attaches it with its camera and selection.
@@ -628,6 +630,7 @@ export default function mount(args: Args): () => void {
   }
   if (view.root.parentNode !== args.parentElement) args.parentElement.append(view.root);
   window.__latentMap = view.stats;
+  mark("map-mount");
   void view.update(args);
   const v = view;
   return () => v.root.remove();
