@@ -18,6 +18,25 @@ from core.errors import DatasetError
 from support import make_mnist_root
 
 
+def test_mnist5k_is_parsed_once_then_read_from_a_binary_copy(tmp_path, monkeypatch):
+    """The first page after a server start reads a binary copy (milliseconds), not the CSV (0.1 s); a damaged copy
+    is parsed again and rewritten."""
+    from core.data import datasets
+
+    monkeypatch.setattr(datasets, "USER_CACHE", tmp_path)
+    want = datasets._mnist5k()[0]
+    (copy,) = tmp_path.glob("mnist5k-*.npy")
+    table = np.load(copy, allow_pickle=False)
+    assert table.shape == (5000, 785) and np.array_equal(
+        table[:, :784].reshape(-1, 1, 28, 28).astype(np.float32) / 255.0, want
+    )
+    table[0, 0] = 7  # a copy that disagrees with the CSV is what the loader reads: proof it reads the copy
+    np.save(copy, table)
+    assert datasets._mnist5k()[0][0, 0, 0, 0] == np.float32(7 / 255.0)
+    copy.write_bytes(b"not an npy file")
+    assert np.array_equal(datasets._mnist5k()[0], want) and np.load(copy).shape == (5000, 785)
+
+
 def test_mnist5k_shape_labels_and_stratified_split():
     ds = load_dataset("mnist5k")
     assert ds.x.shape == (5000, 1, 28, 28) and ds.x.dtype == torch.float32

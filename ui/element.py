@@ -30,6 +30,7 @@ NEEDED = (
     "ort/ort-wasm-simd-threaded.wasm",
     "ort/ort-wasm-simd-threaded.wasm.gz",
 )
+ORT_WASM_GZ = URL + NEEDED[-1]  # onnxruntime-web's wasm as decoder.ts fetches it (the build's gzip copy)
 
 
 def _guarded_decoder(decode: Callable, empty: bool = False) -> Callable:
