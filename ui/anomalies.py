@@ -203,7 +203,8 @@ def show_study(dataset: str) -> None:
     notes += [CHOSEN_NOTE] if "chosen" in table["scores"] else []
     notes += [PYOD_NOTE] if table.get("pyod") else ["PyOD was not installed: no PyOD baseline."]
     st.dataframe(frame, key="an_study", height=35 * (len(frame) + 1) + 3)  # every row in view, the mean too
-    st.caption(plain(" ".join(notes)))
+    for note in notes:  # one caption each: plain() keeps a text to 500 characters
+        st.caption(plain(note))
 
 
 def show_upload_scores(values: dict[str, float], percentiles: dict[str, float]) -> None:
