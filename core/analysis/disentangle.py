@@ -131,7 +131,7 @@ class FactorAssociations:
         """'z3 · smile, ρ 0.81' (a continuous factor), 'z3 · glasses, MI 0.42' (a categorical one), or
         'z3 · no factor, MI 0.01' when even the best factor shares almost nothing with the dimension."""
         k, mi = int(self.best[d]), self.best_mi(d)
-        if mi < MIN_MI:
+        if round(mi, 2) < MIN_MI:  # as shown: never "no factor, MI 0.05" beside "glasses, MI 0.05"
             return f"z{d:d} · no factor, MI {mi:.2f}"
         if self.categorical[k]:
             return f"z{d:d} · {self.names[k]}, MI {mi:.2f}"
@@ -235,9 +235,6 @@ class DisentanglementFigures:
     dci_completeness: float
     dci_informativeness: float
     labels: list[str]  # per latent dimension: FactorAssociations.label
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def disentanglement_figures(
