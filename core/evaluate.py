@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.analysis.disentangle import DisentanglementFigures, disentanglement_figures
 from core.analysis.map_inverse import InverseFigures
 from core.analysis.uncertainty import Correlation
 from core.cache import atomic_write_bytes, content_key
@@ -56,6 +57,9 @@ class Evaluation:
     from_map_class_agreement: float
     inverse: dict[str, InverseFigures]  # "knn10" (the baseline) and "kernel" (from_map: the map's one inverse)
     timings_s: dict[str, float]
+    # MIG, DCI and each dimension's factor, for a dataset with ground-truth factors (faces); None otherwise, and in
+    # evaluations stored before it existed (so they still load under the same key)
+    disentanglement: DisentanglementFigures | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +72,8 @@ class Evaluation:
         d["spearman"] = {m: Correlation(**c) for m, c in d["spearman"].items()}
         d["to_map_heldout_offset"] = OutOfSample(**d["to_map_heldout_offset"])
         d["inverse"] = {k: InverseFigures(**v) for k, v in d["inverse"].items()}
+        if d.get("disentanglement") is not None:
+            d["disentanglement"] = DisentanglementFigures(**d["disentanglement"])
         return cls(**d)
 
 
@@ -114,6 +120,16 @@ def from_map_agreement(proj: Projector, ckpt: Checkpoint, enc: EncodedSet, n: in
         z_back = model.encode(x).mean.cpu().numpy()
     predicted, _ = knn_vote(z_back, enc.mean, labels, k=10)
     return float((predicted == majority).mean())
+
+
+def disentanglement_of(
+    z: np.ndarray, attributes: dict[str, np.ndarray], is_test: np.ndarray, seed: int = 0
+) -> DisentanglementFigures | None:
+    """MIG, DCI and per-dimension labels of latent means ``z`` against a dataset's ground-truth factors (MIG and
+    labels on the test split, DCI fitted on the training split), or None for a dataset without factors."""
+    if not attributes:
+        return None
+    return disentanglement_figures(z, attributes, is_test, seed)
 
 
 def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) -> Evaluation:
@@ -174,6 +190,9 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
         "kernel": inverse_figures(proj, enc, KernelInverse()),
     }
     t["inverse_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    disentanglement = disentanglement_of(enc.mean, ds.attributes, enc.is_test, seed)
+    t["disentanglement_s"] = time.perf_counter() - t0
     result = Evaluation(
         checkpoint=ckpt.name,
         kind=ckpt.config.kind,
@@ -198,6 +217,7 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
         from_map_class_agreement=from_map_agreement(proj, ckpt, enc, seed=seed),
         inverse=inverse,
         timings_s={k: round(v, 4) for k, v in t.items()},
+        disentanglement=disentanglement,
     )
     if save:
         try:

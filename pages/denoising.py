@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis.denoise import INPUT, NOISE_LABELS, denoise, describe, ranking, sample_indices
-from core.models.autoencoders import NOISES
+from core.models.config import noises_for
 from ui import denoising, images, settings, state
 from ui.shell import page
 
@@ -29,6 +29,7 @@ if not fits:
         )
     )
 ds = ctx.ds if fits else home
+NOISES = noises_for(ckpts["DAE"].config.image_shape[0])  # greyscale only for colour models: grey has no colour
 SOURCES = {"random": "random test images", "point": "the current point", "upload": "an uploaded image"}
 LEVELS = tuple(round(0.05 * i, 2) for i in range(21))
 settings.restore(
@@ -46,7 +47,8 @@ level = k1.select_slider(
     "Level",
     LEVELS,
     key="dn_level",
-    help="Gaussian noise: its standard deviation; masking and salt-and-pepper: the fraction of pixels hit.",
+    help="Gaussian noise: its standard deviation; masking and salt-and-pepper: the fraction of pixels hit; "
+    "greyscale (colour models only): how far towards grey, 1 fully grey.",
 )
 seed = int(k3.number_input("Seed (images and noise)", 0, 9999, key="dn_seed"))
 

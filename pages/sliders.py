@@ -75,7 +75,14 @@ if S.needs_start(started_from, D, follow_point=mode == "point"):
     # a start vector never replaces the current point by itself: only a moved slider does
     S.load(np.clip(start_vector(mode), lo, hi), started_from)
 top = [int(d) for d in act.order[: min(8, D)]]  # the traversal grid: the 8 most active dimensions
-lay = Layout(act, [int(d) for d in act.order] if show_all else top, top, lo, hi)
+lay = Layout(act, [int(d) for d in act.order] if show_all else top, top, lo, hi, loaders.factor_labels(ctx))
+if lay.factors is not None:
+    st.caption(
+        state.plain(
+            f"{ctx.home.name} has ground-truth factors: each slider is named by the factor its dimension tracks "
+            "most, with the Spearman ρ (or, for a categorical factor, the mutual information divided by its entropy)."
+        )
+    )
 if use_live:  # a statement, not a conditional expression: magic would write its value (None)
     live_panel(ctx, lay, started_from)
 else:

@@ -301,6 +301,27 @@ def typicality(ctx: Ctx, recon_error: float):
     return place(recon_error, home.recon_error[~home.is_test])
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _factor_labels(key: str, _z: np.ndarray, _attributes: dict[str, np.ndarray]) -> list[str]:
+    from core.analysis.disentangle import factor_associations
+
+    return factor_associations(_z, _attributes).labels()
+
+
+def factor_labels(ctx: Ctx) -> list[str] | None:
+    """Per latent dimension, the ground-truth factor it tracks most ('z3 · smile, ρ 0.81'), measured once per
+    checkpoint on its own dataset (cached); None when that dataset has no factors (digits)."""
+    from core.cache import content_key
+
+    home = ctx.home
+    if not home.attributes:
+        return None
+    enc = ctx.enc if ctx.ds is home else load_map(ctx.ckpt, home, home).enc
+    key = content_key("factor-labels", 1, weights=ctx.ckpt.weights_sha256, dataset=home.key)
+    what = f"Finding the factor of {home.name} each latent dimension tracks ({len(enc):,} images)…"
+    return computed(what, _factor_labels, (key,), enc.mean, home.attributes)
+
+
 # ------------------------------------------------------------------------------ the model
 
 

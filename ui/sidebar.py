@@ -63,7 +63,8 @@ def card(ckpt) -> None:
         f"input: {'RGB' if c == 3 else 'grey'} {h}×{w} images" + (" · ONNX" if cfg.architecture == "onnx" else ""),
     ]
     if cfg.kind == "dae":
-        lines_md.append(f"trained to remove {cfg.noise} noise (level {cfg.noise_level:g})")
+        removes = "greyscale (restores colour)" if cfg.noise == "greyscale" else f"{cfg.noise} noise"
+        lines_md.append(f"trained to remove {removes} (level {cfg.noise_level:g})")
     if cfg.kind == "vae" and cfg.beta != 1:
         lines_md.append(f"β = {cfg.beta:g}")
     if ckpt.excluded_class is not None:

@@ -26,6 +26,22 @@ class Layout:
     grid_rows: list[int]
     lo: float
     hi: float
+    factors: list[str] | None = None  # per dimension, the factor it tracks (loaders.factor_labels), if the data has any
+
+    def label(self, d: int) -> str:
+        """A slider's name: the factor the dimension tracks ('z3 · smile, ρ 0.81'), else its activity ('z3 · 0.42')."""
+        return self.factors[d] if self.factors is not None else f"z{d:d} · {self.act.score[d]:.2f}"
+
+    @property
+    def help(self) -> str:
+        """What the text after a slider's name says."""
+        if self.factors is not None:
+            return (
+                "After the name: the ground-truth factor this dimension tracks most, by mutual information (20 "
+                "equal-count bins, divided by the factor's entropy), with its Spearman ρ (its MI for a categorical "
+                "factor); 'no factor' when even the best shares almost nothing."
+            )
+        return f"The number after the name is this dimension's activity: {self.act.meaning}."
 
 
 def small_map(ctx: Ctx, z: np.ndarray) -> None:
@@ -69,7 +85,7 @@ def live_panel(ctx: Ctx, lay: Layout, started_from: tuple) -> None:
         view = SliderView(
             z=SlidersState.z().tolist(),
             rev=SlidersState.rev(),
-            dims=[SliderDim(int(d), f"z{d} · {lay.act.score[d]:.2f}") for d in lay.shown],
+            dims=[SliderDim(int(d), lay.label(int(d))) for d in lay.shown],
             grid=lay.grid_rows,
             lo=lay.lo,
             hi=lay.hi,
@@ -108,12 +124,12 @@ def server_panel(ctx: Ctx, lay: Layout, started_from: tuple) -> None:
         for d in lay.shown:
             st.session_state.setdefault(f"z{d}", round(float(z[d]), 2))
             v = st.slider(
-                f"z{d:d} · {lay.act.score[d]:.2f}",
+                state.plain(lay.label(d)),
                 lay.lo,
                 lay.hi,
                 step=0.01,
                 key=f"z{d}",
-                help=state.plain(f"The number after the name is this dimension's activity: {lay.act.meaning}."),
+                help=state.plain(lay.help),
             )
             if abs(v - round(float(z[d]), 2)) > 1e-9:  # moved by the user (untouched ones keep their exact value)
                 z[d] = v

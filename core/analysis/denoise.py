@@ -3,14 +3,16 @@
     python -m core.analysis.denoise --dataset mnist5k
 
 computes the curves of the three shipped 16-D models (AE, DAE, VAE) on the dataset's 500 test images
-for every noise of ``core.models.autoencoders.NOISES`` and stores them beside the DAE (``cache/denoise-<key>.json``),
-so the Denoising page reads them instead of recomputing.
+for every noise that changes its images (``core.models.config.noises_for``) and stores them beside the DAE
+(``cache/denoise-<key>.json``), so the Denoising page reads them instead of recomputing.
 
 - PSNR = 10 log10(1 / MSE) in dB for images in [0, 1]; identical images give +inf (no error at all),
   so at level 0 the corrupted input's PSNR is +inf and a mean over images with one +inf is +inf.
 - SSIM: Wang et al. (2004) as ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
   sigma=1.5, use_sample_covariance=False, data_range=1)``: an 11x11 Gaussian window (narrowed to fit
   images under 11 px), the border of the window's radius left out, colour channels averaged.
+- Colour (``colour_errors``): PSNR over the RGB channels, and the chroma error, the mean absolute difference of
+  the BT.601 Cb and Cr channels (in [0, 1] units): 0 when the colours match, whatever the brightness.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import torch
 
 from core.cache import USER_CACHE, atomic_write_bytes, content_key
 from core.errors import LatentExplorerError, check, is_int, is_number
-from core.models.autoencoders import NOISES, Autoencoder, corrupt
+from core.models.autoencoders import LUMA, NOISES, Autoencoder, corrupt
 from core.models.checkpoints import SHIPPED_TRIO
+from core.models.config import noises_for
 
 if TYPE_CHECKING:
     from core.data.datasets import Dataset
@@ -37,7 +40,12 @@ if TYPE_CHECKING:
 QUALITY_VERSION = 1
 INPUT = "corrupted input"  # the baseline row of a Curve: the corrupted image itself, scored against the clean one
 LEVELS = (0.0, 0.1, 0.2, 0.3, 0.5)
-NOISE_LABELS = {"gaussian": "Gaussian noise", "mask": "masking", "salt_pepper": "salt-and-pepper"}
+NOISE_LABELS = {
+    "gaussian": "Gaussian noise",
+    "mask": "masking",
+    "salt_pepper": "salt-and-pepper",
+    "greyscale": "greyscale",
+}
 SSIM_SIGMA, SSIM_RADIUS, K1, K2 = 1.5, 5, 0.01, 0.03
 BATCH = 256
 
@@ -84,6 +92,41 @@ def ssim(a, b) -> np.ndarray | float:
     s = (2 * ux * uy + c1) * (2 * vxy + c2) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
     out = s[..., r:-r, r:-r].mean(axis=(2, 3)).mean(axis=1)  # per channel, then channels averaged
     return float(out[0]) if single else out
+
+
+def chroma(a) -> np.ndarray:
+    """(B, 2, H, W) BT.601 Cb and Cr of RGB images (B, 3, H, W) in [0, 1], centred on 0 (grey is 0, 0)."""
+    x = _batch(a, "a")
+    check(x.shape[1] == 3, "a", "RGB images (3 channels)", x.shape)
+    luma = np.tensordot(np.asarray(LUMA), x, axes=([0], [1]))  # (B, H, W)
+    # Cb = 0.5 (B - Y) / (1 - 0.114), Cr = 0.5 (R - Y) / (1 - 0.299): each spans [-0.5, 0.5]
+    return np.stack([0.5 * (x[:, 2] - luma) / (1 - LUMA[2]), 0.5 * (x[:, 0] - luma) / (1 - LUMA[0])], axis=1)
+
+
+def chroma_error(a, b) -> np.ndarray | float:
+    """Mean absolute difference of the Cb and Cr channels of two RGB images (or batches): 0 for equal colours."""
+    x, y, single = _pair(a, b)
+    out = np.abs(chroma(x) - chroma(y)).reshape(len(x), -1).mean(1)
+    return float(out[0]) if single else out
+
+
+@dataclass(frozen=True)
+class ColourErrors:
+    """How far each row's colours are from the truth: per row (each model, then the grey INPUT) and image, PSNR on
+    RGB (dB) and the chroma error."""
+
+    psnr: dict[str, np.ndarray]  # row -> (B,)
+    chroma: dict[str, np.ndarray]  # row -> (B,)
+
+
+def colour_errors(truth, outputs: dict[str, object], grey_input) -> ColourErrors:
+    """Colour figures of each output (name -> (B, 3, H, W)) against ``truth``, beside those of the grey input."""
+    check(INPUT not in outputs, "outputs", f"names other than {INPUT!r}", list(outputs))
+    rows = {**outputs, INPUT: grey_input}
+    return ColourErrors(
+        {k: np.atleast_1d(psnr(truth, v)) for k, v in rows.items()},
+        {k: np.atleast_1d(chroma_error(truth, v)) for k, v in rows.items()},
+    )
 
 
 # ------------------------------------------------------------------------------ denoising
@@ -216,7 +259,7 @@ def ranking(curve: Curve, level: float) -> str | None:
 # ------------------------------------------------------------------------------ the shipped curves, cached
 
 
-def curves_key(weights: dict[str, str], dataset_key: str, levels=LEVELS, seed: int = 0) -> str:
+def curves_key(weights: dict[str, str], dataset_key: str, levels=LEVELS, seed: int = 0, channels: int = 1) -> str:
     """Content key of a set of curves: the models' weights hashes (by name), the dataset, levels, noises, seed."""
     return content_key(
         "denoise-curves",
@@ -224,7 +267,7 @@ def curves_key(weights: dict[str, str], dataset_key: str, levels=LEVELS, seed: i
         weights=weights,
         dataset=dataset_key,
         levels=list(levels),
-        noises=NOISES,
+        noises=noises_for(channels),  # grey images: the three noises of the shipped curves (their key unchanged)
         seed=seed,
     )
 
@@ -246,8 +289,9 @@ def read_curves(paths: list[Path]) -> dict[str, Curve] | None:
 
 
 def compute_curves(models: dict[str, Autoencoder], x_test, levels=LEVELS, seed: int = 0) -> dict[str, Curve]:
-    """One Curve per noise of core.models.autoencoders.NOISES."""
-    return {noise: denoise_curve(models, x_test, noise, list(levels), seed) for noise in NOISES}
+    """One Curve per noise that changes these images (core.models.config.noises_for: greyscale for colour only)."""
+    noises = noises_for(int(x_test.shape[1]))
+    return {noise: denoise_curve(models, x_test, noise, list(levels), seed) for noise in noises}
 
 
 def write_curves(path: Path, curves: dict[str, Curve]) -> None:
@@ -262,7 +306,7 @@ def shipped_curves(
     else computed and written to the user cache (or beside the DAE checkpoint with ``save_to_checkpoint``)."""
     weights = {name: ck.weights_sha256 for name, ck in ckpts.items()}
     dae = ckpts.get("DAE") or next(iter(ckpts.values()))
-    paths = curves_paths(curves_key(weights, ds.key, levels, seed), dae.path)
+    paths = curves_paths(curves_key(weights, ds.key, levels, seed, int(ds.x.shape[1])), dae.path)
     cached = read_curves(paths)
     if cached is not None and not save_to_checkpoint:
         return cached

@@ -308,9 +308,12 @@ class DenoisingAutoencoder(Autoencoder):
 
 def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Corrupt images as a DAE learns to undo: Gaussian noise of std ``level`` (clipped to [0, 1]);
-    masking, which sets a ``level`` fraction of the pixels to 0; or salt-and-pepper, which sets a
-    ``level`` fraction of the pixels to 0 or 1 (half each). Runs on x's device."""
+    masking, which sets a ``level`` fraction of the pixels to 0; salt-and-pepper, which sets a
+    ``level`` fraction of the pixels to 0 or 1 (half each); or greyscale, which blends a colour image a ``level``
+    of the way to its luma (1: fully grey; a grey image stays as it is). Runs on x's device."""
     check(noise in NOISES, "noise", f"one of {NOISES}", noise)
+    if noise == "greyscale":
+        return greyscale(x, level)
     if noise == "gaussian":
         return (x + level * torch.randn(x.shape, generator=generator, device=x.device)).clamp(0, 1)
     u = torch.rand(x.shape, generator=generator, device=x.device)
@@ -318,6 +321,18 @@ def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generato
         return x * (u >= level)
     out = x.masked_fill(u < level / 2, 0.0)  # pepper: u in [0, level/2); salt: u in [level/2, level)
     return out.masked_fill((u >= level / 2) & (u < level), 1.0)
+
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B (what PIL's convert("L") uses)
+
+
+def greyscale(x: torch.Tensor, level: float = 1.0) -> torch.Tensor:
+    """(B, 3, H, W) colour images blended a ``level`` of the way to their BT.601 luma, repeated on the 3 channels;
+    a 1-channel image has no colour to remove and comes back as it is."""
+    if x.shape[-3] != 3:
+        return x
+    luma = torch.tensordot(torch.tensor(LUMA, dtype=x.dtype, device=x.device), x, dims=([0], [x.ndim - 3]))
+    return torch.lerp(x, luma.unsqueeze(-3).expand_as(x), level)
 
 
 class VariationalAutoencoder(Autoencoder):

@@ -14,12 +14,18 @@ from core.errors import ConfigError, check, is_int, is_number
 
 KINDS = ("ae", "dae", "vae")
 LIKELIHOODS = ("bernoulli", "gaussian")
-NOISES = ("gaussian", "mask", "salt_pepper")
+NOISES = ("gaussian", "mask", "salt_pepper", "greyscale")
+COLOUR_NOISES = ("greyscale",)  # corruptions only a colour image shows: on a grey one they change nothing
 EXTERNAL_SIZES = (4, 256)  # square side of an external (ONNX) model's images: no architecture to fit
 MAX_WIDTH, MAX_HIDDEN = 512, 4096  # caps: a config can never ask for gigabytes before its weights are checked
 
 # ----------------------------------------------------------------------------------------
 # Configuration
+
+
+def noises_for(channels: int) -> tuple[str, ...]:
+    """The corruptions that change images of ``channels`` channels: all of NOISES for colour, not greyscale for grey."""
+    return NOISES if channels == 3 else tuple(n for n in NOISES if n not in COLOUR_NOISES)
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,8 @@ class ModelConfig:
     latent_dim: int = 16  # 2..128
     width: int = 32  # conv: channels of the first conv layer; MLP: hidden units / 8
     hidden: int = 256  # units of the dense layer next to the latent
-    noise: str = "gaussian"  # dae only: gaussian | mask
-    noise_level: float = 0.3  # dae only: Gaussian std, or the fraction of pixels masked
+    noise: str = "gaussian"  # dae only: one of NOISES
+    noise_level: float = 0.3  # dae only: Gaussian std, the fraction of pixels hit, or how grey (1: fully)
     beta: float = 1.0  # vae only: weight of the KL term
     schema_version: int = 1
     architecture: ClassVar[str] = "builtin"  # not a field: "onnx" for ExternalModelConfig
@@ -71,6 +77,12 @@ class ModelConfig:
         )
         check(self.noise_level >= 0, "noise_level", ">= 0", self.noise_level)
         check(self.beta >= 0, "beta", ">= 0", self.beta)
+
+    def check_noise_fits(self) -> None:
+        """Refuse a DAE corruption its images cannot show (greyscale on grey images would corrupt nothing): checked
+        when training starts, once the dataset has decided the image shape."""
+        if self.kind == "dae" and self.noise in COLOUR_NOISES:
+            check(self.image_shape[0] == 3, "noise", f"one of {noises_for(1)} for grey images", self.noise)
 
     def _check_size(self) -> None:
         """The sizes the built-in architectures are made for."""

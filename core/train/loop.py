@@ -462,6 +462,7 @@ def train(
     # model
     torch.manual_seed(cfg.seed)
     mcfg = replace(cfg.model, image_shape=ds.image_shape)
+    mcfg.check_noise_fits()
     model = build_model(mcfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run = _resume(out, model, opt, mcfg) if cfg.resume else _Resumed()
