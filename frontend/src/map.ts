@@ -36,7 +36,7 @@ export interface MapLiveData {
   inverse: { url: string } & InverseShape;
   colour: Colour;
   point: [number, number] | null; // the current point's map position
-  find: { index?: number; label?: number } | null;
+  find: { index?: number; label?: number; indices?: number[] } | null;
   clear: number; // a new number: drop the selection
   view: [number, number, number, number] | null; // the camera a link brought (x0, x1, y0, y1, map units)
   sel: number[] | null; // the box / lasso polygon a link brought (x0, y0, x1, y1, ..., map units)
@@ -373,6 +373,7 @@ class MapView {
     const hits: number[] = [];
     if (find.index !== undefined && find.index < n) hits.push(find.index);
     if (find.label !== undefined) for (let i = 0; i < n; i++) if (this.labels[i] === find.label) hits.push(i);
+    for (const i of find.indices ?? []) if (Number.isInteger(i) && i >= 0 && i < n) hits.push(i); // an attribute filter
     if (!hits.length) return;
     this.scatter.select(hits, { preventEvent: true } as any);
     this.scatter.zoomToPoints(hits, { padding: hits.length === 1 ? 3 : 0.1, transition: true } as any);
