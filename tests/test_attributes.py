@@ -322,3 +322,38 @@ def test_a_filter_reaches_the_live_map_and_a_bad_one_says_so(face_app):
             "attribute filter."
         )
     ]
+
+
+# ---- in the browser -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server_env(place) -> dict[str, str]:
+    """The module's server (conftest ``server``) serves the module's own checkpoint root (conftest ``place``)."""
+    return place[1]
+
+
+@pytest.mark.browser
+def test_a_filter_highlights_its_points_in_the_browser(place, server, page):
+    """A face model trained on an npz of 120 drawn faces carrying ``attr_glasses`` and ``attr_smile``: typing a
+    filter highlights exactly the faces it picks on the live map."""
+    from browser import wait_idle
+    from core.train.loop import main
+
+    root, _, base = place
+    factors = faces.sample_factors(120, 1)
+    x = np.stack([faces.draw_face(faces.FaceFactors.from_row(r), 64) for r in factors])
+    glasses, smile = factors["glasses"].astype(np.int64), factors["smile"].astype(np.float32)
+    np.savez(base / "faces.npz", x=x, y=factors["hair_colour"], attr_glasses=glasses, attr_smile=smile)
+    args = ["--dataset", f"npz:{base / 'faces.npz'}", "--kind", "vae", "--latent-dim", "4", "--epochs", "1"]
+    assert main([*args, "--width", "4", "--hidden", "16", "--out", str(root / "fnpz")]) == 0
+    page.goto(f"{server}/?ckpt=fnpz")
+    page.wait_for_function("() => window.__latentMap && window.__latentMap.readyMs !== null", polling=100)
+    wait_idle(page)
+    box = page.get_by_label("Find on the map", exact=True)
+    box.fill("glasses and smile>0")
+    box.press("Enter")
+    want = np.flatnonzero((glasses == 1) & (smile > 0)).tolist()
+    assert want
+    page.wait_for_function(f"() => window.__latentMap.found.length === {len(want)}", polling=100)
+    assert sorted(page.evaluate("() => window.__latentMap.found")) == want
