@@ -156,6 +156,15 @@ def test_a_bad_attributes_csv_is_one_line(tmp_path, text, message):
     assert "\n" not in str(e.value)
 
 
+def test_a_huge_attributes_csv_is_refused(tmp_path, monkeypatch):
+    from core.data import attributes
+
+    monkeypatch.setattr(attributes, "CSV_MAX_BYTES", 30)
+    write_folder(tmp_path / "imgs", "filename,size\na/a0.png,1\na/a1.png,2\na/a2.png,3\n")
+    with pytest.raises(DatasetError, match="too large to read"):
+        load_dataset(f"folder:{tmp_path / 'imgs'}")
+
+
 CELEBA_NAMES = [f"Attr_{j}" for j in range(38)] + ["Eyeglasses", "Male"]
 
 

@@ -30,6 +30,7 @@ from core.errors import DatasetError
 MAX_ATTRIBUTES = 100  # per dataset: more columns are refused with one line
 MAX_CATEGORIES = 1000  # per categorical attribute (as many as classes)
 ATTRIBUTES_CSV = "attributes.csv"
+CSV_MAX_BYTES = 64 * 1024**2
 NPZ_PREFIX = "attr_"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .-]{0,63}$")
 
@@ -109,7 +110,9 @@ def read_csv(path: Path, files: list[Path], root: Path) -> tuple[dict[str, np.nd
     since it is most likely a typo the visitor would want to hear about."""
     where = f"{root.name}/{ATTRIBUTES_CSV}"
     try:
-        text = path.read_bytes()[: 64 * 1024**2].decode("utf-8-sig")
+        if path.stat().st_size > CSV_MAX_BYTES:
+            raise DatasetError(f"{where}: too large to read (over {CSV_MAX_BYTES:,} bytes)")
+        text = path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"{where}: not readable as UTF-8 text ({type(e).__name__})") from e
     rows = list(csv.reader(io.StringIO(text)))
