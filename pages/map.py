@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui import element, images, loaders, map_element, settings, state
-from ui.map_view import MapOptions, map_and_results
+from ui.map_view import MapOptions, colour_choices, map_and_results
 from ui.shell import page
 
 WAIT_3D_STYLE = """<style>
@@ -21,7 +21,8 @@ ctx = page(
 )
 enc, md = ctx.enc, ctx.md
 measures, unavailable = loaders.measure_options(ctx)
-labels = {"class": "class", "cluster": "k-means cluster"} | {m: loaders.measure_label(m) for m in measures}
+labels = colour_choices(ctx, measures)
+attributes = ctx.ds.attribute_list()
 lo, hi = map_element.box(ctx)
 settings.restore(
     settings.Setting("map_colour", "class", tuple(labels)),
@@ -58,12 +59,19 @@ if use_live:
     text = c5.text_input(
         "Find on the map",
         key="map_find",
-        placeholder="123, or class 3",
-        help="Highlights the matches on the map and zooms to them; the selection panel keeps the last box or lasso.",
+        placeholder="123, class 3" + (f", {attributes[0].name}…" if attributes else ""),
+        help="Highlights the matches on the map and zooms to them; the selection panel keeps the last box or lasso."
+        + (
+            " Attributes too: a name (two categories), name=category, name>0.5, name<0.2; join them with 'and'."
+            if attributes
+            else ""
+        ),
     )
-    find = state.parse_search(text, [str(c) for c in ctx.ds.classes], len(enc)) if text else None
+    find = state.parse_search(text, [str(c) for c in ctx.ds.classes], len(enc), attributes) if text else None
     if text and find is None:
-        st.caption(state.plain(f"Nothing on this map matches {text!r}: type a sample index or 'class' and a class."))
+        what = "a sample index, 'class' and a class, or an attribute filter" if attributes else ""
+        what = what or "a sample index or 'class' and a class"
+        st.caption(state.plain(f"Nothing on this map matches {text!r}: type {what}."))
 if three_d:
     # The browser loads Plotly's 3-D code on the first 3-D view (seconds after the server has answered): the line
     # says so until the plot is drawn, shown only after a second so a quick redraw does not flash it.

@@ -188,3 +188,17 @@ def bar_html(counts: np.ndarray, names: list[str], title: str, height: int = 130
         f'<div class="le-hist"><div style="font-weight:600;font-size:.9rem;margin-bottom:.3rem">{escape(title)}</div>'
         f'<div style="display:flex;align-items:flex-end;height:{height + 40}px;gap:2px">{cols}</div></div>'
     )
+
+
+def table_html(header: list[str], rows: list[list[str]], title: str) -> str:
+    """A small plain table (every cell escaped as text), drawn by the browser without a dataframe (no pandas)."""
+    escape = text.html
+    head = "".join(f'<th style="text-align:left;padding:0 .6rem 0 0">{escape(h)}</th>' for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="padding:0 .6rem 0 0;vertical-align:top">{escape(c)}</td>' for c in r) + "</tr>"
+        for r in rows
+    )
+    return (
+        f'<div class="le-table"><div style="font-weight:600;font-size:.9rem;margin-bottom:.3rem">{escape(title)}</div>'
+        f'<table style="font-size:.8rem;border-collapse:collapse"><tr>{head}</tr>{body}</table></div>'
+    )

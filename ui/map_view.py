@@ -1,5 +1,6 @@
 """The Map page's map and its side panels: the live map (ui.map_element) or the Plotly one (the server path
-and the 3-D view), coloured by class, k-means cluster or a measure, with the current point and the selection."""
+and the 3-D view), coloured by class, k-means cluster, an attribute of the dataset or a measure, with the current
+point and the selection."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import text
+from core.data.attributes import Attribute
 from core.export import Colouring
 from ui import element, figures, loaders, map_element, panels, state
 from ui.state import Ctx
@@ -28,14 +31,35 @@ class MapOptions:
     find: dict | None
 
 
+ATTRIBUTE = "attr:"  # a "Colour by" choice (and its URL value) naming one of the dataset's attributes
+
+
+def colour_choices(ctx: Ctx, measures: list[str]) -> dict[str, str]:
+    """The "Colour by" choices (key -> label): class, cluster, the dataset's attributes, then the measures."""
+    attrs = {f"{ATTRIBUTE}{a.name}": f"attribute: {a.name}" for a in ctx.ds.attribute_list()}
+    return {"class": "class", "cluster": "k-means cluster"} | attrs | {m: loaders.measure_label(m) for m in measures}
+
+
+def attribute_of(ctx: Ctx, colour: str) -> Attribute | None:
+    """The attribute a "Colour by" choice names, or None for the other choices."""
+    if not colour.startswith(ATTRIBUTE):
+        return None
+    name = colour.removeprefix(ATTRIBUTE)
+    return next((a for a in ctx.ds.attribute_list() if a.name == name), None)
+
+
 def plotly_traces(ctx: Ctx, o: MapOptions, xy: np.ndarray) -> list:
-    """The server path's traces: one per class or cluster, or one coloured by a measure."""
+    """The server path's traces: one per class, cluster or category, or one coloured by a measure or a value."""
     enc, colour, k = ctx.enc, o.colour, o.k
     index = np.arange(len(enc))
     if colour == "class":
         return figures.group_traces(xy, enc.labels, ctx.ds.classes, index)
     if colour == "cluster":
         return figures.group_traces(xy, loaders.kmeans(ctx, k), [f"cluster {c}" for c in range(k)], index, hover="")
+    if (a := attribute_of(ctx, colour)) is not None:
+        if a.categorical:
+            return figures.group_traces(xy, a.values, list(a.categories), index, hover=f"{text.html(a.name)} ")
+        return [figures.value_trace(xy, a.values, enc.labels, index, text.html(a.name))]
     values = loaders.measure_values(ctx, colour)
     return [figures.value_trace(xy, values, enc.labels, index, loaders.measure_label(colour))]
 
@@ -49,6 +73,11 @@ def live_colouring(ctx: Ctx, o: MapOptions) -> Colouring:
     if colour == "cluster":
         names = [f"cluster {c}" for c in range(k)]
         return Colouring(f"cluster-{k}", "k-means cluster", loaders.kmeans(ctx, k), names, figures.palette(k))
+    if (a := attribute_of(ctx, colour)) is not None:
+        if a.categorical:
+            names = list(a.categories)
+            return Colouring(colour, a.name, a.values, names, figures.palette(len(names)))
+        return Colouring(colour, a.name, values=np.asarray(a.values, np.float64))
     return Colouring(colour, loaders.measure_label(colour), values=loaders.measure_values(ctx, colour))
 
 

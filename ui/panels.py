@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from core.data.attributes import summarise
 from core.models.inference import decode, decode_means, reconstruct, samples_csv
 from ui import figures, images, loaders, state
 from ui.state import Ctx
@@ -25,6 +26,9 @@ def current_point(ctx: Ctx, neighbours: bool = True) -> None:
         caps = [f"#{ctx.point} · class {ctx.class_name(int(ctx.enc.labels[ctx.point]))}", "reconstruction"]
         typical = loaders.typicality(ctx, float(ctx.enc.recon_error[ctx.point]))
         (st.warning if typical.unusual else st.caption)(typical.describe())
+        attributes = ctx.ds.attribute_list()
+        if attributes:  # one line: name value; name value; ...
+            st.caption(state.plain("; ".join(f"{a.name} {a.describe(ctx.point)}" for a in attributes)))
     else:
         shown, caps = [decode(loaders.model(ctx.ckpt), here).mean[0]], ["decoded from this map position"]
     images.show_images(shown, caps, cols=3)
@@ -51,6 +55,10 @@ def selection(ctx: Ctx) -> None:
     counts = class_counts(enc.labels, region, len(ctx.ds.classes))
     names = [ctx.class_name(c) for c in range(len(counts))]
     st.html(figures.bar_html(counts, names, f"Classes of the {len(region):,} selected points"))
+    attributes = ctx.ds.attribute_list()
+    if attributes:
+        rows = [[s.name, *s.cells()] for s in summarise(attributes, region)]
+        st.html(figures.table_html(["attribute", "selection", "all"], rows, "Attributes: selection and whole set"))
     recon = loaders.reconstructions(ctx)
     if recon is not None:  # every selected image's reconstruction, decoded once for the whole view: exact
         mean_recon, caption = recon[region].mean(0, dtype=np.float64) / 255, "mean of their reconstructions"
@@ -74,7 +82,8 @@ def selection(ctx: Ctx) -> None:
         "text/csv",
         key="map_sel_csv",
         on_click="ignore",
-        help="index, label, split, x, y (the 2-D map), scores (reconstruction error, KL, neg ELBO), z0..zD-1",
+        help="index, label, split, x, y (the 2-D map), scores (reconstruction error, KL, neg ELBO), the dataset's "
+        "attributes (if any), z0..zD-1",
     )
 
 
@@ -92,4 +101,4 @@ def clear_selection() -> None:
 
 def selection_csv(ctx: Ctx, region: list[int]):
     """A deferred CSV of the selected samples (core.models.inference.samples_csv), built on click."""
-    return lambda: samples_csv(ctx.enc, ctx.md.xy, ctx.class_name, region)
+    return lambda: samples_csv(ctx.enc, ctx.md.xy, ctx.class_name, region, ctx.ds.attribute_list())

@@ -22,13 +22,15 @@ from core.errors import ConfigError, is_number
 from core.text import markdown as plain  # noqa: F401 - the one plain-text rule, called by ui as state.plain
 
 if TYPE_CHECKING:
+    from core.data.attributes import Attribute
     from core.data.datasets import Dataset
     from core.maps.mapdata import MapData
     from core.maps.projection import Projector
     from core.models.checkpoints import Checkpoint
 
 DEFAULT_CKPT = "mnist5k-vae16"
-DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10")  # core.data.datasets.SHAPES' names
+# core.data.datasets.SHAPES' names
+DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "faces", "faces128", "celeba")
 OTHER = "other (folder:PATH / npz:PATH)"
 # Session keys; the first three are also the query-string keys.
 CKPT, DATA, POINT = "ckpt", "data", "point"
@@ -189,8 +191,9 @@ def numbers_text(value: object) -> str | None:
     return None if any(v is None for v in out) else ",".join(repr(v) for v in out)
 
 
-def parse_search(text: str, classes: list[str], n: int) -> dict | None:
-    """A search box's text: a sample index ('123', '#123') or a class name / number ('class 3', 'Sneaker');
+def parse_search(text: str, classes: list[str], n: int, attributes: list[Attribute] | None = None) -> dict | None:
+    """A search box's text: a sample index ('123', '#123'), a class name / number ('class 3', 'Sneaker') or a filter
+    over the dataset's attributes ('glasses', 'hair_colour=red', 'smile>0.5 and age<0.2': core.data.attributes);
     the browser highlights the matches. None when nothing matches."""
     t = " ".join(text.strip().lower().split())
     if not t:
@@ -202,6 +205,12 @@ def parse_search(text: str, classes: list[str], n: int) -> dict | None:
     for c, label in enumerate(classes):
         if name in (str(label).lower(), str(c)):
             return {"label": c}
+    if attributes:
+        from core.data.attributes import parse_filter
+
+        hits = parse_filter(t, attributes)
+        if hits is not None and len(hits):
+            return {"indices": [int(i) for i in hits if i < n]}
     return None
 
 

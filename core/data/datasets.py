@@ -8,7 +8,11 @@ Names:
 - ``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``  torchvision's classes, read from a data
   root and downloaded only when asked (``download=True`` / ``--download``);
 - ``folder:PATH``  one subfolder of images per class (torchvision ``ImageFolder``);
-- ``npz:PATH``  arrays ``x`` (N,H,W or N,H,W,C; uint8 or float in [0, 1]) and optional ``y``.
+- ``celeba``  CelebA's aligned faces in torchvision's layout under the root (never downloaded here), centre-cropped
+  to a square and read at RGB 64x64, with its 40 attributes and its official split;
+- ``npz:PATH``  arrays ``x`` (N,H,W or N,H,W,C; uint8 or float in [0, 1]), optional ``y`` and ``attr_<name>``;
+- a folder or npz may carry named attributes (core.data.attributes: an npz's ``attr_<name>`` arrays, a
+  folder's ``attributes.csv``).
 
 A folder or npz keeps its colour (RGB if any image is colour, else grey) and is read at the size a model takes
 nearest its images' median size (core.data.shapes), unless ``image_size`` / ``channels`` say otherwise;
@@ -39,6 +43,8 @@ from core.cache import (
     folder_listing,
     storage_error,
 )
+from core.data import attributes as attr_files
+from core.data.attributes import Attribute, attribute_list
 from core.data.paths import DEFAULT_ROOT, parse_spec
 from core.data.shapes import ReadShape, fit_shape, shape_text
 from core.errors import DatasetError, StorageError
@@ -47,9 +53,8 @@ if TYPE_CHECKING:  # the arrays are numpy; torch is imported when .x or .y is fi
     import torch
 
 BUILTIN = ("mnist5k", "digits")
-# Drawn by core.data.faces (its SIZES give the shapes), cached under the data root. Not in SHAPES yet, so the
-# sidebar neither offers nor lists them: the app's colour pages will.
-GENERATED = ("faces", "faces128")
+GENERATED = ("faces", "faces128")  # drawn by core.data.faces (its SIZES give the shapes), cached under the data root
+CELEBA = "celeba"  # read from root/celeba/ when its files are there (core.data.celeba)
 _IDX = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
 TORCHVISION = {  # name -> (torchvision class name, files expected under root, class names)
     "mnist": ("MNIST", f"MNIST/raw/ with {_IDX}", [str(i) for i in range(10)]),
@@ -72,6 +77,9 @@ SHAPES = {  # (C, H, W) of every named dataset, known without loading it
     "fashion-mnist": (1, 28, 28),
     "kmnist": (1, 28, 28),
     "cifar10": (3, 32, 32),
+    "faces": (3, 64, 64),
+    "faces128": (3, 128, 128),
+    CELEBA: (3, 64, 64),
 }
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
@@ -87,7 +95,8 @@ class Dataset:
 
     Held as numpy arrays (``images``, ``labels``); ``x`` and ``y`` are the same memory as torch tensors,
     made on first use, so a page that only reads cached latents never imports torch. ``attributes`` holds
-    named per-image values beside the label (the faces' factors: see ``core.data.faces.FACTORS``), else nothing.
+    named per-image values beside the label (the faces' factors: see ``core.data.faces.FACTORS``), else nothing;
+    ``categories`` names the categories of the categorical ones (core.data.attributes).
     """
 
     name: str
@@ -100,6 +109,11 @@ class Dataset:
     key: str = ""  # content key of the images, labels and split (core.cache): what derived caches hash
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) array
     read_as: str = ""  # the shape in words, and what it was read from: "RGB 64×64 (from 61–70 px colour images)"
+    categories: dict[str, list[str]] = field(default_factory=dict)  # categorical attribute -> its category names
+
+    def attribute_list(self) -> list[Attribute]:
+        """The attributes as ``core.data.attributes.Attribute`` (values with their category names), in order."""
+        return attribute_list(self.attributes, self.categories)
 
     @cached_property
     def x(self) -> torch.Tensor:
@@ -150,7 +164,7 @@ def stratified_split(y: np.ndarray, test_fraction: float = 0.1, seed: int = 0) -
 
 
 def list_datasets() -> list[str]:
-    return [*BUILTIN, *GENERATED, *TORCHVISION, "folder:PATH", "npz:PATH"]
+    return [*BUILTIN, *GENERATED, *TORCHVISION, CELEBA, "folder:PATH", "npz:PATH"]
 
 
 def load_dataset(
@@ -165,23 +179,27 @@ def load_dataset(
     """Load a dataset by name (see the module docstring); raises DatasetError with a one-line reason."""
     if not 0 < test_fraction < 1:
         raise DatasetError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    official_split, attributes, read = None, {}, None
+    official_split, attributes, categories, read = None, {}, {}, None
     size, colours = image_size, channels  # what the images are resized and converted to below
     if name == "mnist5k":
         x, y, classes = _mnist5k()
     elif name == "digits":
         x, y, classes = _digits()
     elif name in GENERATED:
-        x, y, classes, attributes = _faces(name, Path(root))
+        x, y, classes, attributes, categories = _faces(name, Path(root))
     elif name in TORCHVISION:
         x, y, classes, official_split = _torchvision(name, Path(root), download)
+    elif name == CELEBA:
+        from core.data.celeba import load_celeba
+
+        x, y, classes, attributes, categories, official_split = load_celeba(Path(root), SHAPES[CELEBA][1])
     elif (spec := parse_spec(name)) is not None:
         try:
             if spec.kind == "folder":
                 read = read_shape(name, root, image_size, channels)
-                x, y, classes = _folder(spec.path, read.shape)
+                x, y, classes, (attributes, categories) = _folder(spec.path, read.shape)
             else:
-                x, y, classes = _npz(spec.path)
+                x, y, classes, (attributes, categories) = _npz(spec.path)
                 read = fit_shape([(x.shape[3], x.shape[2])], x.shape[1] == 3, image_size, channels)
                 colours, size, _ = read.shape
         except OSError as e:  # a name too long, a loop of links, a permission: one line, never a traceback
@@ -207,7 +225,7 @@ def load_dataset(
     else:
         train_idx, test_idx = stratified_split(y, test_fraction, split_seed)
     key = dataset_key(name, root, image_size, channels, split_seed, test_fraction, source=source)
-    return Dataset(name, x, y, classes, train_idx, test_idx, split_seed, key, attributes, read_as)
+    return Dataset(name, x, y, classes, train_idx, test_idx, split_seed, key, attributes, read_as, categories)
 
 
 def dataset_key(
@@ -240,6 +258,10 @@ def _source_path(name: str, root: str | os.PathLike) -> Path | None:
         return spec.path
     if name in TORCHVISION:
         return Path(root) / TORCHVISION[name][1].split("/")[0]
+    if name == CELEBA:
+        from core.data.celeba import ATTR_FILE
+
+        return Path(root) / "celeba" / ATTR_FILE  # the listing of 200,000 images would be slow: its table stands in
     return None
 
 
@@ -324,14 +346,16 @@ def _digits():
 
 
 def _faces(name: str, root: Path):
-    """The face set of this name (drawn once, then read from root/faces/), labelled by hair colour."""
+    """The face set of this name (drawn once, then read from root/faces/), labelled by hair colour, with its factors
+    as attributes (the categorical ones named by ``faces.FACTORS``)."""
     from core.data import faces
 
     drawn = faces.load_faces(root, faces.SIZES[name], faces.N_FACES)  # N_FACES read now: tests set a small one
     x = np.ascontiguousarray(drawn.images.transpose(0, 3, 1, 2), dtype=np.float32)  # one copy, divided in place
     x /= 255.0
     attributes = drawn.attributes()
-    return x, attributes["hair_colour"].astype(np.int64), list(faces.HAIR_COLOURS), attributes
+    categories = {f.name: list(f.values) for f in faces.FACTORS if f.kind == "categorical"}
+    return x, attributes["hair_colour"].astype(np.int64), list(faces.HAIR_COLOURS), attributes, categories
 
 
 def _torchvision(name: str, root: Path, download: bool):
@@ -375,6 +399,10 @@ def is_present(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> bool:
     """Are a named dataset's files on disk (built-in sets always are)?"""
     if name in BUILTIN or name in GENERATED:  # a generated set is drawn when first loaded
         return True
+    if name == CELEBA:
+        from core.data.celeba import is_present as celeba_present
+
+        return celeba_present(Path(root))
     folder = Path(root) / TORCHVISION[name][1].split("/")[0]
     if name == "cifar10":
         return all((folder / f).is_file() for f in CIFAR_FILES)
@@ -382,13 +410,17 @@ def is_present(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> bool:
 
 
 def dataset_offer(image_shape: tuple[int, int, int], root: str | os.PathLike = DEFAULT_ROOT) -> Offer:
-    """What to offer for a model of this input shape (folder: and npz: sets are resized, so always fit)."""
+    """What to offer for a model of this input shape (folder: and npz: sets are resized, so always fit); CelebA
+    only where its files are (it is never downloaded here)."""
     ready, downloadable, unfit = [], [], {}
     for name, shape in SHAPES.items():
+        present = is_present(name, root)
+        if name == CELEBA and not present:
+            continue
         if tuple(shape) != tuple(image_shape):
             c, h, w = shape
             unfit[name] = f"{'RGB' if c == 3 else 'grey'} {h}×{w} images"
-        elif is_present(name, root):
+        elif present:
             ready.append(name)
         else:
             downloadable.append(name)
@@ -554,7 +586,11 @@ def _folder(path: Path, shape: tuple[int, int, int]):
         for f in files:
             x[i] = preprocess_folder_image(f, shape).numpy()
             y[i], i = label, i + 1
-    return x, y, classes
+    table = path / attr_files.ATTRIBUTES_CSV
+    found: tuple[dict[str, np.ndarray], dict[str, list[str]]] = ({}, {})
+    if table.is_file() and not table.is_symlink():
+        found = attr_files.read_csv(table, [f for _, files in listing for f in files], path)
+    return x, y, classes, found
 
 
 # Per folder: (its listing, the probed (width, height) sizes, any colour): the Train page asks on every rerun.
@@ -689,9 +725,15 @@ def _npz(path: Path):
                 y_shape, _ = _npy_header(z, names["y"])
                 if y_shape != (shape[0],):
                     raise DatasetError(f"npz 'y' must be {shape[0]} labels, got shape {y_shape}")
+            extra = [k for k in names if k.startswith(attr_files.NPZ_PREFIX)][: attr_files.MAX_ATTRIBUTES + 1]
+            for k in extra:  # checked before loading: a header may claim any size
+                a_shape, _ = _npy_header(z, names[k])
+                if a_shape != (shape[0],):
+                    raise DatasetError(f"npz {k!r} must be {shape[0]} values (one per image), got shape {a_shape}")
         with np.load(path, allow_pickle=False) as f:
             x = f["x"]
             y = f["y"] if "y" in f else None
+            found = attr_files.from_npz({k: f[k] for k in extra}, shape[0], f"npz {path.name}")
     except DatasetError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError, RuntimeError) as e:
@@ -718,4 +760,4 @@ def _npz(path: Path):
     if len(values) > MAX_CLASSES:
         raise DatasetError(f"npz 'y' has {len(values):,} different labels, over the {MAX_CLASSES} limit")
     classes = [str(v) for v in values.tolist()]
-    return np.ascontiguousarray(x), y.astype(np.int64).ravel(), classes
+    return np.ascontiguousarray(x), y.astype(np.int64).ravel(), classes, found

@@ -30,6 +30,7 @@ from core.cache import atomic_write_bytes, content_key, safe_name
 if TYPE_CHECKING:  # reading a cached table needs numpy only; encoding imports torch
     import torch
 
+    from core.data.attributes import Attribute
     from core.data.datasets import Dataset
     from core.models.autoencoders import Autoencoder, PixelDist
     from core.models.checkpoints import Checkpoint
@@ -79,10 +80,15 @@ SCORE_COLUMNS = ("recon_error", "recon_nll", "kl", "neg_elbo")  # the per-image 
 
 
 def samples_csv(
-    enc: EncodedSet, xy: np.ndarray, class_name: Callable[[int], str], rows: Sequence[int] | None = None
+    enc: EncodedSet,
+    xy: np.ndarray,
+    class_name: Callable[[int], str],
+    rows: Sequence[int] | None = None,
+    attributes: Sequence[Attribute] = (),
 ) -> bytes:
     """CSV of samples (all, or ``rows`` in that order): index, label, class, split, x, y (the 2-D map), the scores the
-    set holds, z0..zD-1 (latent means); 7 significant digits, since scores are small numbers."""
+    set holds, one column per attribute (a category's name, or the value), z0..zD-1 (latent means); 7 significant
+    digits, since scores are small numbers."""
     import pandas as pd  # only when a download is clicked: the first page never imports pandas
 
     from core.text import csv_cell
@@ -95,6 +101,13 @@ def samples_csv(
     for name in SCORE_COLUMNS:
         if getattr(enc, name) is not None:
             df[name] = getattr(enc, name)[idx]
+    for a in attributes:  # named as the dataset names them; a name that clashes with a column above gets a prefix
+        taken = a.name in df.columns or a.name in {f"z{d}" for d in range(enc.latent_dim)}
+        col = f"attr_{a.name}" if taken else a.name
+        if a.categorical:
+            df[csv_cell(col)] = [csv_cell(a.describe(int(i))) for i in idx]
+        else:
+            df[csv_cell(col)] = np.asarray(a.values, np.float64)[idx]
     z = pd.DataFrame(enc.mean[idx], columns=[f"z{d}" for d in range(enc.latent_dim)])
     return pd.concat([df, z], axis=1).to_csv(index=False, float_format="%.7g").encode()
 

@@ -36,7 +36,7 @@ export interface MapLiveData {
   inverse: { url: string } & InverseShape;
   colour: Colour;
   point: [number, number] | null; // the current point's map position
-  find: { index?: number; label?: number } | null;
+  find: { index?: number; label?: number; indices?: number[] } | null;
   clear: number; // a new number: drop the selection
   view: [number, number, number, number] | null; // the camera a link brought (x0, x1, y0, y1, map units)
   sel: number[] | null; // the box / lasso polygon a link brought (x0, y0, x1, y1, ..., map units)
@@ -60,6 +60,7 @@ export interface MapStats {
   selected: number; // points in the last box / lasso
   selectedAt: number | null; // performance.now() when that selection was sent
   counts: number[]; // its class counts, drawn in the element at once
+  found: number[]; // the points the last search highlighted
   histAt: number | null; // performance.now() when that histogram was drawn
   frames: number; // frames the scatter drew
   views: number; // camera changes seen
@@ -112,7 +113,7 @@ type Mode = "pan" | "box" | "lasso";
 class MapView {
   readonly root = document.createElement("div");
   readonly stats: MapStats = {
-    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectedAt: null, counts: [], histAt: null, frames: 0, views: 0, viewsSent: 0, polygon: [], domain: [], error: null,
+    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectedAt: null, counts: [], found: [], histAt: null, frames: 0, views: 0, viewsSent: 0, polygon: [], domain: [], error: null,
   };
   private readonly canvas = document.createElement("canvas");
   private readonly below = document.createElement("canvas"); // decoded overlay, under the points
@@ -373,6 +374,8 @@ class MapView {
     const hits: number[] = [];
     if (find.index !== undefined && find.index < n) hits.push(find.index);
     if (find.label !== undefined) for (let i = 0; i < n; i++) if (this.labels[i] === find.label) hits.push(i);
+    for (const i of find.indices ?? []) if (Number.isInteger(i) && i >= 0 && i < n) hits.push(i); // an attribute filter
+    this.stats.found = hits;
     if (!hits.length) return;
     this.scatter.select(hits, { preventEvent: true } as any);
     this.scatter.zoomToPoints(hits, { padding: hits.length === 1 ? 3 : 0.1, transition: true } as any);
