@@ -44,9 +44,17 @@ def test_default_page_needs_no_torch_nor_umap_nor_sklearn():
     torch (1 s), umap-learn, scikit-learn (0.3 s), scipy (0.2 s) and pandas (0.17 s) stay out; after
     it is drawn, torch and the model load in the background (ui.loaders.warm_up), so the first click does not
     wait for them."""
+    # The warm-up timer waits for a gate opened after the import checks: on a loaded machine a timer of any delay
+    # could fire before AppTest returns, and the check would see torch imported by the background build.
     run(
-        "import sys, time\nfrom streamlit.testing.v1 import AppTest\n"
-        "import ui.loaders\nui.loaders.WARM_UP_DELAY_S = 1.0\n"
+        "import sys, time, threading\nGATE = threading.Event()\n"
+        "class Gated(threading.Timer):\n"
+        "    def run(self):\n"
+        "        if self.function.__name__ == 'build': GATE.wait()\n"
+        "        super().run()\n"
+        "threading.Timer = Gated\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "import ui.loaders\nui.loaders.WARM_UP_DELAY_S = 0.0\n"
         "at = AppTest.from_file('app.py', default_timeout=60).run()\n"
         "assert not at.exception, at.exception\nassert [t.value for t in at.title][0] == 'Map'\n"
         "assert any(c.value.startswith('Live: this browser') for c in at.caption), 'not the live map'\n"
@@ -56,7 +64,7 @@ def test_default_page_needs_no_torch_nor_umap_nor_sklearn():
         "assert 'scipy.spatial' not in sys.modules, 'the default page built a k-d tree'\n"
         "assert 'scipy.linalg' not in sys.modules, 'the default page imported scipy.linalg'\n"
         "assert 'pandas' not in sys.modules, 'an element sent a dict Streamlit scanned for dataframes'\n"
-        "ckpt = ui.loaders.get_checkpoint(at.session_state['ckpt'])\nassert not ckpt.model_loaded\n"
+        "ckpt = ui.loaders.get_checkpoint(at.session_state['ckpt'])\nassert not ckpt.model_loaded\nGATE.set()\n"
         "for _ in range(600):\n    time.sleep(0.1)\n    if ckpt.model_loaded: break\n"
         "assert ckpt.model_loaded and 'torch' in sys.modules, 'the model was not built in the background'\n"
     )
