@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import core.cache
@@ -155,6 +157,39 @@ def test_shards_of_another_checkpoint_or_damaged_are_refused_in_one_line(app_env
     ):
         with pytest.raises(DatasetError, match=line.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")):
             parquet_view.read_view(spec, ckpt, visitor=False)
+
+
+def test_a_folder_sources_images_are_read_by_their_ids(app_env):
+    """An encode of a folder: the view's images are its files, found by the ids the shards hold; the class names are
+    the subfolders the encode recorded; an id that leads out of the folder leaves the view with latents only."""
+    from PIL import Image
+
+    root = app_env
+    mnist = load_dataset("mnist5k")
+    for i in range(6):
+        (root / "imgs" / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((mnist.images[i * 900, 0] * 255).round().astype(np.uint8)).save(
+            root / "imgs" / "ab"[i % 2] / f"{i}.png"
+        )
+    spec = f"folder:{root / 'imgs'}"
+    enc.encode_to_shards(CKPT, spec, root / "folder-latents", shard_size=4, device="cpu")
+    view = parquet_view.read_view(f"parquet:{root / 'folder-latents'}", loaders.get_checkpoint(DEFAULT))
+    assert view.dataset.no_images == "" and view.dataset.classes == ["a", "b"]
+    np.testing.assert_array_equal(view.enc.labels, [0, 0, 0, 1, 1, 1])  # a/0, a/2, a/4, then b/1, b/3, b/5
+    expected = np.stack([mnist.images[i * 900] for i in (0, 2, 4, 1, 3, 5)])
+    np.testing.assert_allclose(view.dataset.images, expected, atol=1 / 255)
+    ref = encode_dataset(load_checkpoint(CKPT).model, view.dataset.x, view.enc.labels)
+    np.testing.assert_allclose(view.enc.mean, ref.mean, atol=1e-5)  # the latents are those of these very images
+    hostile = root / "hostile-latents"
+    shutil.copytree(root / "folder-latents", hostile)
+    t = pq.read_table(hostile / "part-00000.parquet")
+    ids = pa.array(["../digits.npz", *t.column("id").to_pylist()[1:]])
+    pq.write_table(t.set_column(t.schema.get_field_index("id"), "id", ids), hostile / "part-00000.parquet")
+    view = parquet_view.read_view(f"parquet:{hostile}", loaders.get_checkpoint(DEFAULT))
+    assert view.dataset.no_images.endswith(
+        "(image id '../digits.npz' points outside folder:" + str(root / "imgs") + ")."
+    )
+    assert len(view.enc) == 6  # its latents are still shown
 
 
 def test_a_parquet_view_is_not_offered_for_training_or_read_as_images(app_env):

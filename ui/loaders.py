@@ -208,7 +208,7 @@ def load_context(n_components: int = 2) -> Ctx:
         st.stop()
     name, data = st.session_state.get(state.CKPT, names[0]), state.data_name()
     if not data:
-        st.info("Enter a dataset as folder:PATH or npz:PATH in the sidebar.")
+        st.info("Enter a dataset as folder:PATH, npz:PATH or parquet:PATH in the sidebar.")
         st.stop()
     try:
         ckpt = get_checkpoint(name)

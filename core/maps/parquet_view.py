@@ -2,9 +2,10 @@
 
 The latents ARE the result: the view's EncodedSet is read from the shards (never re-encoded), streamed with pyarrow
 one record batch of the needed columns at a time into arrays allocated once. The images come from the source
-dataset the shards name (the encode's ``--dataset``), row by row, when this server can read it; otherwise the view
-has latents only (``Dataset.no_images`` says why) and its map, scores, labels and attributes still work. The map is
-the view's own (UMAP on a sample, every other row placed by its ANN neighbours), cached by its latents' bytes.
+dataset the shards name (the encode's ``--dataset``: a built-in or ``npz:`` set by each latent's row, a ``folder:``
+by each latent's id, its file's path) when this server can read it; otherwise the view has latents only
+(``Dataset.no_images`` says why) and its map, scores, labels and attributes still work. The map is the view's own
+(UMAP on a sample, every other row placed by its ANN neighbours), cached by its latents' bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.models.inference import EncodedSet
 
 VIEW_VERSION = 1
 READ_BATCH = 65_536  # rows per record batch read: bounds the Arrow memory beside the arrays being filled
+VIEW_IMAGES_MAX_BYTES = 2 * 2**30  # a view's source images held in memory at most (float32); beyond: latents only
 VIEW_FIT_SAMPLE = FIT_SAMPLE  # UMAP fits at most this many of a view's latents; the rest are placed by ANN
 UNLABELLED = "unlabelled"  # the class of rows the encode gave no label (-1: files at the top of a folder:)
 
@@ -51,6 +53,17 @@ class ParquetView:
     dataset: Dataset
     enc: EncodedSet
     rows: np.ndarray  # (N,) each latent's row in the source dataset
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The source's images for the view's rows (one per latent, in the view's order), its class names and key."""
+
+    name: str
+    key: str
+    images: np.ndarray
+    classes: list[str]
+    categories: dict[str, list[str]]
 
 
 def _path(spec: str) -> Path:
@@ -171,19 +184,23 @@ def read_latents(shards: Shards) -> tuple[EncodedSet, np.ndarray, np.ndarray | N
 
 def _source(
     shards: Shards, rows: np.ndarray, ckpt: Checkpoint, root: str | os.PathLike, visitor: bool
-) -> tuple[Dataset | None, str]:
-    """The source dataset the shards name, read at the model's shape, or None and why not (one line)."""
+) -> tuple[_Source | None, str]:
+    """The images of the source dataset the shards name, read at the model's shape, or None and why not (one line)."""
     src = shards.meta.get("dataset")
     if not isinstance(src, str) or not src:
         return None, "its shards name no source dataset"
     spec = parse_spec(src)
-    if spec is not None and spec.kind != "npz":
-        # folder: and parquet: images were streamed in the encode's own order: their ids are not load_dataset's rows
-        return None, f"its source {src[:80]} is a {spec.kind}: stream, whose images are not looked up by row here"
+    if spec is not None and spec.kind == LATENTS_KIND:
+        # a Hugging Face table's rows are read in the encode's order only: no row of it is looked up here
+        return None, f"its source {src[:80]} is a Parquet table of images, which is not looked up by row here"
+    c, h, w = ckpt.config.image_shape
+    if len(rows) * c * h * w * 4 > VIEW_IMAGES_MAX_BYTES:
+        return None, f"its {len(rows):,} images would take over {VIEW_IMAGES_MAX_BYTES >> 30:d} GiB of memory"
     try:
         if visitor:
             check_spec(src)
-        c, h, _ = ckpt.config.image_shape
+        if spec is not None and spec.kind == "folder":
+            return _folder_images(shards, spec.path, (c, h, w), src), ""
         if spec is None:
             ds = load_dataset(src, root)
         else:
@@ -194,13 +211,39 @@ def _source(
         return None, f"its source {src[:80]} has images of shape {tuple(ds.image_shape)}, not the model's"
     if len(rows) and (rows.min() < 0 or rows.max() >= len(ds)):
         return None, f"its source {src[:80]} has {len(ds):,} images, fewer than the shards' rows: it changed"
-    return ds, ""
+    return _Source(ds.name, ds.key, ds.images[rows], list(ds.classes), ds.categories), ""
 
 
-def _classes(labels: np.ndarray, source: Dataset | None, names: list) -> tuple[np.ndarray, list[str]]:
+def _folder_images(shards: Shards, folder: Path, shape: tuple[int, int, int], src: str) -> _Source:
+    """A ``folder:`` source's images, each read by its id (its path under the folder, as core.encode wrote it)."""
+    import pyarrow.parquet as pq
+
+    from core.encode import _read_file
+
+    root = folder.resolve()
+    images = np.empty((shards.rows, *shape), np.float32)
+    i = 0
+    for f in shards.files:
+        for rb in pq.ParquetFile(f).iter_batches(batch_size=READ_BATCH, columns=["id"]):
+            for rel in rb.column("id").to_pylist():
+                path = (root / str(rel)).resolve()
+                if not path.is_relative_to(root):  # an id is data from a file: it never leads out of the folder
+                    raise DatasetError(f"image id {str(rel)[:80]!r} points outside {src[:80]}")
+                try:
+                    images[i] = _read_file(path, shape)
+                except Exception as e:  # a moved or unreadable file: the view keeps its latents, says which
+                    raise DatasetError(
+                        f"image {str(rel)[:80]} of {src[:80]} cannot be read ({type(e).__name__})"
+                    ) from e
+                i += 1
+    key = content_key("parquet-view-folder", VIEW_VERSION, listing=cache.folder_listing(root))
+    return _Source(src, key, images, [], {})  # the class names are the encode's (its subfolders, recorded)
+
+
+def _classes(labels: np.ndarray, source: _Source | None, names: list) -> tuple[np.ndarray, list[str]]:
     """Labels and class names: the source's names when it was read, else those the encode recorded, else the
     numbers; a set without labels is one class, and the rows without a label (-1) are a class of their own."""
-    classes = list(source.classes) if source is not None else [str(c) for c in names]
+    classes = list(source.classes) if source is not None and source.classes else [str(c) for c in names]
     top = int(labels.max()) if len(labels) else -1
     classes += [str(c) for c in range(len(classes), top + 1)]
     if (labels < 0).any():
@@ -229,7 +272,7 @@ def read_view(spec: str, ckpt: Checkpoint, root: str | os.PathLike = DEFAULT_ROO
         source=None if source is None else source.key,
     )
     c, h, w = ckpt.config.image_shape
-    images = np.zeros((0, c, h, w), np.float32) if source is None else source.images[rows]
+    images = np.zeros((0, c, h, w), np.float32) if source is None else source.images
     ds = Dataset(
         spec,
         images,
