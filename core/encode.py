@@ -75,12 +75,14 @@ class Batch:
 
 @dataclass(frozen=True)
 class Source:
-    """A dataset as a lazy stream of records (from a given row on), its size when known and its attribute names."""
+    """A dataset as a lazy stream of records (from a given row on), its size when known, its attribute names and
+    its class names (recorded in the shards, so a view of latents only still names its classes)."""
 
     spec: str
     records: Callable[[int], Iterator[Record]]
     total: int | None
     attribute_names: list[str] | None = None
+    classes: list[str] | None = None
 
 
 @dataclass
@@ -145,7 +147,7 @@ def _dataset_source(spec: str, image_shape: tuple[int, int, int], root: str | os
             a = None if attributes is None else attributes[i]
             yield Record(i, str(i), int(ds.labels[i]), functools.partial(ds.images.__getitem__, i), a, bool(is_test[i]))
 
-    return Source(spec, records, len(ds), names)
+    return Source(spec, records, len(ds), names, [str(c) for c in ds.classes])
 
 
 def _sorted_entries(folder: Path) -> list[os.DirEntry]:
@@ -188,7 +190,7 @@ def _folder_source(spec: str, path: Path, image_shape: tuple[int, int, int]) -> 
             label = label_of.get(rel.parts[0], -1) if len(rel.parts) > 1 else -1
             yield Record(row, rel.as_posix(), label, functools.partial(_read_file, f, image_shape))
 
-    return Source(spec, records, None)
+    return Source(spec, records, None, classes=classes)
 
 
 def _parquet_files(path: Path) -> list[Path]:
@@ -441,6 +443,7 @@ def encode_to_shards(
     done = _check_out(out, _manifest(ckpt, dataset, shard_size, seed))
     meta = {**_manifest(ckpt, dataset, shard_size, seed), "latent_dim": cfg.latent_dim, "kind": cfg.kind}
     meta["attribute_names"] = source.attribute_names
+    meta["classes"] = source.classes  # in the shards' metadata only: the manifest (what a resume compares) is as it was
     result = EncodeResult(kept=sorted(shard_name(k) for k in done))
     report = on_bad or (lambda line: print(line, file=sys.stderr))
 

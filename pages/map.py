@@ -18,6 +18,7 @@ ctx = page(
     "Each point is one image, placed by UMAP of its latent code. Click a point to see it, its reconstruction and "
     "its nearest neighbours in latent space; click empty space to decode that map position; box or lasso to summarise.",
     needs_model=False,
+    needs_images=False,
 )
 enc, md = ctx.enc, ctx.md
 measures, unavailable = loaders.measure_options(ctx)

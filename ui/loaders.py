@@ -19,7 +19,7 @@ import numpy as np
 import streamlit as st
 
 from core.data.datasets import DEFAULT_ROOT, Dataset, load_dataset, source_stamp
-from core.data.paths import check_spec, parse_spec
+from core.data.paths import check_spec, is_latents_spec, parse_spec
 from core.errors import LatentExplorerError
 from core.maps.mapdata import MapData, map_dataset, pending_work
 from core.models.checkpoints import (
@@ -127,9 +127,28 @@ def get_dataset(name: str, split_seed: int, shape: tuple[int, int, int] | None =
     return _dataset(name, split_seed, shape, repr(source_stamp(name, DEFAULT_ROOT)))
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _parquet_view(spec: str, sha: str, stamp: str, _ckpt: Checkpoint):
+    from core.maps.parquet_view import read_view
+
+    return read_view(spec, _ckpt, DEFAULT_ROOT)
+
+
+def parquet_view(spec: str, ckpt: Checkpoint):
+    """A ``parquet:`` folder of the checkpoint's encoded latents (core.maps.parquet_view.ParquetView), checked
+    against the data roots first, read again when a shard changes."""
+    check_spec(spec)
+    return _parquet_view(spec, ckpt.weights_sha256, repr(source_stamp(spec, DEFAULT_ROOT)), ckpt)
+
+
 @st.cache_resource(show_spinner=False, max_entries=6)
 def _map(sha: str, data_key: str, n: int, _ckpt: Checkpoint, _ds: Dataset, _home: Dataset) -> MapData:
-    md = map_dataset(_ckpt, _ds, n_components=n, home=_home)
+    if is_latents_spec(_ds.name):  # latents already encoded: the view's own map, never a re-encoding
+        from core.maps.parquet_view import view_map
+
+        md = view_map(_ckpt, parquet_view(_ds.name, _ckpt), n_components=n)
+    else:
+        md = map_dataset(_ckpt, _ds, n_components=n, home=_home)
     # shared by every session (cache_resource): make an accidental in-place edit fail loudly instead
     for a in (md.xy, md.projector.embedding_, md.projector.latents_, *vars(md.enc).values()):
         if isinstance(a, np.ndarray):
@@ -164,7 +183,12 @@ def load_map(ckpt: Checkpoint, ds: Dataset, home: Dataset, n: int = 2) -> MapDat
     args = (ckpt.weights_sha256, ds.key, n, ckpt, ds, home)
     if args[:3] in _READY:
         return _map(*args)
-    steps = pending_work(ckpt, ds, n, home=home)  # reads the latents file: once per map and process, not per rerun
+    if is_latents_spec(ds.name):
+        from core.maps.parquet_view import view_pending
+
+        steps = view_pending(ckpt, parquet_view(ds.name, ckpt), n)
+    else:
+        steps = pending_work(ckpt, ds, n, home=home)  # reads the latents file: once per map and process, not per rerun
     if not steps:
         _READY.add(args[:3])
         return _map(*args)
@@ -184,12 +208,17 @@ def load_context(n_components: int = 2) -> Ctx:
         st.stop()
     name, data = st.session_state.get(state.CKPT, names[0]), state.data_name()
     if not data:
-        st.info("Enter a dataset as folder:PATH or npz:PATH in the sidebar.")
+        st.info("Enter a dataset as folder:PATH, npz:PATH or parquet:PATH in the sidebar.")
         st.stop()
     try:
         ckpt = get_checkpoint(name)
         home = get_dataset(ckpt.dataset, ckpt.split_seed, visitor=False)
-        ds = home if data == ckpt.dataset else get_dataset(data, ckpt.split_seed, ckpt.config.image_shape)
+        if data == ckpt.dataset:
+            ds = home
+        elif is_latents_spec(data):
+            ds = parquet_view(data, ckpt).dataset
+        else:
+            ds = get_dataset(data, ckpt.split_seed, ckpt.config.image_shape)
         if tuple(ds.image_shape) != tuple(ckpt.config.image_shape):
             st.error(
                 state.plain(
@@ -251,6 +280,9 @@ def measure_options(ctx: Ctx) -> tuple[list[str], dict[str, str]]:
     from core.analysis.uncertainty import MEASURES, unavailable_reason
 
     reasons = {name: unavailable_reason(name, ctx.ckpt.config.kind) for name in MEASURES}
+    if ctx.ds.no_images:  # a view of latents only: the measures that run the model on the images are not offered
+        short = {n: MEASURES[n].label.split(" (")[0] for n in MEASURES}
+        reasons |= {n: f"{short[n]} needs the images" for n, m in MEASURES.items() if m.needs_model and not reasons[n]}
     return [n for n, why in reasons.items() if why is None], {n: why for n, why in reasons.items() if why}
 
 

@@ -21,9 +21,13 @@ def current_point(ctx: Ctx, neighbours: bool = True) -> None:
         st.info("Click a point (or empty space) on the map to make it the current point.")
         return
     if isinstance(ctx.point, int):
-        x = ctx.ds.x[ctx.point : ctx.point + 1]
-        shown = [x[0], reconstruct(loaders.model(ctx.ckpt), x)[0]]
-        caps = [f"#{ctx.point} · class {ctx.class_name(int(ctx.enc.labels[ctx.point]))}", "reconstruction"]
+        name = f"#{ctx.point} · class {ctx.class_name(int(ctx.enc.labels[ctx.point]))}"
+        if ctx.ds.no_images:  # latents only: the decoding of its latent, never a stand-in for the image
+            shown, caps = [decode(loaders.model(ctx.ckpt), here).mean[0]], [f"{name} · decoded from its latent"]
+            st.caption(state.plain(ctx.ds.no_images))
+        else:
+            x = ctx.ds.x[ctx.point : ctx.point + 1]
+            shown, caps = [x[0], reconstruct(loaders.model(ctx.ckpt), x)[0]], [name, "reconstruction"]
         typical = loaders.typicality(ctx, float(ctx.enc.recon_error[ctx.point]))
         (st.warning if typical.unusual else st.caption)(typical.describe())
         attributes = ctx.ds.attribute_list()
@@ -37,11 +41,17 @@ def current_point(ctx: Ctx, neighbours: bool = True) -> None:
     md = ctx.md
     _, found = md.projector.latent_neighbors(here, k=9)
     nb = [int(i) for i in found[0] if not (md.on_home_map and isinstance(ctx.point, int) and i == ctx.point)][:8]
-    nb_caption = f"8 nearest neighbours in latent space (from {ctx.home.name}, the map's own images): " + ", ".join(
+    ref = ctx.ds if md.on_home_map else ctx.home  # the set the map was fitted on: its rows are the neighbours
+    nb_caption = f"8 nearest neighbours in latent space (from {ref.name}, the map's own images): " + ", ".join(
         f"#{i}" for i in nb
     )
-    images.image(images.grid(ctx.home.x[nb], nrow=4, scale=2), nb_caption)
-    png = images.png_bytes(images.grid(np.concatenate([np.stack(shown), ctx.home.x[nb]]), nrow=10))
+    if ref.no_images:
+        st.caption(state.plain(nb_caption.replace("the map's own images", "latents only")))
+        nb_images = np.zeros((0, *ref.image_shape), np.float32)
+    else:
+        nb_images = ref.images[nb]
+        images.image(images.grid(nb_images, nrow=4, scale=2), nb_caption)
+    png = images.png_bytes(images.grid(np.concatenate([np.stack(shown), nb_images]), nrow=10))
     st.download_button("PNG of these images", png, "current-point.png", "image/png", key="map_png")
 
 

@@ -131,11 +131,12 @@ def require_shell() -> None:
     st.stop()
 
 
-def page(title: str, help_line: str, needs_model: bool = True):
+def page(title: str, help_line: str, needs_model: bool = True, needs_images: bool = True):
     """Every page's opening: the shell, its title, one line of help, then the shared context (a ``Ctx``).
 
     ``needs_model=False`` (the Map page) draws from cached arrays alone: the model (and torch) loads when a
-    click needs it, or in the background once the page is drawn.
+    click needs it, or in the background once the page is drawn. ``needs_images=False`` (the Map page) works on a
+    view of latents only (a ``parquet:`` folder whose source images cannot be read); other pages say why they stop.
     """
     require_shell()
     from ui import state
@@ -146,6 +147,9 @@ def page(title: str, help_line: str, needs_model: bool = True):
     if state.CALLBACK_ERROR in st.session_state:
         st.error(state.plain(st.session_state.pop(state.CALLBACK_ERROR)))
     ctx = load_context()
+    if needs_images and ctx.ds.no_images:
+        st.info(state.plain(f"{ctx.ds.no_images} This page needs the images: the Map page shows the latents."))
+        st.stop()
     if needs_model:
         model(ctx.ckpt)  # built here, before the page's widgets: a bad weights file is one line
     return ctx

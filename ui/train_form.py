@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.cache import safe_name
 from core.data.datasets import BUILTIN, DEFAULT_ROOT, TORCHVISION, is_present, read_statement
-from core.data.paths import check_spec, parse_spec, server_paths_allowed
+from core.data.paths import check_spec, is_latents_spec, parse_spec, server_paths_allowed
 from core.data.uploads import MAX_BYTES, MAX_FILES, MAX_SIDE, unpack_upload, upload_name
 from core.errors import LatentExplorerError
 from core.train import jobs
@@ -64,8 +64,8 @@ def dataset_choice() -> str | None:
     except LatentExplorerError as e:
         st.error(state.plain(e))
         return None
-    if parse_spec(spec.strip()) is None:
-        st.error("A server path starts with folder: or npz:.")
+    if parse_spec(spec.strip()) is None or is_latents_spec(spec.strip()):
+        st.error("A server path to train on starts with folder: or npz:.")
         return None
     return spec.strip()
 

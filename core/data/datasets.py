@@ -45,7 +45,7 @@ from core.cache import (
 )
 from core.data import attributes as attr_files
 from core.data.attributes import Attribute, attribute_list
-from core.data.paths import DEFAULT_ROOT, parse_spec
+from core.data.paths import DEFAULT_ROOT, LATENTS_KIND, NOT_IMAGES, parse_spec
 from core.data.shapes import ReadShape, fit_shape, shape_text
 from core.errors import DatasetError, StorageError
 
@@ -110,6 +110,7 @@ class Dataset:
     attributes: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) array
     read_as: str = ""  # the shape in words, and what it was read from: "RGB 64×64 (from 61–70 px colour images)"
     categories: dict[str, list[str]] = field(default_factory=dict)  # categorical attribute -> its category names
+    no_images: str = ""  # why this set has labels and latents but no pixels (images (0, C, H, W)); "" when it has them
 
     def attribute_list(self) -> list[Attribute]:
         """The attributes as ``core.data.attributes.Attribute`` (values with their category names), in order."""
@@ -143,7 +144,7 @@ class Dataset:
             self.key = content_key("dataset-arrays", DATA_VERSION, x=self.images, y=self.labels, test=self.test_idx)
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.labels)  # the images' count too, except in a set of latents only (``no_images``)
 
 
 def _numpy(a) -> np.ndarray:
@@ -194,6 +195,8 @@ def load_dataset(
 
         x, y, classes, attributes, categories, official_split = load_celeba(Path(root), SHAPES[CELEBA][1])
     elif (spec := parse_spec(name)) is not None:
+        if spec.kind == LATENTS_KIND:
+            raise DatasetError(NOT_IMAGES)
         try:
             if spec.kind == "folder":
                 read = read_shape(name, root, image_size, channels)
@@ -612,6 +615,8 @@ def read_shape(
         c, h, _ = shape
         final = (channels or c, image_size or h, image_size or h)
         return ReadShape(final, shape_text(final) + ("" if final == shape else f" (from {shape_text(shape)})"))
+    if spec.kind == LATENTS_KIND:
+        raise DatasetError(NOT_IMAGES)
     try:
         if spec.kind == "npz":
             return _npz_read_shape(spec.path, image_size, channels)

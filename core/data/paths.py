@@ -1,5 +1,5 @@
-"""Dataset specs (``folder:PATH``, ``npz:PATH``): the one parser, and which server paths a spec may name when it
-comes from a visitor.
+"""Dataset specs (``folder:PATH``, ``npz:PATH``, ``parquet:PATH``: a folder of core.encode's latent shards): the one
+parser, and which server paths a spec may name when it comes from a visitor.
 
 The app reads data only under the roots the operator configures: ``LATENT_EXPLORER_DATA_ROOTS``
 (paths separated by ``os.pathsep``; default: the data folder). ``LATENT_EXPLORER_SERVER_PATHS=0``
@@ -17,12 +17,14 @@ from pathlib import Path
 from core.errors import DatasetError
 
 DEFAULT_ROOT = os.environ.get("LATENT_EXPLORER_DATA", "data")  # where datasets are read and downloaded
-SPEC_KINDS = ("folder", "npz")
+SPEC_KINDS = ("folder", "npz", "parquet")
+LATENTS_KIND = "parquet"  # a view of latents already encoded (core.maps.parquet_view), not images to encode
+NOT_IMAGES = "parquet: names a folder of encoded latents (python -m core.encode), not images: open it on the Map"
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """A dataset named by a server path: ``kind`` (folder | npz) and the path as written."""
+    """A dataset named by a server path: ``kind`` (folder | npz | parquet) and the path as written."""
 
     kind: str
     raw: str
@@ -38,9 +40,15 @@ class DataSpec:
 
 
 def parse_spec(name: str) -> DataSpec | None:
-    """The folder:/npz: spec a dataset name holds, or None for any other name (a built-in dataset)."""
+    """The folder:/npz:/parquet: spec a dataset name holds, or None for any other name (a built-in dataset)."""
     kind, sep, raw = name.partition(":")
     return DataSpec(kind, raw) if sep and kind in SPEC_KINDS else None
+
+
+def is_latents_spec(name: str) -> bool:
+    """Whether a dataset name is ``parquet:PATH``: an encode's latents, read as they are (never re-encoded)."""
+    spec = parse_spec(name)
+    return spec is not None and spec.kind == LATENTS_KIND
 
 
 def data_roots() -> list[Path]:
@@ -60,7 +68,7 @@ def training_allowed() -> bool:
 
 
 def check_spec(name: str) -> None:
-    """Raise DatasetError unless a folder:/npz: spec names a path inside the data roots (other names pass)."""
+    """Raise DatasetError unless a folder:/npz:/parquet: spec names a path inside the data roots (other names pass)."""
     spec = parse_spec(name)
     if spec is None:
         return
