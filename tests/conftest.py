@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
+# Each pytest-xdist worker (and the servers, trainings and CLIs it starts) gets its share of the cores for BLAS,
+# OpenMP and torch, set before numpy and torch load: with `-n auto` two workers of two threads each made tiny
+# matrix work spin on two cores (the anomaly study's choice: 125 s under `-n 2`, 30 s alone, 3 s on one thread).
+# Set in the workers only: the controller imports this file before it starts them, and they inherit its environment.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(share))
+
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +24,35 @@ from core.models.autoencoders import Autoencoder, ModelConfig, build_model
 from core.train import jobs
 from core.train.jobs import JobState
 from support import ROOT, SEED, make_mnist_root
+
+# The files that took longest in a full run on 2 cores (pytest --durations), slowest first. pytest-xdist hands out
+# whole files in collection order (pyproject: --dist loadfile --no-loadscope-reorder); its default order, most tests
+# first, sent these few-test files last, where they could finish on one worker while the other had nothing left.
+SLOWEST_FILES = (
+    "test_train_page.py",
+    "test_hostile_names.py",
+    "test_cold_start.py",
+    "test_map_70k.py",
+    "test_onnx_model.py",
+    "test_placement.py",
+    "test_ddp.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Collect the slowest files first, then the other files with browser or slow tests, then the rest; each file's
+    tests keep their order."""
+
+    def rank(item) -> int:
+        if item.path.name in SLOWEST_FILES:
+            return SLOWEST_FILES.index(item.path.name)
+        heavy = item.get_closest_marker("browser") or item.get_closest_marker("slow")
+        return len(SLOWEST_FILES) + (0 if heavy else 1)
+
+    by_file: dict = {}
+    for item in items:
+        by_file[item.path] = min(by_file.get(item.path, 99), rank(item))
+    items.sort(key=lambda item: by_file[item.path])  # stable: a file's tests stay together and in order
 
 
 @pytest.fixture(autouse=True)
