@@ -60,7 +60,7 @@ def test_checkpoint_card_says_what_the_model_is(ckpt, says):
     need(ckpt)
     at = open_page("map", ckpt=ckpt)
     assert says in card_text(at)
-    assert any("python -m core.train" in c.value for c in at.sidebar.code)  # its training command
+    assert any(t.value.startswith("python -m core.train") for t in at.sidebar.text)  # its training command, plain
 
 
 def test_sidebar_offers_only_datasets_that_fit():
