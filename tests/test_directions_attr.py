@@ -100,3 +100,99 @@ def test_a_fitted_reader_measures_the_direction_a_linear_decoder_was_built_with(
     effect = direction_effect(decoder, z0, d.vector, np.linspace(0, 1, 6), reader, "smile")
     assert effect.moved["smile"] == pytest.approx(1.0, abs=0.02) and effect.monotonic
     assert effect.reach["glasses"] < 0.05
+
+
+def test_a_walk_towards_negative_strengths_reads_in_its_own_order():
+    decoder = lambda z: z.reshape(len(z), 1, 1, 3)  # noqa: E731
+    z0 = np.array([0.5, 0.2, -3.0])
+    effect = direction_effect(decoder, z0, np.array([1.0, 0, 0]), np.linspace(0, -1.6, 5), ExactReader(), "smile")
+    assert effect.strengths[-1] == -1.6 and np.allclose(effect.change("smile"), np.linspace(0, -0.8, 5))
+    assert effect.monotonic is True  # smile rose with the strength: it fell as s fell
+    assert effect.summary().startswith("smile went down 0.80 of its range (monotonically)")
+
+
+def values(a) -> np.ndarray:
+    """A Plotly trace's array: a plain list, or the base64 typed array plotly writes numpy arrays as."""
+    import base64
+
+    if isinstance(a, dict):
+        return np.frombuffer(base64.b64decode(a["bdata"]), np.dtype(a["dtype"]))
+    return np.asarray(a, np.float64)
+
+
+# ---- the Directions page on a tiny face model trained on an npz with attributes ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def face_npz_app(tmp_path_factory):
+    """A 1-epoch VAE on 120 drawn faces in an npz carrying ``attr_smile`` and ``attr_glasses``, in a root of its
+    own (checkpoints, data and the user cache)."""
+    import streamlit as st
+
+    import core.cache
+    from core.data import faces
+    from core.train.loop import main
+    from ui import loaders
+
+    mp = pytest.MonkeyPatch()
+    base = tmp_path_factory.mktemp("faces-directions")
+    mp.setattr(core.cache, "USER_CACHE", base / "cache")
+    mp.setattr(loaders, "CKPT_ROOT", base / "checkpoints")
+    f = faces.sample_factors(120, 2)
+    x = np.stack([faces.draw_face(faces.FaceFactors.from_row(r), 64) for r in f])
+    smile, glasses = f["smile"].astype(np.float32), f["glasses"].astype(np.int64)
+    np.savez(base / "faces.npz", x=x, y=f["hair_colour"], attr_smile=smile, attr_glasses=glasses)
+    args = ["--dataset", f"npz:{base / 'faces.npz'}", "--kind", "vae", "--latent-dim", "4", "--epochs", "1"]
+    assert main([*args, "--width", "4", "--hidden", "16", "--out", str(base / "checkpoints" / "fd")]) == 0
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield "fd", base
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    mp.undo()
+
+
+def test_the_page_walks_an_attribute_and_plots_what_the_reader_reads(face_npz_app):
+    from core.analysis.reader import AttributeReader, reader_path
+    from core.data.datasets import load_dataset
+    from core.maps.mapdata import home_dataset
+    from core.models.checkpoints import load_checkpoint
+    from core.models.inference import load_or_encode
+    from support import chart_data, open_page
+    from ui import loaders
+    from ui.state import plain
+
+    name, base = face_npz_app
+    at = open_page("directions", ckpt=name, dr_start="sample", dr_index="7", dr_steps="5")
+    box = at.selectbox(key="dr_attr")
+    assert box.options == ["smile (rising)", "glasses: 0 (vs the rest)", "glasses: 1 (vs the rest)"]
+    assert box.value == "smile"
+    assert "dr_ca" not in {s.key for s in at.selectbox}  # no classes to pick: the attributes replace them
+    assert at.subheader[0].value.startswith("An attribute direction, applied to sample #7 (class ")
+    caption = next(c for im in at.image for c in im.captions if c.startswith("z + s·(the smile direction)"))
+    assert caption.startswith("z + s·(the smile direction), s from 0 to +1.0: s = 1 moves the fitted smile across")
+
+    # the page's chart is the effect core measures on the same walk, read by the reader the page cached
+    ck = load_checkpoint(loaders.CKPT_ROOT / name)
+    ds = load_dataset(f"npz:{base / 'faces.npz'}")
+    assert reader_path(ds).is_file()
+    reader = AttributeReader.from_bytes(reader_path(ds).read_bytes())
+    enc = load_or_encode(ck, home_dataset(ck))
+    d = attribute_direction(enc.mean, ds.attribute_list()[0])
+    effect = direction_effect(ck.model, enc.mean[7], d.vector, np.linspace(0, 1, 5), reader, "smile")
+    traces = chart_data(at, "dr_effect")
+    assert [t["name"] for t in traces] == ["smile", "glasses"]
+    assert traces[0]["line"]["width"] == 4 and traces[1]["line"]["width"] == 1.5
+    assert np.allclose(values(traces[0]["x"]), [0, 0.25, 0.5, 0.75, 1])
+    assert np.allclose(values(traces[0]["y"]), effect.change("smile"), atol=1e-5)
+    assert np.allclose(values(traces[1]["y"]), effect.change("glasses"), atol=1e-5)
+    measured = next(c.value for c in at.caption if c.value.startswith("Measured: "))
+    assert measured == plain(f"Measured: {effect.summary()}. Read by {reader.caption()}.")
+    assert "held-out figures (24 images): smile R² " in measured and ", glasses accuracy " in measured
+
+    at.selectbox(key="dr_attr").set_value("glasses=1").run()
+    assert not at.exception
+    assert at.query_params["dr_attr"] == "glasses=1"
+    assert any(c.startswith("z + s·(mean of glasses = 1 − mean of the rest)") for im in at.image for c in im.captions)
+    measured = next(c.value for c in at.caption if c.value.startswith("Measured: "))
+    assert measured.startswith("Measured: glasses went ")

@@ -18,7 +18,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -146,7 +146,7 @@ class AttributeReader:
         categorical (names from ``categories``, else their numbers), floats continuous (NaN rows are skipped)."""
         x = _images(x)
         n = len(x)
-        check(isinstance(attributes, dict) and attributes, "attributes", "a non-empty dict of name -> (N,)", attributes)
+        check(isinstance(attributes, dict) and len(attributes) > 0, "attributes", "a non-empty dict", len(attributes))
         check(n >= 20, "x", "at least 20 images", n)
         for name, v in attributes.items():
             check(np.shape(v) == (n,), f"attributes[{name!r}]", f"shape ({n},)", np.shape(v))
@@ -158,7 +158,8 @@ class AttributeReader:
         self.image_shape_ = tuple(int(s) for s in x.shape[1:])
         train = pix[~test]
         self.mean_ = train.mean(0)
-        s, vt = top_axes(train - self.mean_, self.components, self.seed)
+        # at most half as many components as training rows: more would fit a few hundred images by heart
+        s, vt = top_axes(train - self.mean_, min(self.components, max(len(train) // 2, 1)), self.seed)
         self.components_ = vt.astype(np.float32)
         self.scale_ = (s / math.sqrt(max(len(train) - 1, 1))).astype(np.float32) + 1e-6
         f = ((pix - self.mean_) @ self.components_.T) / self.scale_
@@ -246,15 +247,11 @@ class AttributeReader:
             "n": [self.n_train_, self.n_test_],
         }
         arrays = {f"w_{i}": self.weights_[n] for i, n in enumerate(self.names_)}
+        arrays.update(mean=self.mean_, components=self.components_, scale=self.scale_)
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         buf = io.BytesIO()
-        np.savez(
-            buf,
-            meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
-            mean=self.mean_,
-            components=self.components_,
-            scale=self.scale_,
-            **arrays,
-        )
+        # numpy's stub types savez's **kwds as its bool allow_pickle: an Any-typed dict keeps mypy honest elsewhere
+        np.savez(buf, **cast(dict[str, Any], arrays))
         return buf.getvalue()
 
     @classmethod

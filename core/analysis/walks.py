@@ -367,6 +367,11 @@ class DirectionEffect:
     reach: dict[str, float]
     target: str | None
     monotonic: bool | None
+    spans: dict[str, float]  # each attribute's range (1 for a probability)
+
+    def change(self, name: str) -> np.ndarray:
+        """(S,) an attribute's reading minus its first, in units of its range."""
+        return (self.readings[name] - self.readings[name][0]) / self.spans[name]
 
     def summary(self, small: float = 0.05) -> str:
         """The effect in one sentence from its numbers: 'smile went up 0.81 of its range (monotonically);
@@ -398,18 +403,25 @@ def direction_effect(
     returning (S, C, H, W) images) and read every attribute of each image with ``reader`` (an AttributeReader).
 
     ``target`` names the attribute the direction is for (``value``: its category when categorical)."""
-    s = np.sort(np.asarray(strengths, dtype=np.float64).ravel())
-    check(len(s) >= 2, "strengths", "at least 2 values", len(s))
-    latents = apply_attribute(z0, direction, s)
+    latents = apply_attribute(z0, direction, strengths)
     if hasattr(model, "decode"):
         from core.models.inference import decode_means
 
         images = decode_means(model, latents.astype(np.float32))
     else:
         images = model(latents)
+    return read_effect(images, strengths, reader, target, value)
+
+
+def read_effect(
+    images, strengths: np.ndarray, reader, target: str | None = None, value: str | None = None
+) -> DirectionEffect:
+    """direction_effect on images already decoded, one per strength, in the walk's order (0 first, say)."""
+    s = np.asarray(strengths, dtype=np.float64).ravel()
+    check(len(s) >= 2 and len(s) == len(images), "strengths", f"{len(images)} values, one per image", len(s))
     read, proba = reader.predict(images), reader.predict_proba(images)
     check(target is None or target in read, "target", f"one of {list(read)}", target)
-    readings, moved, reach = {}, {}, {}
+    readings, moved, reach, spans = {}, {}, {}, {}
     for name in read:
         if name in proba:
             cats = reader.categories_[name]
@@ -417,10 +429,11 @@ def direction_effect(
             r, span = proba[name][:, k], 1.0
         else:
             r, span = np.asarray(read[name], np.float64), reader.span(name)
-        readings[name] = r
+        readings[name], spans[name] = r, span
         moved[name] = float(r[-1] - r[0]) / span
         reach[name] = float(np.abs(r - r[0]).max()) / span
     mono = None
-    if target is not None:
-        mono = bool(np.all(np.diff(readings[target]) >= -1e-9 * max(1.0, float(np.abs(readings[target]).max()))))
-    return DirectionEffect(s, readings, moved, reach, target, mono)
+    if target is not None:  # rose with the strength: never against the strength's own step
+        r = readings[target]
+        mono = bool(np.all(np.diff(r) * np.sign(np.diff(s)) >= -1e-9 * max(1.0, float(np.abs(r).max()))))
+    return DirectionEffect(s, readings, moved, reach, target, mono, spans)
