@@ -16,6 +16,7 @@ from core.analysis.walks import (
     read_effect,
 )
 from core.data.attributes import Attribute
+from core.errors import LatentExplorerError
 from core.models.inference import decode_means
 from core.text import html
 from ui import images, loaders, settings, state
@@ -30,6 +31,7 @@ def options(attrs: list[Attribute]) -> list[str]:
 
 
 def label(option: str) -> str:
+    """An option in words: 'hair_colour: red (vs the rest)', 'smile (rising)'."""
     name, _, value = option.partition(SEP)
     return f"{name}: {value} (vs the rest)" if value else f"{name} (rising)"
 
@@ -80,13 +82,21 @@ def walk(ctx: Ctx, attrs: list[Attribute], z: np.ndarray, where: str) -> int:
     option = k1.selectbox("Attribute", options(attrs), key="dr_attr", format_func=label)
     s = k2.slider("Strength s", -MAX_STRENGTH, MAX_STRENGTH, step=0.1, key="dr_strength", help=HELP)
     steps = k3.slider("Steps", 2, 16, key="dr_steps")
-    d = direction_of(ctx, attrs, option)
+    try:
+        d = direction_of(ctx, attrs, option)
+    except LatentExplorerError as e:  # a category no image has, a constant attribute: one line, the rest stays
+        st.error(state.plain(e))
+        return int(steps)
     strengths = np.linspace(0.0, float(s), steps)
     decoded = decode_means(loaders.model(ctx.ckpt), apply_attribute(z, d.vector, strengths).astype(np.float32))
     picture = images.grid(decoded, nrow=steps)
     images.image(picture, state.plain(strip_caption(d, float(s))), "stretch" if steps > 8 else picture.width)
     images.strip_downloads(picture, decoded, "direction", "dr", cols=st.columns(2))
-    reader = loaders.attribute_reader(ctx.home)
+    try:
+        reader = loaders.attribute_reader(ctx.home)
+    except LatentExplorerError as e:  # too few images, or an attribute too rarely known, to fit a reader
+        st.error(state.plain(e))
+        return int(steps)
     effect = read_effect(decoded, strengths, reader, d.name, d.value)
     st.plotly_chart(effect_figure(effect), key="dr_effect")
     st.caption(state.plain(f"Measured: {effect.summary()}. Read by {reader.caption()}."))
@@ -97,6 +107,7 @@ HELP = "1 = the whole step: from the rest to the category, or across the attribu
 
 
 def strip_caption(d: AttributeDirection, s: float) -> str:
+    """What the strip shows, in words: the direction and what strength 1 means."""
     if d.value is not None:
         return f"z + s·(mean of {d.name} = {d.value} − mean of the rest), s from 0 to {s:+.1f}"
     return (
