@@ -187,7 +187,7 @@ def test_the_page_walks_an_attribute_and_plots_what_the_reader_reads(face_npz_ap
     assert np.allclose(values(traces[0]["y"]), effect.change("smile"), atol=1e-5)
     assert np.allclose(values(traces[1]["y"]), effect.change("glasses"), atol=1e-5)
     measured = next(c.value for c in at.caption if c.value.startswith("Measured: "))
-    assert measured == plain(f"Measured: {effect.summary()}. Read by {reader.caption()}.")
+    assert measured == plain(f"Measured: {effect.summary()}. {reader.caption()}.")
     assert "held-out figures (24 images): smile R² " in measured and ", glasses accuracy " in measured
 
     at.selectbox(key="dr_attr").set_value("glasses=1").run()

@@ -55,7 +55,7 @@ def test_every_factor_of_drawn_faces_is_read_above_chance(fitted):
         assert score.metric == ("accuracy" if name in CATEGORIES else "R²")
         assert score.value > floor > score.chance, (name, score)
     assert reader.scores_["glasses"].chance == pytest.approx(0.5, abs=0.05)
-    assert reader.caption().startswith("the reader's held-out figures (100 images): smile R² 0.")
+    assert reader.caption().startswith("The reader's held-out figures (100 images): smile R² 0.")
 
 
 def test_new_faces_are_read_like_the_held_out_ones(fitted):

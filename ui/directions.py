@@ -99,7 +99,7 @@ def walk(ctx: Ctx, attrs: list[Attribute], z: np.ndarray, where: str) -> int:
         return int(steps)
     effect = read_effect(decoded, strengths, reader, d.name, d.value)
     st.plotly_chart(effect_figure(effect), key="dr_effect")
-    st.caption(state.plain(f"Measured: {effect.summary()}. Read by {reader.caption()}."))
+    st.caption(state.plain(f"Measured: {effect.summary()}. {reader.caption()}."))
     return int(steps)
 
 

@@ -226,10 +226,10 @@ class AttributeReader:
         return max(hi - lo, 1e-12)
 
     def caption(self) -> str:
-        """The held-out figures in one line: 'held out (600 faces): smile R² 0.41, glasses accuracy 1.00 …'."""
+        """The held-out figures in one line: 'The reader's held-out figures (600 images): smile R² 0.40, …'."""
         self._fitted()
         parts = [f"{s.name} {s.metric} {s.value:.2f}" for s in self.scores_.values()]
-        return f"the reader's held-out figures ({self.n_test_:,} images): " + ", ".join(parts)
+        return f"The reader's held-out figures ({self.n_test_:,} images): " + ", ".join(parts)
 
     # ---- files
 
