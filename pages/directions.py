@@ -1,4 +1,5 @@
-"""Directions: walk along an attribute vector (class A's centroid to class B's); see what one latent dimension does."""
+"""Directions: walk along an attribute vector (class A's centroid to class B's, or a named attribute's direction
+measured by an attribute reader, ui.directions); see what one latent dimension does."""
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from core.analysis.walks import (
     traversal_values,
 )
 from core.models.inference import decode_means
-from ui import images, loaders, settings, state
+from ui import directions, images, loaders, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -25,6 +26,7 @@ enc, D = ctx.enc, ctx.ckpt.config.latent_dim
 classes = np.unique(enc.labels).tolist()
 act = dimension_activity(enc)
 START = {"point": "current point", "sample": "a sample"}
+attrs = ctx.home.attribute_list()  # the checkpoint's own dataset names its images' attributes: walk those
 
 
 def strength(text: str) -> float:
@@ -45,6 +47,8 @@ settings.restore(
     settings.Setting("dr_steps", 8, parse=settings.bounded_int(2, 16)),
     settings.Setting("dr_dim", int(act.order[0]), tuple(range(D)), int),
 )
+if attrs:
+    directions.restore(attrs)
 c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
 start = c1.radio("Start from", list(START), format_func=START.get, key="dr_start", horizontal=True)
 index = int(c2.number_input("Sample #", 0, len(enc) - 1, key="dr_index", disabled=start == "point"))
@@ -63,35 +67,42 @@ else:
         st.caption("No current point yet (pick one on the Map): starting from the sample instead.")
 
 # ------------------------------------------------------------------------------ attribute vector
-st.subheader("An attribute vector, applied to " + state.plain(where))
-k1, k2, k3, k4 = st.columns(4)
-ca = k1.selectbox("From class (A)", classes, key="dr_ca", format_func=ctx.class_name)
-cb = k2.selectbox("To class (B)", classes, key="dr_cb", format_func=ctx.class_name)
-s = k3.slider("Strength s", -MAX_STRENGTH, MAX_STRENGTH, step=0.1, key="dr_strength", help="1 = the whole A → B step")
-steps = k4.slider("Steps", 2, 16, key="dr_steps")
-strip = attribute_strip(z, enc.mean, enc.labels, ca, cb, float(s), steps)
-decoded = decode_means(loaders.model(ctx.ckpt), strip.latents)
-picture = images.grid(decoded, nrow=steps)
-caption = f"z + s·(centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}), s from 0 to {s:+.1f}"
-images.image(picture, caption, "stretch" if steps > 8 else picture.width)
-st.dataframe(
-    pd.DataFrame(
-        [[ctx.class_name(int(c)) for c in strip.nearest.label], [f"{f:.0%}" for f in strip.nearest.fraction]],
-        index=["nearest class", "share of 10 neighbours"],
-        columns=[f"{v:+.2f}" for v in strip.strengths],
-    ),
-    key="dr_table",
-)
-if ca == cb:
-    st.info("A and B are the same class: the vector is zero and every step is the start point.")
+if attrs:
+    steps = directions.walk(ctx, attrs, z, where)
 else:
-    passes_md = " → ".join(state.plain(ctx.class_name(c)) for c in strip.passes)
-    reach_md = f"never reaches class **{state.plain(ctx.class_name(cb))}** up to s = {s:+.1f}"
-    if strip.crossing is not None:
-        at = strip.strengths[strip.crossing]
-        reach_md = f"reaches class **{state.plain(ctx.class_name(cb))}** at s = {at:+.2f} (step {strip.crossing + 1})"
-    st.markdown(f"Nearest classes along the strip: {passes_md}; it {reach_md}.")
-images.strip_downloads(picture, decoded, "direction", "dr", cols=st.columns(2))
+    st.subheader("An attribute vector, applied to " + state.plain(where))
+    k1, k2, k3, k4 = st.columns(4)
+    ca = k1.selectbox("From class (A)", classes, key="dr_ca", format_func=ctx.class_name)
+    cb = k2.selectbox("To class (B)", classes, key="dr_cb", format_func=ctx.class_name)
+    s = k3.slider(
+        "Strength s", -MAX_STRENGTH, MAX_STRENGTH, step=0.1, key="dr_strength", help="1 = the whole A → B step"
+    )
+    steps = k4.slider("Steps", 2, 16, key="dr_steps")
+    strip = attribute_strip(z, enc.mean, enc.labels, ca, cb, float(s), steps)
+    decoded = decode_means(loaders.model(ctx.ckpt), strip.latents)
+    picture = images.grid(decoded, nrow=steps)
+    caption = f"z + s·(centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}), s from 0 to {s:+.1f}"
+    images.image(picture, caption, "stretch" if steps > 8 else picture.width)
+    st.dataframe(
+        pd.DataFrame(
+            [[ctx.class_name(int(c)) for c in strip.nearest.label], [f"{f:.0%}" for f in strip.nearest.fraction]],
+            index=["nearest class", "share of 10 neighbours"],
+            columns=[f"{v:+.2f}" for v in strip.strengths],
+        ),
+        key="dr_table",
+    )
+    if ca == cb:
+        st.info("A and B are the same class: the vector is zero and every step is the start point.")
+    else:
+        passes_md = " → ".join(state.plain(ctx.class_name(c)) for c in strip.passes)
+        reach_md = f"never reaches class **{state.plain(ctx.class_name(cb))}** up to s = {s:+.1f}"
+        if strip.crossing is not None:
+            at = strip.strengths[strip.crossing]
+            reach_md = (
+                f"reaches class **{state.plain(ctx.class_name(cb))}** at s = {at:+.2f} (step {strip.crossing + 1})"
+            )
+        st.markdown(f"Nearest classes along the strip: {passes_md}; it {reach_md}.")
+    images.strip_downloads(picture, decoded, "direction", "dr", cols=st.columns(2))
 
 # ------------------------------------------------------------------------------ one dimension
 st.subheader("What one dimension does")

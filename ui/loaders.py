@@ -481,3 +481,38 @@ def decoder_onnx(name: str, sha: str) -> Path:
 
     del sha  # part of the cache key only: a retrained checkpoint exports again
     return export_decoder(get_checkpoint(name))
+
+
+# ------------------------------------------------------------------------------ the attribute reader
+
+_READERS: set[str] = set()  # reader keys this process has loaded or fitted: a rerun shows no status box
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _reader(key: str, _ds: Dataset):
+    from core.analysis.reader import load_or_fit_reader
+
+    return load_or_fit_reader(_ds)
+
+
+def attribute_reader(ds: Dataset):
+    """The dataset's attribute reader (core.analysis.reader), cached per content key: fitted behind a status box
+    the first time (then saved under the user cache), read from memory or disk afterwards."""
+    from core.analysis.reader import MAX_ROWS, reader_key, reader_path
+
+    key = reader_key(ds)
+    if key in _READERS or reader_path(ds).is_file():
+        out = _reader(key, ds)
+    else:
+        n = min(len(ds), MAX_ROWS)
+        with st.status(state.plain(f"Training the attribute reader of {ds.name} on {n:,} images…")) as s:
+            st.write(
+                state.plain(
+                    f"First use, then cached on disk: a linear reader of each of {len(ds.attributes):d} attributes "
+                    "on the principal components of the shrunk images."
+                )
+            )
+            out = _reader(key, ds)
+            s.update(label="Attribute reader ready", state="complete", expanded=False)
+    _READERS.add(key)
+    return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.analysis.clustering import knn_vote
+from core.data.attributes import Attribute
 from core.errors import ConfigError, check, check_array, is_int
 from core.models.inference import EncodedSet
 
@@ -290,3 +291,149 @@ def traversal_values(mean: np.ndarray, z: np.ndarray, dim: int, steps: int, spre
     check(spread > 0, "spread", "> 0", spread)
     half = spread * float(mean[:, dim].std())
     return np.linspace(z[dim] - half, z[dim] + half, steps)
+
+
+# ----------------------------------------------------------------------------------------
+# Directions from named attributes, and what walking one does to every attribute of the decoded image
+
+RIDGE = 1e-3  # the continuous direction's L2 weight, per sample, on centred latents
+
+
+@dataclass(frozen=True)
+class AttributeDirection:
+    """A latent direction for one attribute. ``vector`` follows attribute_vector's convention: strength 1 is the
+    whole step, here from images without ``value`` to images with it (categorical), or across the attribute's
+    range (continuous: the regression direction scaled so that s = 1 moves the fitted attribute by max - min)."""
+
+    name: str
+    value: str | None  # the target category, or None for a continuous attribute
+    vector: np.ndarray  # (D,) the step of strength 1
+    unit: np.ndarray  # (D,) vector / |vector|
+    per_unit: float  # continuous: latent distance per unit of the attribute (1 / |w|); categorical: |vector|
+    span: float  # continuous: the attribute's max - min over the data; categorical: 1
+
+
+def attribute_direction(
+    mean: np.ndarray, attribute: Attribute, value: str | None = None, against: str | None = None
+) -> AttributeDirection:
+    """The direction of an attribute through the latent means (N, D), one row per image of ``attribute.values``.
+
+    Categorical: mean latent of the images with ``value`` minus the mean of those without it (or of those with
+    ``against``), by attribute_vector. Continuous: the ridge regression of the attribute on the latents,
+    f ≈ w·z + b; the unit vector is w / |w| and one unit of the attribute is 1 / |w| of latent.
+    """
+    mean = check_array(mean, "mean")
+    values = np.asarray(attribute.values)
+    check(values.shape == (len(mean),), attribute.name, f"({len(mean)},) values like mean's rows", values.shape)
+    if attribute.categorical:
+        names = list(attribute.categories)
+        check(value in names, "value", f"one of {names}", value)
+        check(against is None or (against in names and against != value), "against", f"another of {names}", against)
+        hit = values == names.index(str(value))
+        rows = hit | (values == names.index(str(against))) if against is not None else np.ones(len(values), bool)
+        check(bool(hit.any() and (rows & ~hit).any()), "value", "a category some images have and some lack", value)
+        vector = attribute_vector(mean[rows], hit[rows].astype(np.int64), 0, 1)
+        norm = float(np.linalg.norm(vector))
+        return AttributeDirection(attribute.name, value, vector, _unit(vector), norm, 1.0)
+    f = values.astype(np.float64)
+    ok = np.isfinite(f)
+    check(ok.sum() >= 2 and float(np.ptp(f[ok])) > 0, attribute.name, "a continuous attribute that varies", "constant")
+    z, fc = mean[ok] - mean[ok].mean(0), f[ok] - f[ok].mean()
+    w = np.linalg.solve(z.T @ z + RIDGE * len(z) * np.eye(z.shape[1]), z.T @ fc)
+    norm = float(np.linalg.norm(w))
+    check(norm > 0, attribute.name, "an attribute the latents predict", "no linear relation")
+    span = float(np.ptp(f[ok]))
+    unit = w / norm
+    return AttributeDirection(attribute.name, None, unit * span / norm, unit, 1.0 / norm, span)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+@dataclass(frozen=True)
+class DirectionEffect:
+    """What walking a direction did to every attribute, read off the decoded images.
+
+    ``readings[name]`` is (S,) per strength: a continuous attribute's reading, or a categorical one's probability
+    (of the target category for the target, else of the category read at strength 0). ``moved`` is the change
+    from the first to the last strength and ``reach`` the largest departure from the first, both in units of the
+    attribute's range; ``monotonic``: whether the target's reading never falls as the strength rises."""
+
+    strengths: np.ndarray  # (S,) ascending
+    readings: dict[str, np.ndarray]
+    moved: dict[str, float]
+    reach: dict[str, float]
+    target: str | None
+    monotonic: bool | None
+    spans: dict[str, float]  # each attribute's range (1 for a probability)
+
+    def change(self, name: str) -> np.ndarray:
+        """(S,) an attribute's reading minus its first, in units of its range."""
+        return (self.readings[name] - self.readings[name][0]) / self.spans[name]
+
+    def summary(self, small: float = 0.05) -> str:
+        """The effect in one sentence from its numbers: 'smile went up 0.81 of its range (monotonically);
+        glasses, hair_colour moved < 0.05; age moved 0.12'."""
+        parts = []
+        if self.target is not None:
+            m = self.moved[self.target]
+            how = "monotonically" if self.monotonic else "not monotonically"
+            parts.append(f"{self.target} went {'up' if m >= 0 else 'down'} {abs(m):.2f} of its range ({how})")
+        others = [n for n in self.readings if n != self.target]
+        still = [n for n in others if self.reach[n] < small]
+        if still:
+            parts.append(f"{', '.join(still)} moved < {small:g}")
+        moving = sorted((n for n in others if n not in still), key=lambda n: -self.reach[n])
+        parts += [f"{n} moved {self.reach[n]:.2f}" for n in moving]
+        return "; ".join(parts)
+
+
+def direction_effect(
+    model,
+    z0: np.ndarray,
+    direction: np.ndarray,
+    strengths: np.ndarray,
+    reader,
+    target: str | None = None,
+    value: str | None = None,
+) -> DirectionEffect:
+    """Decode z0 + s·direction for each strength (``model``: an autoencoder, or any function of (S, D) latents
+    returning (S, C, H, W) images) and read every attribute of each image with ``reader`` (an AttributeReader).
+
+    ``target`` names the attribute the direction is for (``value``: its category when categorical)."""
+    latents = apply_attribute(z0, direction, strengths)
+    if hasattr(model, "decode"):
+        from core.models.inference import decode_means
+
+        images = decode_means(model, latents.astype(np.float32))
+    else:
+        images = model(latents)
+    return read_effect(images, strengths, reader, target, value)
+
+
+def read_effect(
+    images, strengths: np.ndarray, reader, target: str | None = None, value: str | None = None
+) -> DirectionEffect:
+    """direction_effect on images already decoded, one per strength, in the walk's order (0 first, say)."""
+    s = np.asarray(strengths, dtype=np.float64).ravel()
+    check(len(s) >= 2 and len(s) == len(images), "strengths", f"{len(images)} values, one per image", len(s))
+    read, proba = reader.predict(images), reader.predict_proba(images)
+    check(target is None or target in read, "target", f"one of {list(read)}", target)
+    readings, moved, reach, spans = {}, {}, {}, {}
+    for name in read:
+        if name in proba:
+            cats = reader.categories_[name]
+            k = cats.index(value) if name == target and value in cats else int(read[name][0])
+            r, span = proba[name][:, k], 1.0
+        else:
+            r, span = np.asarray(read[name], np.float64), reader.span(name)
+        readings[name], spans[name] = r, span
+        moved[name] = float(r[-1] - r[0]) / span
+        reach[name] = float(np.abs(r - r[0]).max()) / span
+    mono = None
+    if target is not None:  # rose with the strength: never against the strength's own step
+        r = readings[target]
+        mono = bool(np.all(np.diff(r) * np.sign(np.diff(s)) >= -1e-9 * max(1.0, float(np.abs(r).max()))))
+    return DirectionEffect(s, readings, moved, reach, target, mono, spans)

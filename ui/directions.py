@@ -1,0 +1,116 @@
+"""The Directions page's attribute mode: a direction from a named attribute of the checkpoint's own dataset, walked
+from a face, decoded, and measured by an attribute reader (core.analysis.walks, core.analysis.reader)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.analysis.walks import (
+    MAX_STRENGTH,
+    AttributeDirection,
+    DirectionEffect,
+    apply_attribute,
+    attribute_direction,
+    read_effect,
+)
+from core.data.attributes import Attribute
+from core.errors import LatentExplorerError
+from core.models.inference import decode_means
+from core.text import html
+from ui import images, loaders, settings, state
+from ui.state import Ctx
+
+SEP = "="  # an option "hair_colour=red": a category against the rest; a bare name: a continuous attribute
+
+
+def options(attrs: list[Attribute]) -> list[str]:
+    """One option per continuous attribute and per category of a categorical one."""
+    return [o for a in attrs for o in ([f"{a.name}{SEP}{c}" for c in a.categories] if a.categorical else [a.name])]
+
+
+def label(option: str) -> str:
+    """An option in words: 'hair_colour: red (vs the rest)', 'smile (rising)'."""
+    name, _, value = option.partition(SEP)
+    return f"{name}: {value} (vs the rest)" if value else f"{name} (rising)"
+
+
+def restore(attrs: list[Attribute]) -> list[str]:
+    """Declare the attribute setting (before the page's widgets) and return its options."""
+    opts = options(attrs)
+    settings.restore(settings.Setting("dr_attr", opts[0], tuple(opts)))
+    return opts
+
+
+def direction_of(ctx: Ctx, attrs: list[Attribute], option: str) -> AttributeDirection:
+    """The option's direction through the latents of the checkpoint's own dataset (cached with the map)."""
+    name, _, value = option.partition(SEP)
+    attribute = next(a for a in attrs if a.name == name)
+    home = ctx.enc if ctx.ds is ctx.home else loaders.load_map(ctx.ckpt, ctx.home, ctx.home).enc
+    return attribute_direction(home.mean, attribute, value or None)
+
+
+def effect_figure(effect: DirectionEffect) -> go.Figure:
+    """Every attribute's reading vs strength, as its change from the start in units of its range."""
+    fig = go.Figure()
+    for name in effect.readings:
+        target = name == effect.target
+        fig.add_scatter(
+            x=effect.strengths,
+            y=effect.change(name),
+            name=html(name),
+            mode="lines+markers",
+            line={"width": 4 if target else 1.5},  # the attribute walked along stands out
+            hovertemplate="s %{x:+.2f}: %{y:+.3f} of the range<extra>" + html(name) + "</extra>",
+        )
+    fig.update_layout(
+        height=340,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title="strength s",
+        yaxis_title="change since s = 0 (share of its range)",
+        title="What the reader reads in each decoded image",
+    )
+    return fig
+
+
+def walk(ctx: Ctx, attrs: list[Attribute], z: np.ndarray, where: str) -> int:
+    """The attribute mode: pick an attribute (a category, or a continuous one), walk, decode, read, plot; returns
+    the number of steps (the sweep below uses as many)."""
+    st.subheader("An attribute direction, applied to " + state.plain(where))
+    k1, k2, k3 = st.columns([2, 2, 1])
+    option = k1.selectbox("Attribute", options(attrs), key="dr_attr", format_func=label)
+    s = k2.slider("Strength s", -MAX_STRENGTH, MAX_STRENGTH, step=0.1, key="dr_strength", help=HELP)
+    steps = k3.slider("Steps", 2, 16, key="dr_steps")
+    try:
+        d = direction_of(ctx, attrs, option)
+    except LatentExplorerError as e:  # a category no image has, a constant attribute: one line, the rest stays
+        st.error(state.plain(e))
+        return int(steps)
+    strengths = np.linspace(0.0, float(s), steps)
+    decoded = decode_means(loaders.model(ctx.ckpt), apply_attribute(z, d.vector, strengths).astype(np.float32))
+    picture = images.grid(decoded, nrow=steps)
+    images.image(picture, state.plain(strip_caption(d, float(s))), "stretch" if steps > 8 else picture.width)
+    images.strip_downloads(picture, decoded, "direction", "dr", cols=st.columns(2))
+    try:
+        reader = loaders.attribute_reader(ctx.home)
+    except LatentExplorerError as e:  # too few images, or an attribute too rarely known, to fit a reader
+        st.error(state.plain(e))
+        return int(steps)
+    effect = read_effect(decoded, strengths, reader, d.name, d.value)
+    st.plotly_chart(effect_figure(effect), key="dr_effect")
+    st.caption(state.plain(f"Measured: {effect.summary()}. {reader.caption()}."))
+    return int(steps)
+
+
+HELP = "1 = the whole step: from the rest to the category, or across the attribute's range"
+
+
+def strip_caption(d: AttributeDirection, s: float) -> str:
+    """What the strip shows, in words: the direction and what strength 1 means."""
+    if d.value is not None:
+        return f"z + s·(mean of {d.name} = {d.value} − mean of the rest), s from 0 to {s:+.1f}"
+    return (
+        f"z + s·(the {d.name} direction), s from 0 to {s:+.1f}: s = 1 moves the fitted {d.name} across its range "
+        f"{d.span:.3g}; one unit of {d.name} is {d.per_unit:.3g} of latent"
+    )
