@@ -12,8 +12,6 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -370,7 +368,6 @@ def model(ckpt: Checkpoint):
         st.stop()
 
 
-_POOL = ThreadPoolExecutor(1, thread_name_prefix="latent-explorer-background")  # one job at a time: 2 cores
 WARM_UP_DELAY_S = 1.5  # after the script run: the browser has the live map drawn by then (cold start ~2.9 s)
 
 
@@ -414,55 +411,25 @@ def _settle_warm_ups() -> None:
 # ------------------------------------------------------------------------------ decoding
 
 
-RECONSTRUCTIONS_MAX = 20_000  # decoded on first need behind a spinner (uint8: 3.9 MB for 5,000 28×28 images)
-RECONSTRUCTIONS_BYTES = 256 * 2**20  # bigger sets up to this size: decoded once in the background (70,000: 55 MB)
+RECONSTRUCTIONS_MAX = 20_000  # images whose reconstructions are kept (uint8: 3.9 MB for 5,000 28×28 images)
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _reconstructions(key: str, _ctx: Ctx) -> np.ndarray:
-    model(_ctx.ckpt)  # a bad weights file: one line and a stop
-    return _decode_all(_ctx)
-
-
-def _decode_all(ctx: Ctx, delay: float = 0.0) -> np.ndarray:
     from core.models.inference import decode_means
 
-    time.sleep(delay)  # started with the page: the browser draws the map first
-    return np.round(decode_means(ctx.ckpt.model, ctx.enc.mean).numpy() * 255).astype(np.uint8)
-
-
-_BACKGROUND: dict[str, Future] = {}  # view key -> its reconstructions being decoded (the two newest views)
-_BACKGROUND_LOCK = threading.Lock()
+    return np.round(decode_means(model(_ctx.ckpt), _ctx.enc.mean).numpy() * 255).astype(np.uint8)
 
 
 def reconstructions(ctx: Ctx) -> np.ndarray | None:
     """Every image's reconstruction (decoded from its posterior mean) as uint8 (N, C, H, W), decoded once per
-    view, so a selection's mean reconstruction is an exact mean in milliseconds. Sets above RECONSTRUCTIONS_MAX
-    are decoded in a background thread (seconds): None until they are ready, and always above
-    RECONSTRUCTIONS_BYTES."""
-    if len(ctx.enc) <= RECONSTRUCTIONS_MAX:
-        return computed(f"Reconstructing the {len(ctx.enc):,} images once…", _reconstructions, (ctx.key,), ctx)
-    job = reconstruct_in_background(ctx)
-    if job is None or not job.done() or job.exception() is not None:  # a failure: the sample path, as when too big
+    view, so a selection's mean reconstruction is an exact mean in milliseconds; None above RECONSTRUCTIONS_MAX."""
+    if len(ctx.enc) > RECONSTRUCTIONS_MAX:
         return None
-    return job.result()
+    return computed(f"Reconstructing the {len(ctx.enc):,} images once…", _reconstructions, (ctx.key,), ctx)
 
 
-def reconstruct_in_background(ctx: Ctx, delay: float = 0.0) -> Future | None:
-    """The background decoding of a big view's reconstructions (started now unless it was), None for a set
-    below RECONSTRUCTIONS_MAX (decoded when first needed) or above RECONSTRUCTIONS_BYTES (never kept)."""
-    n = len(ctx.enc)
-    if n <= RECONSTRUCTIONS_MAX or n * int(np.prod(ctx.ckpt.config.image_shape)) > RECONSTRUCTIONS_BYTES:
-        return None
-    with _BACKGROUND_LOCK:
-        job = _BACKGROUND.get(ctx.key)
-        if job is None:
-            for old in list(_BACKGROUND)[:-1]:  # keep the newest view beside this one
-                del _BACKGROUND[old]
-            job = _BACKGROUND[ctx.key] = _POOL.submit(_decode_all, ctx, delay)
-    return job
-
-
+@st.cache_resource(show_spinner="Exporting the decoder for the browser…")
 def exported_decoder(name: str | None) -> Path | None:
     """The checkpoint's decoder as ONNX when exported before (core.export.exported_decoder: no torch), else None."""
     from core.export import exported_decoder

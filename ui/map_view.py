@@ -132,9 +132,6 @@ def map_and_results(ctx: Ctx, o: MapOptions) -> None:
             )
         else:
             plotly_map(view, o)
-    # a big set's reconstructions decode in the background once the map is drawn: its selections' mean image is
-    # then exact and quick (a smaller set decodes them on the first selection)
-    loaders.reconstruct_in_background(view, loaders.WARM_UP_DELAY_S)
     sections = {"point": partial(panels.current_point, view), "region": partial(panels.selection, view)}
     titles = {"point": "Current point", "region": "Selection"}
     with side:  # what the user did last comes first
