@@ -389,19 +389,20 @@ def warm_up(name: str | None) -> None:
 
     t = threading.Timer(WARM_UP_DELAY_S, build)
     t.daemon = True
-    with _BACKGROUND_LOCK:
+    with _WARM_UPS_LOCK:
         _WARM_UPS.append(t)
     t.start()
 
 
 _WARM_UPS: list[threading.Timer] = []  # started warm-ups: the process waits for a running one before it exits
+_WARM_UPS_LOCK = threading.Lock()
 
 
 @atexit.register
 def _settle_warm_ups() -> None:
     """Cancel warm-ups not started and wait for running ones: a process that exits while a daemon thread is inside
     torch's import or its C++ aborts ("terminate called without an active exception", exit code 134)."""
-    with _BACKGROUND_LOCK:
+    with _WARM_UPS_LOCK:
         pending = list(_WARM_UPS)
     for t in pending:
         t.cancel()
