@@ -78,7 +78,7 @@ def test_the_map_bundle_has_the_keys_map_ts_reads():
     assert "  inverse: { url: string } & InverseShape;" in (SRC / "map.ts").read_text()
     assert set(data["inverse"]) == {"url"} | ts_fields("inverse.ts", "InverseShape")
     assert set(data["find"]) == {"label"} and re.search(
-        r"find: \{ index\?: number; label\?: number \}", (SRC / "map.ts").read_text()
+        r"find: \{ index\?: number; label\?: number; indices\?: number\[\] \}", (SRC / "map.ts").read_text()
     )
 
 
