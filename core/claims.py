@@ -163,6 +163,63 @@ def direction_claim() -> Claim:
     )
 
 
+def _walk_figure(w) -> str:
+    """A walk in numbers: the target's move, and every other factor's largest departure, largest first."""
+    others = sorted(w.others().items(), key=lambda kv: -kv[1])
+    return (
+        f"{w.target} {w.moved:+.2f} of its range ({'monotonically' if w.monotonic else 'not monotonically'}; up for "
+        f"{w.rose:.0%} of {w.n} test faces), every other factor within {others[0][1]:.2f} of its range "
+        f"(largest: {others[0][0]} {others[0][1]:.2f}, {others[1][0]} {others[1][1]:.2f})"
+    )
+
+
+def _verdict(w, what: str) -> str:
+    if w.holds():
+        return f"holds: {what}, and nothing else moves a quarter of its range"
+    if w.moved > 0 and w.monotonic:
+        worst = max(w.others().items(), key=lambda kv: kv[1])
+        return f"partly: {what}, but {worst[0]} moves too ({worst[1]:.2f} of its range)"
+    return f"does not hold: {w.target} does not rise along the walk"
+
+
+def older_claim() -> Claim:
+    from core.analysis.meaning import load
+
+    w = load().age
+    return Claim(
+        "Tweaking one latent value makes the subject look older",
+        f"face VAE, {w.what}, read by the attribute reader: {_walk_figure(w)}",
+        _verdict(w, "the faces read older"),
+    )
+
+
+def smile_claim() -> Claim:
+    from core.analysis.meaning import load
+
+    w = load().smile
+    return Claim(
+        "A face goes from not smiling to smiling",
+        f"face VAE, the smile direction added at strength 0 → 1 to the least smiling test faces: {_walk_figure(w)}",
+        _verdict(w, "the frowns turn to smiles"),
+    )
+
+
+def colour_claim() -> Claim:
+    from core.analysis.meaning import load
+
+    c = load().colour
+    grey = "corrupted input"
+    p, e = c.psnr, c.chroma
+    better = p["DAE"] > p[grey] and e["DAE"] < e[grey] and e["DAE"] < min(e["AE"], e["VAE"])
+    return Claim(
+        "A denoising autoencoder turns a black-and-white image into a coloured one",
+        f"{c.n} test faces made grey, rebuilt: chroma error DAE {e['DAE']:.3f}, AE {e['AE']:.3f}, VAE "
+        f"{e['VAE']:.3f} vs the grey input {e[grey]:.3f}; RGB PSNR DAE {p['DAE']:.1f} dB vs the grey input "
+        f"{p[grey]:.1f}",
+        "holds: the colourising DAE brings the colour back" if better else "does not hold here",
+    )
+
+
 def claims() -> list[Claim]:
     return [
         clustering_claim(),
@@ -172,6 +229,9 @@ def claims() -> list[Claim]:
         between_classes_claim(),
         distance_claim(),
         direction_claim(),
+        older_claim(),
+        smile_claim(),
+        colour_claim(),
     ]
 
 

@@ -9,12 +9,13 @@ from core.models.inference import decode_means
 from ui import compare, images, loaders, settings, state
 from ui.shell import page
 
-page(
+ctx = page(
     "Compare",
-    "The three shipped 16-D models on the same images, whichever checkpoint the sidebar shows: how they rebuild "
-    "test images, what their prior samples decode to, their maps, and their stored test figures.",
+    "The shipped 16-D models on the same images: the digits' AE, DAE and VAE, or with a 64×64 colour face checkpoint "
+    "in the sidebar the faces' AE, colourising DAE, VAE and β-VAE (β = 4): how they rebuild test images, what their "
+    "prior samples decode to, their maps, and their stored test figures.",
 )
-models = compare.contexts()
+models = compare.contexts(tuple(ctx.ckpt.config.image_shape))
 if models is None:
     trio = ", ".join(SHIPPED_TRIO.values())
     st.info(f"This page compares the shipped checkpoints {state.plain(trio)}; `make checkpoints` re-creates them.")
@@ -42,7 +43,7 @@ for caption, x in strips.items():
 
 # ------------------------------------------------------------------------------ prior samples
 st.subheader("64 samples from each model's prior, decoded")
-with st.spinner("Measuring the prior samples of the three models (once; about 30 s the first time)…"):
+with st.spinner(f"Measuring the prior samples of the {len(models)} models (once; about 30 s the first time)…"):
     holes = {name: compare.holes(c) for name, c in models.items()}
 h0 = next(iter(holes.values()))
 
@@ -61,14 +62,15 @@ def draw_grid(col, name: str, source: str) -> None:
     )
 
 
-for col, name in zip(st.columns(3), holes, strict=True):
+for col, name in zip(st.columns(len(holes)), holes, strict=True):
     draw_grid(col, name, "prior")
 st.markdown(holes_verdict(holes))
 st.caption(
     f"Far: the nearest training latent lies farther than {h0.quantile:.0%} of the training latents lie from their "
     f"own nearest neighbour (so about {1 - h0.quantile:.0%} of real codes count as far; of the test images' codes, "
     + ", ".join(f"{state.plain(n)} {h.test_far_share:.1%}" for n, h in holes.items())
-    + f"). Recognised: a pixel MLP trained on the 4,500 training images (test accuracy {h0.classifier_accuracy:.1%}) "
+    + f"). Recognised: a pixel MLP trained on the {int((~first.enc.is_test).sum()):,} training images' classes "
+    f"(test accuracy {h0.classifier_accuracy:.1%}) "
     f"gives its top class probability ≥ {CONFIDENT:g}, as it does for {h0.real_confident_share:.1%} of the "
     "real test images. Each grid shows the first 64 of the 1,000 draws measured."
 )
@@ -76,7 +78,7 @@ no_prior = [name for name, h in holes.items() if h.standard_normal is not None]
 if no_prior:
     names_md = state.plain(" and ".join(no_prior))
     st.markdown(f"**N(0, I)** — what a VAE's prior would draw — decoded by the {names_md}, which have none:")
-    for col, name in zip(st.columns(3), no_prior, strict=False):
+    for col, name in zip(st.columns(len(holes)), no_prior, strict=False):
         draw_grid(col, name, "N(0, I)")
 
 # ------------------------------------------------------------------------------ maps and stored figures

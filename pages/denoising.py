@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.analysis.denoise import INPUT, NOISE_LABELS, denoise, describe, ranking, sample_indices
+from core.analysis.denoise import INPUT, NOISE_LABELS, chroma_error, denoise, describe, ranking, sample_indices
 from core.models.config import noises_for
 from ui import denoising, images, settings, state
 from ui.shell import page
@@ -12,19 +12,24 @@ ctx = page(
     "Denoising",
     "A denoising autoencoder (DAE) is trained on corrupted images and rewarded for producing the clean one. Corrupt "
     "clean images here, run them through the shipped 16-D AE, DAE and VAE, and compare each output with the clean "
-    "image (PSNR in dB, higher is better; SSIM, 1 is identical); below, the same measured on every test image.",
+    "image (PSNR in dB, higher is better; SSIM, 1 is identical; on colour images the chroma error, 0 is the true "
+    "colour); below, the same measured on every test image. On 64×64 colour faces the DAE was trained to colour "
+    "grey images: pick the greyscale corruption.",
 )
-ckpts = denoising.shipped_models()
+ckpts = denoising.shipped_models(tuple(ctx.ckpt.config.image_shape))
 if ckpts is None:
     st.stop()
 home = denoising.their_dataset(ckpts)
-fits = tuple(ctx.ckpt.config.image_shape) == denoising.GREY_28
+SHAPE = tuple(ckpts["DAE"].config.image_shape)
+fits = tuple(ctx.ckpt.config.image_shape) == SHAPE
+COLOUR = SHAPE[0] == 3
 if not fits:
     c, h, w = ctx.ckpt.config.image_shape
     shape = f"{'grey' if c == 1 else 'RGB'} {h}×{w}"
+    theirs = f"{'RGB' if COLOUR else 'grey'} {SHAPE[1]}×{SHAPE[2]}"
     st.info(
         state.plain(
-            f"{ctx.ckpt.name} works on {shape} images, not 28×28 grey ones: this page shows the shipped 28×28 "
+            f"{ctx.ckpt.name} works on {shape} images, not {theirs} ones: this page shows the shipped {theirs} "
             f"models on their own {home.name} images."
         )
     )
@@ -36,8 +41,8 @@ settings.restore(
     settings.Setting("dn_source", "random", tuple(SOURCES)),
     settings.Setting("dn_n", 4, parse=settings.bounded_int(1, 8)),
     settings.Setting("dn_seed", 0, parse=settings.bounded_int(0, 9999)),
-    settings.Setting("dn_noise", "gaussian", NOISES),
-    settings.Setting("dn_level", 0.3, LEVELS, float),
+    settings.Setting("dn_noise", "greyscale" if COLOUR else "gaussian", NOISES),
+    settings.Setting("dn_level", 1.0 if COLOUR else 0.3, LEVELS, float),
 )
 c1, c2 = st.columns(2)
 source = c1.radio("Images", list(SOURCES), format_func=SOURCES.get, key="dn_source", horizontal=True)
@@ -61,20 +66,30 @@ elif source == "point":
     if fits and isinstance(ctx.point, int):
         x, names = ds.x[[ctx.point]], [f"#{ctx.point} · class {ctx.class_name(int(ctx.enc.labels[ctx.point]))}"]
     else:
-        st.info("The current point is not a sample of 28×28 grey images: click one on the Map page first.")
+        st.info(state.plain(f"The current point is not a sample of {home.name}: click one on the Map page first."))
 else:
-    prepared = images.upload_image("Image", "dn_upload", denoising.GREY_28)
+    prepared = images.upload_image("Image", "dn_upload", SHAPE)
     if prepared is None:
-        st.info("Upload an image (PNG, JPEG, …): it is converted to 28×28 grey, as the models see their digits.")
+        st.info(
+            state.plain(
+                f"Upload an image (PNG, JPEG, …): it is converted to {'RGB' if COLOUR else 'grey'} "
+                f"{SHAPE[1]}×{SHAPE[2]}, as the models see their {home.name} images."
+            )
+        )
     else:
         x, names, note = prepared.x[None], ["upload, as the models see it"], prepared
 
 if x is not None:
     d = denoise({name: ck.model for name, ck in ckpts.items()}, x, noise, level, seed)
+    rows = {INPUT: d.corrupted, **d.outputs}
+    chroma = {k: chroma_error(x.numpy(), v.numpy()) for k, v in rows.items()} if COLOUR else {}
     for i, name in enumerate(names):
-        row = [images.to_pil(im, 5) for im in (x[i], d.corrupted[i], *(out[i] for out in d.outputs.values()))]
-        caps = [f"clean {name}", f"corrupted · {denoising.score(d.psnr[INPUT][i], d.ssim[INPUT][i])}"]
-        caps += [f"{m} · {denoising.score(d.psnr[m][i], d.ssim[m][i])}" for m in d.outputs]
+        row = [images.to_pil(im, 5 if SHAPE[1] <= 32 else 3) for im in (x[i], *(v[i] for v in rows.values()))]
+
+        def caption(k: str, i: int = i) -> str:
+            return denoising.score(d.psnr[k][i], d.ssim[k][i], chroma[k][i] if COLOUR else None)
+
+        caps = [f"clean {name}", f"corrupted · {caption(INPUT)}"] + [f"{m} · {caption(m)}" for m in d.outputs]
         images.show_images(row, caps, cols=5)
     if note is not None:
         images.prepared_caption(note)

@@ -21,9 +21,10 @@ from ui.state import Ctx
 HOLES_N = 1000  # latents drawn per distribution for the holes figures; the grids show the first 64 of them
 
 
-def contexts() -> dict[str, Ctx] | None:
-    """{"AE": Ctx, "DAE": Ctx, "VAE": Ctx} on each model's own dataset and map, or None when one is missing."""
-    trio = loaders.shipped_trio()
+def contexts(image_shape: tuple[int, ...] = (1, 28, 28)) -> dict[str, Ctx] | None:
+    """{"AE": Ctx, "DAE": Ctx, "VAE": Ctx} (and "β-VAE" for faces) of the shipped set for this image shape, each on
+    its own dataset and map; the digits' when the set is incomplete; None when those are missing too."""
+    trio = loaders.shipped_trio(image_shape) or loaders.shipped_trio()
     if trio is None:
         return None
     out = {}
@@ -71,8 +72,8 @@ def evaluation(ctx: Ctx):
 
 
 def maps_row(models: dict[str, Ctx]) -> None:
-    """The three models' 2-D maps side by side, in the same class colours."""
-    for col, (name, c) in zip(st.columns(3), models.items(), strict=True):
+    """The models' 2-D maps side by side, in the same class colours."""
+    for col, (name, c) in zip(st.columns(len(models)), models.items(), strict=True):
         traces = figures.group_traces(c.md.xy, c.enc.labels, c.ds.classes, np.arange(len(c.enc)), size=2, opacity=0.6)
         fig = go.Figure(traces)
         legend = {"orientation": "h", "itemsizing": "constant", "y": -0.02, "yanchor": "top"}
@@ -103,12 +104,21 @@ def figures_table(models: dict[str, Ctx]) -> None:
     }
     number["neg ELBO"] = st.column_config.NumberColumn("neg ELBO", format="%.1f", help="nats per image")
     st.dataframe(table, key="cp_table", column_config=number)
+    first = next(iter(models.values()))
+    n, n_test, k = len(first.enc), int(first.enc.is_test.sum()), len(first.ds.classes)
     st.markdown(clustering_verdict(evals))
     st.caption(
         ", ".join(f"{state.plain(name)} = {state.plain(c.ckpt.name)}" for name, c in models.items())
         + f". Active dims: dimensions whose activity exceeds {ACTIVE_THRESHOLD:g} — mean KL in nats for the VAE, "
         "the variance of the codes over the dataset for AE/DAE (core.analysis.walks.dimension_activity). 5-NN: "
-        "accuracy on the 500 test images of a 5-NN classifier fitted on the 4,500 training images; NMI: of k-means "
-        "(k = 10, all 5,000 images) against the classes; s: seconds each took when the checkpoint was evaluated "
+        f"accuracy on the {n_test:,} test images of a 5-NN classifier fitted on the {n - n_test:,} training images; "
+        f"NMI: of k-means (k = {k:d}, all {n:,} images) against the classes; s: seconds each took when the checkpoint "
+        "was evaluated "
         "(2 CPU cores)."
+        + (
+            " MIG and DCI disentanglement: how much each known factor of the faces has a latent dimension of its own "
+            "(0 none, 1 one dimension per factor; core.analysis.disentangle)."
+            if "MIG" in table.columns
+            else ""
+        )
     )

@@ -13,17 +13,20 @@ from core.models.checkpoints import Checkpoint
 from ui import figures, loaders, state
 
 GREY_28 = (1, 28, 28)
+ROWS = ("AE", "DAE", "VAE")
 
 
-def shipped_models() -> dict[str, Checkpoint] | None:
-    """AE, DAE and VAE (the shipped 16-D checkpoints, cached loads), or an st.error naming the missing ones and None."""
-    trio = loaders.shipped_trio()
+def shipped_models(image_shape: tuple[int, ...] = GREY_28) -> dict[str, Checkpoint] | None:
+    """The shipped 16-D AE, DAE and VAE for images of this shape (the faces' when they are all there, else the
+    digits'), cached loads; or an st.error naming the missing ones and None."""
+    trio = loaders.shipped_trio(image_shape) or loaders.shipped_trio()
     if trio is None:
         missing = ", ".join(loaders.missing_trio())
         st.error(
             state.plain(f"This page compares the shipped checkpoints; missing under {loaders.CKPT_ROOT}: {missing}.")
         )
-    return trio
+        return None
+    return {name: trio[name] for name in ROWS}
 
 
 def their_dataset(ckpts: dict[str, Checkpoint]) -> Dataset:
@@ -44,10 +47,11 @@ def curves(ckpts: dict[str, Checkpoint], ds: Dataset) -> dict[str, Curve]:
         return _curves(weights, ds.key, ckpts, ds)
 
 
-def score(psnr: float, ssim: float) -> str:
-    """'PSNR 18.03 dB · SSIM 0.781' (PSNR ∞ for an unchanged image)."""
+def score(psnr: float, ssim: float, chroma: float | None = None) -> str:
+    """'PSNR 18.03 dB · SSIM 0.781' (PSNR ∞ for an unchanged image), with ' · chroma 0.041' for colour images."""
     shown = "∞" if math.isinf(psnr) else f"{psnr:.2f}"
-    return f"PSNR {shown} dB · SSIM {ssim:.3f}"
+    colour = "" if chroma is None else f" · chroma {chroma:.3f}"
+    return f"PSNR {shown} dB · SSIM {ssim:.3f}{colour}"
 
 
 def curve_figure(curve: Curve, metric: str, level: float) -> go.Figure:

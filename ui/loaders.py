@@ -22,11 +22,11 @@ from core.data.paths import check_spec, is_latents_spec, parse_spec
 from core.errors import LatentExplorerError
 from core.maps.mapdata import MapData, map_dataset, pending_work
 from core.models.checkpoints import (
-    SHIPPED_TRIO,
     Checkpoint,
     list_checkpoints,
     open_checkpoint,
     read_config,
+    shipped_set,
     weight_files,
 )
 from ui import state
@@ -94,18 +94,18 @@ def get_checkpoint(name: str) -> Checkpoint:
     return _checkpoint(str(path), checkpoint_config(name).get("weights_sha256", ""), mtime)
 
 
-def shipped_trio() -> dict[str, Checkpoint] | None:
-    """The shipped AE, DAE and VAE (core.models.checkpoints.SHIPPED_TRIO), cached loads keyed "AE", "DAE", "VAE";
-    None when one is missing (``missing_trio`` names them)."""
-    if missing_trio():
+def shipped_trio(image_shape: tuple[int, ...] = (1, 28, 28)) -> dict[str, Checkpoint] | None:
+    """The shipped models for images of this shape (core.models.checkpoints.shipped_set: "AE", "DAE", "VAE", and
+    for faces "β-VAE"), cached loads; None when one is missing (``missing_trio`` names them)."""
+    if missing_trio(image_shape):
         return None
-    return {name: get_checkpoint(folder) for name, folder in SHIPPED_TRIO.items()}
+    return {name: get_checkpoint(folder) for name, folder in shipped_set(image_shape).items()}
 
 
-def missing_trio() -> list[str]:
-    """The folders of the shipped trio that are not under CKPT_ROOT."""
+def missing_trio(image_shape: tuple[int, ...] = (1, 28, 28)) -> list[str]:
+    """The folders of the shipped set for this shape that are not under CKPT_ROOT."""
     names = checkpoint_names()
-    return [folder for folder in SHIPPED_TRIO.values() if folder not in names]
+    return [folder for folder in shipped_set(image_shape).values() if folder not in names]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -30,7 +30,7 @@ import torch
 from core.cache import USER_CACHE, atomic_write_bytes, content_key
 from core.errors import LatentExplorerError, check, is_int, is_number
 from core.models.autoencoders import LUMA, NOISES, Autoencoder, corrupt
-from core.models.checkpoints import SHIPPED_TRIO
+from core.models.checkpoints import FACE_SET, SHIPPED_TRIO
 from core.models.config import noises_for
 
 if TYPE_CHECKING:
@@ -328,7 +328,7 @@ def table(curves: dict[str, Curve], at: tuple[float, ...] = (0.1, 0.3, 0.5)) -> 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.analysis.denoise", description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", default="mnist5k", help="the shipped models' dataset (default mnist5k)")
+    p.add_argument("--dataset", default="mnist5k", help="the shipped models' dataset: mnist5k (default) or faces")
     p.add_argument("--checkpoints", default="checkpoints", help="folder holding the shipped checkpoints")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.models.checkpoints import load_checkpoint
 
     try:
-        ckpts = {name: load_checkpoint(Path(a.checkpoints) / folder) for name, folder in SHIPPED_TRIO.items()}
+        trio = FACE_SET if a.dataset == "faces" else SHIPPED_TRIO
+        ckpts = {name: load_checkpoint(Path(a.checkpoints) / trio[name]) for name in ("AE", "DAE", "VAE")}
         ds = load_dataset(a.dataset, split_seed=ckpts["DAE"].split_seed)
         curves = shipped_curves(ckpts, ds, seed=a.seed, save_to_checkpoint=True)
     except LatentExplorerError as e:

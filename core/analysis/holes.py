@@ -292,6 +292,12 @@ def comparison_table(evaluations: dict, activity: dict[str, np.ndarray], thresho
                 "NMI pixel": ev.kmeans_nmi_pixel,
                 "k-means s latent": t.get("kmeans_latent_s"),
                 "k-means s pixel": t.get("kmeans_pixel_s"),
+                # against the data's known factors (faces): the trade between rebuilding and meaning
+                **(
+                    {}
+                    if ev.disentanglement is None
+                    else {"MIG": ev.disentanglement.mig, "DCI disentanglement": ev.disentanglement.dci_disentanglement}
+                ),
             }
         )
     return pd.DataFrame(rows).set_index("model")

@@ -34,8 +34,18 @@ if TYPE_CHECKING:  # torch is imported by the functions that build or save a mod
 WEIGHTS, CONFIG, TRAIN_STATE = "model.safetensors", "config.json", "train_state.safetensors"
 CKPT_FILES = (WEIGHTS, CONFIG)
 FORMAT = "latent-explorer-checkpoint"
-# The shipped 16-D trio the Compare and Denoising pages (and core.analysis.holes / denoise) put side by side.
+# The shipped 16-D models the Compare and Denoising pages (and core.analysis.holes / denoise) put side by side: the
+# digits' trio, and for 64x64 colour faces the same three (the DAE colourises) with a beta-VAE beside the VAE.
 SHIPPED_TRIO = {"AE": "mnist5k-ae16", "DAE": "mnist5k-dae16", "VAE": "mnist5k-vae16"}
+FACE_SET = {"AE": "faces-ae16", "DAE": "faces-dae16-colour", "VAE": "faces-vae16", "β-VAE": "faces-bvae16"}
+
+
+def shipped_set(image_shape: tuple[int, ...]) -> dict[str, str]:
+    """The shipped models compared side by side for images of this shape: the faces' for 64x64 RGB, else the
+    digits' trio (shown on their own images)."""
+    return FACE_SET if tuple(image_shape) == (3, 64, 64) else SHIPPED_TRIO
+
+
 FORMAT_VERSION = 1
 _BUILDING = threading.Lock()  # one model build at a time: two sessions asking at once get the same model
 
