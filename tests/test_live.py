@@ -47,7 +47,7 @@ def vitest(*files: str, **env: str) -> str:
 def test_vitest_decodes_like_python_onnxruntime(tmp_path):
     from ui.images import to_pil
 
-    for name in (DEFAULT, "mnist5k-vae16-gaussian"):
+    for name in (DEFAULT, "mnist5k-vae16-gaussian", "faces-vae16"):  # grey Bernoulli, grey Gaussian, RGB 64x64
         path, dec = onnx_decoder(name)
         z = np.random.default_rng(0).normal(size=(6, dec.latent_dim)).astype(np.float32)
         out = dec(z)
