@@ -157,3 +157,20 @@ def test_dragging_the_strength_decodes_in_the_browser(server, page):
     page.keyboard.press("End")
     page.wait_for_function("() => new URL(location.href).searchParams.get('dr_strength') === '2.0'")
     wait_drawn(page, MAX_STRENGTH)
+
+
+@pytest.mark.browser
+def test_without_webassembly_the_strength_is_a_server_slider(server, page):
+    from browser import wait_idle
+
+    if not direction_element.available():
+        pytest.skip("no frontend build (make test builds it when node is available)")
+    page.add_init_script("delete window.WebAssembly")
+    page.goto(server + "/directions?dr_strength=-1.5")
+    page.get_by_text(
+        "Server path: the strip below is decoded at each released strength (this browser has no W"
+    ).wait_for()
+    page.locator('[data-testid="stSlider"]').filter(has_text="Strength s").wait_for()
+    wait_idle(page)
+    assert page.evaluate("() => window.__latentDirection === undefined")  # the live module never loaded
+    page.get_by_text("z + s·(centroid 1 − centroid 0), s from 0 to -1.5").wait_for()

@@ -132,10 +132,9 @@ def strength(ctx: Ctx, z: np.ndarray, v: np.ndarray | None, what: str, help: str
         scale=live_scale(cfg.image_shape[1]),
         label=what,
     )
-    released = direction_element.strength(loaders.decoder_onnx(ctx.ckpt.name, ctx.ckpt.weights_sha256), view)
-    if released is not None:  # the page's setting: the strip, the chart and the URL follow it
-        st.session_state["dr_strength"] = released
-    return float(st.session_state["dr_strength"])
+    # a released strength set dr_strength before this run (direction_element.released): view and strip agree
+    direction_element.draw(loaders.decoder_onnx(ctx.ckpt.name, ctx.ckpt.weights_sha256), view)
+    return view.s
 
 
 def server_strength(help: str) -> float:

@@ -106,13 +106,20 @@ def _no_wasm() -> None:
     st.session_state[NO_WASM] = True
 
 
-def draw(name: str, key: str, entry: str, data: dict, preload: tuple[str, ...], events: tuple[str, ...]) -> dict | None:
+def draw(
+    name: str,
+    key: str,
+    entry: str,
+    data: dict,
+    preload: tuple[str, ...],
+    events: tuple[str, ...],
+    on_event: Callable[[], None] = lambda: None,
+) -> dict | None:
     """Draw the live element ``name`` (module ``entry``) with ``data``; its value this run (the element's states and
-    triggers, ``events`` among them), or None. When the browser says it has no WebAssembly the whole page reruns
-    on its server path."""
-    # every callback guarded like the Map's: a value from the browser never ends in an exception box; the values
-    # themselves are parsed by the caller, in the page's run
-    callbacks = {f"on_{e}_change": state.guarded(lambda: None) for e in events}
+    triggers, ``events`` among them), or None. ``on_event`` runs before the page's next run when one of ``events``
+    arrives. When the browser says it has no WebAssembly the whole page reruns on its server path."""
+    # every callback guarded like the Map's: a value from the browser never ends in an exception box
+    callbacks = {f"on_{e}_change": state.guarded(on_event) for e in events}
     result = component(name)(
         key=key, data=packed(entry, data, preload), on_fallback_change=state.guarded(_no_wasm), **callbacks
     )
