@@ -72,6 +72,27 @@ def test_parse_number_takes_only_a_finite_number_in_range():
         assert state.parse_number(bad, -2, 2) is None
 
 
+def test_a_released_strength_becomes_the_setting_on_its_step_and_a_bad_one_one_line():
+    import streamlit as st
+
+    try:
+        for sent, want in ((0.30000000000000004, 0.3), (-2, -2.0), (1.96, 2.0)):
+            st.session_state["el"] = {"release": sent}
+            direction_element.released("el", -MAX_STRENGTH, MAX_STRENGTH, 0.1)
+            assert st.session_state[direction_element.SETTING] == want
+        for bad in (2.5, "0.5", None, True, [1.0]):
+            st.session_state["el"] = {"release": bad}
+            direction_element.released("el", -MAX_STRENGTH, MAX_STRENGTH, 0.1)
+            assert st.session_state[direction_element.SETTING] == 2.0  # unchanged
+            said = st.session_state.pop(state.CALLBACK_ERROR, None)
+            assert (said is None) == (bad is None)  # no release: nothing to say
+            if bad is not None:
+                assert said.startswith("Ignored a strength from the browser that is not a number in [-2, 2]: ")
+    finally:
+        for k in ("el", direction_element.SETTING, state.CALLBACK_ERROR):
+            st.session_state.pop(k, None)
+
+
 def test_the_live_image_scale():
     assert [directions.live_scale(h) for h in (28, 32, 64, 128)] == [4, 4, 3, 1]
 
