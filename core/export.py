@@ -10,7 +10,8 @@ For an ONNX checkpoint (core.models.onnx_model) the file is the user's own ``dec
 appended as graph nodes (``decoder_with_head``): the same inputs and outputs, the numbers ``decode`` gives.
 
 ``OnnxDecoder`` runs such a file with onnxruntime in Python: the same numbers a browser gets. The bundles the
-browser's live elements read (``MapBundle``, ``SlidersBundle``) are assembled here too, from plain arrays.
+browser's live elements read (``MapBundle``, ``SlidersBundle``, ``DirectionBundle``) are assembled here too, from
+plain arrays.
 """
 
 from __future__ import annotations
@@ -385,6 +386,39 @@ class SlidersBundle:
     model: str
     model_gz: str
     view: SliderView
+
+    def to_json(self) -> dict:
+        urls = {"base": self.base, "model": self.model, "model_gz": self.model_gz}
+        return {"version": self.VERSION, **urls, **asdict(self.view), "shape": list(self.view.shape)}
+
+
+@dataclass(frozen=True)
+class DirectionView:
+    """What the live Directions element shows: the start latent z, the direction v, the strength s and its range,
+    and how the image of z + s·v is drawn."""
+
+    z: list[float]
+    v: list[float]
+    s: float
+    lo: float
+    hi: float
+    shape: tuple[int, int, int]  # C, H, W
+    scale: int  # CSS pixels per image pixel
+    label: str  # what the image shows, in words
+    step: float = 0.1
+
+
+@dataclass(frozen=True)
+class DirectionBundle:
+    """What the live Directions element reads on every rerun (direction.ts ``DirectionData``): the decoder's URLs
+    and the view."""
+
+    VERSION: ClassVar[int] = 1
+
+    base: str  # the served onnxruntime-web folder
+    model: str
+    model_gz: str
+    view: DirectionView
 
     def to_json(self) -> dict:
         urls = {"base": self.base, "model": self.model, "model_gz": self.model_gz}

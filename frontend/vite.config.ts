@@ -1,4 +1,4 @@
-// Builds src/live.ts into ../static/live/live.js (and map.ts, loader.ts beside it; served by Streamlit at
+// Builds src/live.ts into ../static/live/live.js (and map.ts, direction.ts, loader.ts beside it; served by Streamlit at
 // /app/static/live/) and copies the WebAssembly build of onnxruntime-web beside it: the page loads nothing from
 // a CDN. Another element is one more line in ENTRIES (built to <name>.js).
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -10,6 +10,7 @@ const OUT = resolve(__dirname, "../static/live");
 const ENTRIES: Record<string, string> = {
   live: resolve(__dirname, "src/live.ts"),
   map: resolve(__dirname, "src/map.ts"),
+  direction: resolve(__dirname, "src/direction.ts"),
   loader: resolve(__dirname, "src/loader.ts"), // the components-v2 js of every element (ui/element.py reads it)
 };
 const ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"];

@@ -8,13 +8,14 @@ import streamlit as st
 from core.analysis.walks import (
     MAX_STRENGTH,
     attribute_strip,
+    attribute_vector,
     dimension_activity,
     dimension_extremes,
     traversal_grid,
     traversal_values,
 )
 from core.models.inference import decode_means
-from ui import directions, images, loaders, settings, state
+from ui import direction_element, directions, images, loaders, settings, state
 from ui.shell import page
 
 ctx = page(
@@ -46,6 +47,7 @@ settings.restore(
     settings.Setting("dr_strength", 1.0, parse=strength),
     settings.Setting("dr_steps", 8, parse=settings.bounded_int(2, 16)),
     settings.Setting("dr_dim", int(act.order[0]), tuple(range(D)), int),
+    settings.Setting(direction_element.LIVE, True, (False, True), settings.flag),
 )
 if attrs:
     directions.restore(attrs)
@@ -74,14 +76,15 @@ else:
     k1, k2, k3, k4 = st.columns(4)
     ca = k1.selectbox("From class (A)", classes, key="dr_ca", format_func=ctx.class_name)
     cb = k2.selectbox("To class (B)", classes, key="dr_cb", format_func=ctx.class_name)
-    s = k3.slider(
-        "Strength s", -MAX_STRENGTH, MAX_STRENGTH, step=0.1, key="dr_strength", help="1 = the whole A → B step"
-    )
     steps = k4.slider("Steps", 2, 16, key="dr_steps")
+    with k3:
+        vector = f"centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}"
+        v = attribute_vector(enc.mean, enc.labels, ca, cb)
+        s = directions.strength(ctx, z, v, f"z + s·({vector})", "1 = the whole A → B step")
     strip = attribute_strip(z, enc.mean, enc.labels, ca, cb, float(s), steps)
     decoded = decode_means(loaders.model(ctx.ckpt), strip.latents)
     picture = images.grid(decoded, nrow=steps)
-    caption = f"z + s·(centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}), s from 0 to {s:+.1f}"
+    caption = f"z + s·({vector}), s from 0 to {s:+.1f}"
     images.image(picture, caption, "stretch" if steps > 8 else picture.width)
     st.dataframe(
         pd.DataFrame(

@@ -10,7 +10,16 @@ import re
 import numpy as np
 import pytest
 
-from core.export import Colouring, MapBundle, SliderDim, SlidersBundle, SliderView, map_bundle
+from core.export import (
+    Colouring,
+    DirectionBundle,
+    DirectionView,
+    MapBundle,
+    SliderDim,
+    SlidersBundle,
+    SliderView,
+    map_bundle,
+)
 from support import ROOT
 from ui import element, state
 
@@ -93,6 +102,13 @@ def test_the_sliders_bundle_has_the_keys_live_ts_reads():
     assert data["version"] == SlidersBundle.VERSION
     assert set(data) == ts_fields("live.ts", "LiveData")
     assert all(set(d) == ts_fields("live.ts", "SliderDim") for d in data["dims"]) and len(data["dims"]) == 2
+
+
+def test_the_direction_bundle_has_the_keys_direction_ts_reads():
+    view = DirectionView([0.0] * 4, [0.5] * 4, 1.0, -2.0, 2.0, (3, 64, 64), 3, "z + s·(the smile direction)")
+    data = DirectionBundle("/app/static/live/ort/", "/m.onnx", "/m.onnx.gz", view).to_json()
+    assert data["version"] == DirectionBundle.VERSION and data["shape"] == [3, 64, 64] and data["step"] == 0.1
+    assert set(data) == ts_fields("direction.ts", "DirectionData")
 
 
 def test_what_an_element_is_sent_has_the_keys_the_loader_reads():

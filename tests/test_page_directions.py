@@ -59,6 +59,6 @@ def test_a_chosen_sample_and_a_negative_strength():
 
 
 def test_bad_values_in_the_url_fall_back_to_defaults():
-    at = open_page("directions", ckpt=DEFAULT, dr_strength="5", dr_steps="99", dr_dim="16")
+    at = open_page("directions", ckpt=DEFAULT, dr_strength="5", dr_steps="99", dr_dim="16", dr_live="0")
     assert at.slider(key="dr_strength").value == 1.0 and at.slider(key="dr_steps").value == 8
     assert not {"dr_strength", "dr_steps", "dr_dim"} & set(at.query_params)

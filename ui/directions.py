@@ -17,9 +17,10 @@ from core.analysis.walks import (
 )
 from core.data.attributes import Attribute
 from core.errors import LatentExplorerError
+from core.export import DirectionView
 from core.models.inference import decode_means
 from core.text import html
-from ui import images, loaders, settings, state
+from ui import direction_element, element, images, loaders, settings, state
 from ui.state import Ctx
 
 SEP = "="  # an option "hair_colour=red": a category against the rest; a bare name: a continuous attribute
@@ -80,14 +81,17 @@ def walk(ctx: Ctx, attrs: list[Attribute], z: np.ndarray, where: str) -> int:
     st.subheader("An attribute direction, applied to " + state.plain(where))
     k1, k2, k3 = st.columns([2, 2, 1])
     option = k1.selectbox("Attribute", options(attrs), key="dr_attr", format_func=label)
-    s = k2.slider("Strength s", -MAX_STRENGTH, MAX_STRENGTH, step=0.1, key="dr_strength", help=HELP)
     steps = k3.slider("Steps", 2, 16, key="dr_steps")
     try:
         d = direction_of(ctx, attrs, option)
     except LatentExplorerError as e:  # a category no image has, a constant attribute: one line, the rest stays
+        with k2:
+            strength(ctx, z, None, "", HELP)
         st.error(state.plain(e))
         return int(steps)
-    strengths = np.linspace(0.0, float(s), steps)
+    with k2:
+        s = strength(ctx, z, d.vector, strip_caption(d, None), HELP)
+    strengths = np.linspace(0.0, s, steps)
     decoded = decode_means(loaders.model(ctx.ckpt), apply_attribute(z, d.vector, strengths).astype(np.float32))
     picture = images.grid(decoded, nrow=steps)
     images.image(picture, state.plain(strip_caption(d, float(s))), "stretch" if steps > 8 else picture.width)
@@ -103,14 +107,58 @@ def walk(ctx: Ctx, attrs: list[Attribute], z: np.ndarray, where: str) -> int:
     return int(steps)
 
 
+def strength(ctx: Ctx, z: np.ndarray, v: np.ndarray | None, what: str, help: str) -> float:
+    """The strength s (the ``dr_strength`` setting): dragged live, z + s·v decoded in the browser, when the build
+    and WebAssembly are there and ``dr_live`` is on (and there is a direction ``v``); else a server slider."""
+    if v is None:  # no direction to decode along (it failed): the server slider, and no word on who decodes
+        return server_strength(help)
+    live = element.wanted(direction_element.ENTRY, direction_element.LIVE)
+    element.caption(
+        direction_element.LIVE,
+        live,
+        "decodes z + s·v while you drag the strength; the strip below follows the release",
+        "the strip below is decoded at each released strength",
+    )
+    if not live:
+        return server_strength(help)
+    cfg = ctx.ckpt.config
+    view = DirectionView(
+        z=np.asarray(z, np.float64).tolist(),
+        v=np.asarray(v, np.float64).tolist(),
+        s=float(st.session_state["dr_strength"]),
+        lo=-MAX_STRENGTH,
+        hi=MAX_STRENGTH,
+        shape=cfg.image_shape,
+        scale=live_scale(cfg.image_shape[1]),
+        label=what,
+    )
+    # a released strength set dr_strength before this run (direction_element.released): view and strip agree
+    direction_element.draw(loaders.decoder_onnx(ctx.ckpt.name, ctx.ckpt.weights_sha256), view)
+    return view.s
+
+
+def server_strength(help: str) -> float:
+    """The strength as a Streamlit slider: each release reruns the page, which decodes here."""
+    s = st.slider("Strength s", -MAX_STRENGTH, MAX_STRENGTH, step=0.1, key="dr_strength", help=state.plain(help))
+    return float(s)
+
+
+def live_scale(h: int) -> int:
+    """CSS pixels per image pixel of the live image: 28 px at 4x, 64 px at 3x, big ones at their size."""
+    return max(1, min(4, 192 // h))
+
+
 HELP = "1 = the whole step: from the rest to the category, or across the attribute's range"
 
 
-def strip_caption(d: AttributeDirection, s: float) -> str:
-    """What the strip shows, in words: the direction and what strength 1 means."""
+def strip_caption(d: AttributeDirection, s: float | None) -> str:
+    """What the strip shows, in words: the direction and what strength 1 means; without ``s``, just the direction."""
+    vector = f"mean of {d.name} = {d.value} − mean of the rest" if d.value is not None else f"the {d.name} direction"
+    if s is None:
+        return f"z + s·({vector})"
     if d.value is not None:
-        return f"z + s·(mean of {d.name} = {d.value} − mean of the rest), s from 0 to {s:+.1f}"
+        return f"z + s·({vector}), s from 0 to {s:+.1f}"
     return (
-        f"z + s·(the {d.name} direction), s from 0 to {s:+.1f}: s = 1 moves the fitted {d.name} across its range "
+        f"z + s·({vector}), s from 0 to {s:+.1f}: s = 1 moves the fitted {d.name} across its range "
         f"{d.span:.3g}; one unit of {d.name} is {d.per_unit:.3g} of latent"
     )

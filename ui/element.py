@@ -31,6 +31,8 @@ NEEDED = (
     "ort/ort-wasm-simd-threaded.wasm.gz",
 )
 ORT_WASM_GZ = URL + NEEDED[-1]  # onnxruntime-web's wasm as decoder.ts fetches it (the build's gzip copy)
+# What a decoding element fetches at once while its module loads: its imports would find them one by one
+ORT_FILES = ("ort/ort.wasm.min.mjs", "ort/ort-wasm-simd-threaded.mjs", "ort/ort-wasm-simd-threaded.wasm.gz")
 
 
 def _guarded_decoder(decode: Callable, empty: bool = False) -> Callable:
@@ -98,6 +100,37 @@ def _component(name: str, loader_stamp: str):
 def component(name: str):
     """The components-v2 element ``name``, its js the built loader (``available`` says whether it is there)."""
     return _component(name, stamp(LOADER))
+
+
+def _no_wasm() -> None:
+    st.session_state[NO_WASM] = True
+
+
+def draw(
+    name: str,
+    key: str,
+    entry: str,
+    data: dict,
+    preload: tuple[str, ...],
+    events: tuple[str, ...],
+    on_event: Callable[[], None] = lambda: None,
+) -> dict | None:
+    """Draw the live element ``name`` (module ``entry``) with ``data``; its value this run (the element's states and
+    triggers, ``events`` among them), or None. ``on_event`` runs before the page's next run when one of ``events``
+    arrives. When the browser says it has no WebAssembly the whole page reruns on its server path."""
+    # every callback guarded like the Map's: a value from the browser never ends in an exception box
+    callbacks = {f"on_{e}_change": state.guarded(on_event) for e in events}
+    result = component(name)(
+        key=key, data=packed(entry, data, preload), on_fallback_change=state.guarded(_no_wasm), **callbacks
+    )
+    if result is not None and result.get("fallback") is not None:  # _no_wasm ran: the whole page falls back
+        st.rerun(scope="app")
+    return result
+
+
+def decoder_preload(model_gz: str) -> tuple[str, ...]:
+    """What a decoding element has the browser fetch at once: onnxruntime-web's files and the decoder's gzip copy."""
+    return (*(URL + f for f in ORT_FILES), model_gz)
 
 
 def wanted(entry: str, setting: str) -> bool:

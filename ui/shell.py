@@ -42,7 +42,9 @@ PAGES = (
     PageSpec("pages/anomalies.py", "Anomalies", ":material/report:", "anomalies"),
     PageSpec("pages/denoising.py", "Denoising", ":material/blur_off:", "denoising"),
     PageSpec("pages/compare.py", "Compare", ":material/compare:", "compare"),
-    PageSpec("pages/directions.py", "Directions", ":material/arrow_outward:", "directions"),
+    PageSpec(
+        "pages/directions.py", "Directions", ":material/arrow_outward:", "directions", live=("direction.js", "dr_live")
+    ),
     PageSpec("pages/train.py", "Train", ":material/model_training:", "train"),
 )
 

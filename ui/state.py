@@ -106,14 +106,20 @@ def _finite(v: object) -> float | None:
     return float(v) if isinstance(v, int | float) and is_number(v) else None
 
 
+def parse_number(value: object, lo: float, hi: float) -> float | None:
+    """A number sent by the browser: finite and within [lo, hi], else None."""
+    f = _finite(value)
+    return f if f is not None and lo <= f <= hi else None
+
+
 def parse_latent(value: object, dim: int, lo: float, hi: float) -> list[float] | None:
     """A latent sent by the browser: a list of ``dim`` finite numbers within [lo, hi], else None."""
     if not isinstance(value, list | tuple) or len(value) != dim:
         return None
     out: list[float] = []
     for v in value:
-        f = _finite(v)
-        if f is None or not lo <= f <= hi:
+        f = parse_number(v, lo, hi)
+        if f is None:
             return None
         out.append(f)
     return out

@@ -1,6 +1,7 @@
 /**
- * The Sliders page's traversal grid: row i sweeps dimension dims[i] over the slider range while the other
- * dimensions keep the current latent. Twin of core.analysis.walks.slider_grid (grid.test.ts checks they agree).
+ * Latents the live elements decode. The Sliders page's traversal grid: row i sweeps dimension dims[i] over the
+ * slider range while the other dimensions keep the current latent, twin of core.analysis.walks.slider_grid
+ * (grid.test.ts checks they agree); the Directions page's z + s·v, twin of apply_attribute (direction.test.ts).
  */
 
 export const GRID_STEPS = 8;
@@ -31,4 +32,11 @@ export function gridLatents(z: ArrayLike<number>, dims: number[], lo: number, hi
     }
   });
   return { columns: base, latents, values, current };
+}
+
+/** z + s·v (core.analysis.walks.apply_attribute): summed in float64 as numpy does, then float32 for the decoder. */
+export function along(z: ArrayLike<number>, v: ArrayLike<number>, s: number): Float32Array {
+  const out = new Float32Array(z.length);
+  for (let k = 0; k < z.length; k++) out[k] = z[k] + s * v[k];
+  return out;
 }

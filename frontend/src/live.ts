@@ -6,6 +6,7 @@
 import type { ElementArgs } from "./element";
 import { type Decoder, decoderFor, loadOrt, marks } from "./decoder";
 import { gridLatents, GRID_STEPS } from "./grid";
+import { FrameLoop } from "./frames";
 import { GRID_CSS, GridView } from "./gridview";
 import { keyStep, keyValue } from "./keys";
 import { heatRGBA, toRGBA, type Shape } from "./pixels";
@@ -92,10 +93,7 @@ class Live {
   private z = new Float32Array(0);
   private decoder: Promise<Decoder> | null = null;
   private model = "";
-  private busy = false; // a frame's decodes are running
-  private frame = 0; // a requested animation frame
-  private dirty = false; // the latent changed since the last frame started
-  private inputT: number | null = null; // time of the first input not yet drawn
+  private readonly loop = new FrameLoop((t) => this.tick(t));
   private setTrigger: Args["setTriggerValue"] = () => {};
   // "ready" is a state value, not a trigger: a trigger sent while the page's script runs can be dropped
   // (streamlit/streamlit#16732); a state value persists
@@ -253,21 +251,14 @@ class Live {
   /** Ask for a decode on the next animation frame; any number of inputs before it make one decode. */
   private request(t: number): void {
     this.stats.latest = Array.from(this.z);
-    this.inputT ??= t;
-    this.dirty = true;
-    if (!this.frame && !this.busy) this.frame = requestAnimationFrame(() => void this.tick());
+    this.loop.request(t);
   }
 
   /** One frame: the single image, then the 64-image grid, each one onnxruntime call, for the newest latent. */
-  private async tick(): Promise<void> {
-    this.frame = 0;
-    if (!this.decoder || this.busy || !this.dirty) return;
-    this.busy = true;
+  private async tick(t: number): Promise<void> {
+    if (!this.decoder) return; // update() asks again once it has one
     try {
       const decoder = await this.decoder;
-      this.dirty = false;
-      const t = this.inputT ?? performance.now();
-      this.inputT = null;
       const z = Float32Array.from(this.z);
       const t0 = performance.now();
       const one = await decoder.decode(z);
@@ -294,9 +285,6 @@ class Live {
       this.stats.gridMean = out.mean;
     } catch (e) {
       this.fail(e);
-    } finally {
-      this.busy = false;
-      if (this.dirty && !this.frame) this.frame = requestAnimationFrame(() => void this.tick());
     }
   }
 
