@@ -2,7 +2,7 @@
 // tests/test_live.py writes (GRID_FIXTURE=<json>): the same latents to the last float32 bit.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { gridLatents } from "./grid";
+import { gridLatents, gridRowsFor } from "./grid";
 
 interface Case {
   z: number[];
@@ -39,5 +39,17 @@ describe("grid latents", () => {
     expect(Array.from(g.current)).toEqual([1, 2]); // z[1] = -1 sits on column 1; z[0] = 0.2 is nearest 1
     expect(Array.from(g.latents.subarray(0, 8))).toEqual([0.2, -3, 0.2, -1, 0.2, 1, 0.2, 3].map(Math.fround));
     expect(Array.from(g.latents.subarray(8, 16))).toEqual([-3, -1, -1, -1, 0.2, -1, 3, -1].map(Math.fround));
+  });
+});
+
+describe("gridRowsFor: the rows of the grid that keep 15 frames/s while dragging", () => {
+  it("keeps every row of a fast decoder, fewer of a slow one, never none", () => {
+    expect(gridRowsFor(0.5, 1, 8)).toBe(8); // digits: 4 ms for 64 images
+    expect(gridRowsFor(20, 6.6, 8)).toBe(3); // (66.7 - 6.6) / 20 = 3.0 rows
+    expect(gridRowsFor(20, 6.7, 8)).toBe(2); // (66.7 - 6.7) / 20 = 2.998: 2
+    expect(gridRowsFor(200, 5, 8)).toBe(1); // too slow for even one row: the most active still follows
+    expect(gridRowsFor(10, 70, 8)).toBe(1); // the single image alone takes the frame
+    expect(gridRowsFor(Number.NaN, 1, 8)).toBe(8); // nothing measured yet: the whole grid
+    expect(gridRowsFor(5, 0, 8, 30)).toBe(6); // (33.3 - 0) / 5 = 6
   });
 });

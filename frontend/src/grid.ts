@@ -5,6 +5,15 @@
  */
 
 export const GRID_STEPS = 8;
+export const MIN_GRID_FPS = 15; // while dragging, the grid decodes only the rows that keep this frame rate
+
+/** How many of ``rows`` grid rows fit one frame at ``fps`` once the single image took ``singleMs``, when one row
+ * took ``rowMs`` to decode and draw: at least 1 (the most active dimension always follows), at most ``rows``. */
+export function gridRowsFor(rowMs: number, singleMs: number, rows: number, fps = MIN_GRID_FPS): number {
+  if (!(rowMs > 0)) return rows;
+  const fit = Math.floor((1000 / fps - Math.max(singleMs, 0)) / rowMs);
+  return Math.max(1, Math.min(rows, fit));
+}
 
 export interface GridLatents {
   columns: number[]; // (steps) the evenly spaced values over [lo, hi]

@@ -131,17 +131,21 @@ export class GridView {
     this.describe();
   }
 
-  /** Draw (rows * steps) images (C, H, W) from one decoder output, cell by cell. */
+  /** Draw images (C, H, W) from one decoder output, cell by cell from the first row: all rows * steps of them,
+   * or the first rows only (while dragging a slow decoder), the other rows keeping what they showed. */
   draw(mean: Float32Array): void {
     const [c, h, w] = this.shape;
     const { width, height } = this.canvas;
-    this.image ??= new ImageData(width, height);
-    const px = this.image.data;
     const n = h * w;
-    for (let i = 0; i < px.length; i += 4) {
-      px[i] = px[i + 1] = px[i + 2] = PAD_BYTE;
-      px[i + 3] = 255;
+    if (!this.image) {
+      this.image = new ImageData(width, height);
+      const px = this.image.data;
+      for (let i = 0; i < px.length; i += 4) {
+        px[i] = px[i + 1] = px[i + 2] = PAD_BYTE;
+        px[i + 3] = 255;
+      }
     }
+    const px = this.image.data;
     const cells = mean.length / (c * n);
     for (let k = 0; k < cells; k++) {
       const x0 = PAD + (k % this.steps) * (w + PAD);

@@ -5,7 +5,7 @@
  */
 import type { ElementArgs } from "./element";
 import { type Decoder, decoderFor, loadOrt, marks } from "./decoder";
-import { gridLatents, GRID_STEPS } from "./grid";
+import { gridLatents, gridRowsFor, GRID_STEPS, MIN_GRID_FPS } from "./grid";
 import { FrameLoop } from "./frames";
 import { GRID_CSS, GridView } from "./gridview";
 import { keyStep, keyValue } from "./keys";
@@ -44,12 +44,13 @@ export interface LiveStats {
   readyMs: number | null; // performance.now() when the first image was decoded and drawn
   lags: number[]; // ms from the first input of a frame to its single image drawn
   single: number[]; // ms to decode and draw the single image (and its sample / std)
-  grid: number[]; // ms to decode the 64 grid latents in one call and draw them
+  grid: number[]; // ms to decode the grid's latents (all 64, or the rows that keep MIN_GRID_FPS) and draw them
+  gridRows: number[]; // rows each of those grid draws decoded
   draws: number[]; // performance.now() of every single-image draw
   gridDraws: number[]; // performance.now() of every grid draw
   z: number[]; // the latent of the image drawn last
   latest: number[]; // the sliders' latent now (drawn or not yet)
-  gridZ: number[]; // the latent the grid drawn last follows
+  gridZ: number[]; // the latent the last whole grid drawn follows
   gridLatents: Float32Array | null; // the 64 latents of that grid, and their decoded means
   gridMean: Float32Array | null;
   marks: Record<string, number>; // when each loading step finished
@@ -94,6 +95,10 @@ class Live {
   private decoder: Promise<Decoder> | null = null;
   private model = "";
   private readonly loop = new FrameLoop((t) => this.tick(t));
+  private readonly gridNote = document.createElement("div"); // says when the grid follows with fewer rows
+  private rowMs: number | null = null; // ms one grid row took to decode and draw, measured on the last grid
+  private wholeGrid = false; // the next frame decodes every row, however slow (the drag has paused)
+  private settle = 0; // the timer that asks for that frame
   private setTrigger: Args["setTriggerValue"] = () => {};
   // "ready" is a state value, not a trigger: a trigger sent while the page's script runs can be dropped
   // (streamlit/streamlit#16732); a state value persists
@@ -103,6 +108,7 @@ class Live {
     lags: [],
     single: [],
     grid: [],
+    gridRows: [],
     draws: [],
     gridDraws: [],
     z: [],
@@ -214,7 +220,9 @@ class Live {
     left.append(sliders, this.status);
     const right = document.createElement("div");
     right.className = "le-right";
-    right.append(figures, this.grid.root);
+    this.gridNote.className = "le-status";
+    this.gridNote.dataset.testid = "le-grid-note";
+    right.append(figures, this.grid.root, this.gridNote);
     this.status.className = "le-status";
     this.status.textContent ||= "loading the decoder…";
     this.root.replaceChildren(left, right);
@@ -273,16 +281,35 @@ class Live {
         marks.first ??= t1;
         this.setState("ready", true); // Python draws the page's map (Plotly) only now
       }
-      const g = gridLatents(z, this.data.grid, this.data.lo, this.data.hi);
-      const out = await decoder.decode(g.latents); // all 64 in one call
+      // a slow decoder (a big colour image): while dragging, only the rows that keep MIN_GRID_FPS follow, the
+      // most active first; the whole grid once the drag pauses
+      const all = this.data.grid.length;
+      const rows = this.wholeGrid || this.rowMs === null ? all : gridRowsFor(this.rowMs, t1 - t0, all);
+      this.wholeGrid = false;
+      const dims = this.data.grid.slice(0, rows);
+      const g = gridLatents(z, dims, this.data.lo, this.data.hi);
+      const out = await decoder.decode(g.latents); // every cell in one call
       this.grid!.draw(out.mean);
-      this.grid!.label(g, this.data.grid);
+      this.grid!.label(g, dims);
       const t2 = performance.now();
+      this.rowMs = (t2 - t1) / rows;
       this.stats.grid.push(t2 - t1);
+      this.stats.gridRows.push(rows);
       this.stats.gridDraws.push(t2);
-      this.stats.gridZ = Array.from(z);
-      this.stats.gridLatents = g.latents;
-      this.stats.gridMean = out.mean;
+      window.clearTimeout(this.settle);
+      if (rows < all) {
+        this.gridNote.textContent =
+          `While you drag, the grid's first ${rows} of ${all} rows follow (all ${all} take about ` +
+          `${Math.round(this.rowMs * all)} ms here, under ${MIN_GRID_FPS} frames/s); every row when you stop.`;
+        this.settle = window.setTimeout(() => {
+          this.wholeGrid = true;
+          this.request(performance.now());
+        }, 250);
+      } else {
+        this.stats.gridZ = Array.from(z);
+        this.stats.gridLatents = g.latents;
+        this.stats.gridMean = out.mean;
+      }
     } catch (e) {
       this.fail(e);
     }
