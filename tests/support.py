@@ -27,6 +27,13 @@ SHIPPED = [  # the checkpoints the repo ships: every page and promise is tested 
     "mnist5k-vae16-no9",
     "mnist5k-vae16-gaussian",
 ]
+FACES = [  # the shipped 64x64 colour face models (core.models.checkpoints.FACE_SET, and one trained without glasses)
+    "faces-vae16",
+    "faces-bvae16",
+    "faces-ae16",
+    "faces-dae16-colour",
+    "faces-vae16-noglasses",
+]
 DEFAULT = "mnist5k-vae16"
 NPM = shutil.which("npm") or (str(ROOT / ".venv/bin/npm") if (ROOT / ".venv/bin/npm").exists() else None)
 

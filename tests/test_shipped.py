@@ -12,7 +12,7 @@ from core.evaluate import from_map_agreement, load_evaluation
 from core.maps.mapdata import checkpoint_projection, home_dataset
 from core.models.checkpoints import list_checkpoints, load_checkpoint
 from core.models.inference import cache_path, load_or_encode
-from support import ROOT, SHIPPED
+from support import FACES, ROOT, SHIPPED
 
 
 def readme_row(name: str) -> list[str]:
@@ -41,7 +41,26 @@ def test_every_shipped_checkpoint_loads_with_its_caches():
     assert load_checkpoint(ROOT / "checkpoints" / "mnist5k-vae2").config.latent_dim == 2
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_face_checkpoint_loads_with_its_caches_and_factors():
+    """The face models: RGB 64x64 on the faces set, latents and both maps cached, evaluated against the factors;
+    the β-VAE, the colourising DAE and the model that never saw glasses are what their names say."""
+    for name in FACES:
+        ck = load_checkpoint(ROOT / "checkpoints" / name)
+        assert ck.config.image_shape == (3, 64, 64) and ck.dataset == "faces"
+        assert cache_path(ck, home_dataset(ck)).is_file(), f"{name}: latents cache missing: the app would encode"
+        for n in (2, 3):
+            proj = checkpoint_projection(ck, n, progress=lambda m, name=name: pytest.fail(f"{name}: UMAP: {m}"))
+            assert proj.embedding_.shape == (20_000, n)
+        ev = load_evaluation(ck)
+        assert ev is not None and ev.disentanglement is not None, f"{name}: no stored evaluation with MIG / DCI"
+        assert len(ev.disentanglement.labels) == 16
+    assert load_checkpoint(ROOT / "checkpoints" / "faces-bvae16").config.beta == 4.0
+    dae = load_checkpoint(ROOT / "checkpoints" / "faces-dae16-colour").config
+    assert dae.kind == "dae" and dae.noise == "greyscale" and dae.noise_level == 1.0
+    assert load_checkpoint(ROOT / "checkpoints" / "faces-vae16-noglasses").excluded.filter == "glasses=1"
+
+
+@pytest.mark.parametrize("name", SHIPPED + FACES)
 def test_one_neg_elbo_and_mse_everywhere(name):
     """Training's saved metrics, the stored Evaluation, the latents cache and the README: one number each."""
     ck = load_checkpoint(ROOT / "checkpoints" / name)
