@@ -2,13 +2,10 @@
 measured by an attribute reader, ui.directions); see what one latent dimension does."""
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from core.analysis.walks import (
     MAX_STRENGTH,
-    attribute_strip,
-    attribute_vector,
     dimension_activity,
     dimension_extremes,
     traversal_grid,
@@ -72,40 +69,7 @@ else:
 if attrs:
     steps = directions.walk(ctx, attrs, z, where)
 else:
-    st.subheader("An attribute vector, applied to " + state.plain(where))
-    k1, k2, k3, k4 = st.columns(4)
-    ca = k1.selectbox("From class (A)", classes, key="dr_ca", format_func=ctx.class_name)
-    cb = k2.selectbox("To class (B)", classes, key="dr_cb", format_func=ctx.class_name)
-    steps = k4.slider("Steps", 2, 16, key="dr_steps")
-    with k3:
-        vector = f"centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}"
-        v = attribute_vector(enc.mean, enc.labels, ca, cb)
-        s = directions.strength(ctx, z, v, f"z + s·({vector})", "1 = the whole A → B step")
-    strip = attribute_strip(z, enc.mean, enc.labels, ca, cb, float(s), steps)
-    decoded = decode_means(loaders.model(ctx.ckpt), strip.latents)
-    picture = images.grid(decoded, nrow=steps)
-    caption = f"z + s·({vector}), s from 0 to {s:+.1f}"
-    images.image(picture, caption, "stretch" if steps > 8 else picture.width)
-    st.dataframe(
-        pd.DataFrame(
-            [[ctx.class_name(int(c)) for c in strip.nearest.label], [f"{f:.0%}" for f in strip.nearest.fraction]],
-            index=["nearest class", "share of 10 neighbours"],
-            columns=[f"{v:+.2f}" for v in strip.strengths],
-        ),
-        key="dr_table",
-    )
-    if ca == cb:
-        st.info("A and B are the same class: the vector is zero and every step is the start point.")
-    else:
-        passes_md = " → ".join(state.plain(ctx.class_name(c)) for c in strip.passes)
-        reach_md = f"never reaches class **{state.plain(ctx.class_name(cb))}** up to s = {s:+.1f}"
-        if strip.crossing is not None:
-            at = strip.strengths[strip.crossing]
-            reach_md = (
-                f"reaches class **{state.plain(ctx.class_name(cb))}** at s = {at:+.2f} (step {strip.crossing + 1})"
-            )
-        st.markdown(f"Nearest classes along the strip: {passes_md}; it {reach_md}.")
-    images.strip_downloads(picture, decoded, "direction", "dr", cols=st.columns(2))
+    steps = directions.class_walk(ctx, classes, z, where)
 
 # ------------------------------------------------------------------------------ one dimension
 st.subheader("What one dimension does")

@@ -13,6 +13,8 @@ from core.analysis.walks import (
     DirectionEffect,
     apply_attribute,
     attribute_direction,
+    attribute_strip,
+    attribute_vector,
     read_effect,
 )
 from core.data.attributes import Attribute
@@ -146,6 +148,48 @@ def server_strength(help: str) -> float:
 def live_scale(h: int) -> int:
     """CSS pixels per image pixel of the live image: 28 px at 4x, 64 px at 3x, big ones at their size."""
     return max(1, min(4, 192 // h))
+
+
+def class_walk(ctx: Ctx, classes: list[int], z: np.ndarray, where: str) -> int:
+    """The class mode (a dataset without named attributes): z + s·(centroid B − centroid A), decoded, with the
+    nearest class of each step; returns the number of steps (the sweep below uses as many)."""
+    import pandas as pd
+
+    st.subheader("An attribute vector, applied to " + state.plain(where))
+    k1, k2, k3, k4 = st.columns(4)
+    ca = k1.selectbox("From class (A)", classes, key="dr_ca", format_func=ctx.class_name)
+    cb = k2.selectbox("To class (B)", classes, key="dr_cb", format_func=ctx.class_name)
+    steps = k4.slider("Steps", 2, 16, key="dr_steps")
+    with k3:
+        vector = f"centroid {ctx.class_name(cb)} − centroid {ctx.class_name(ca)}"
+        v = attribute_vector(ctx.enc.mean, ctx.enc.labels, ca, cb)
+        s = strength(ctx, z, v, f"z + s·({vector})", "1 = the whole A → B step")
+    strip = attribute_strip(z, ctx.enc.mean, ctx.enc.labels, ca, cb, float(s), steps)
+    decoded = decode_means(loaders.model(ctx.ckpt), strip.latents)
+    picture = images.grid(decoded, nrow=steps)
+    caption = f"z + s·({vector}), s from 0 to {s:+.1f}"
+    images.image(picture, caption, "stretch" if steps > 8 else picture.width)
+    st.dataframe(
+        pd.DataFrame(
+            [[ctx.class_name(int(c)) for c in strip.nearest.label], [f"{f:.0%}" for f in strip.nearest.fraction]],
+            index=["nearest class", "share of 10 neighbours"],
+            columns=[f"{v:+.2f}" for v in strip.strengths],
+        ),
+        key="dr_table",
+    )
+    if ca == cb:
+        st.info("A and B are the same class: the vector is zero and every step is the start point.")
+    else:
+        passes_md = " → ".join(state.plain(ctx.class_name(c)) for c in strip.passes)
+        reach_md = f"never reaches class **{state.plain(ctx.class_name(cb))}** up to s = {s:+.1f}"
+        if strip.crossing is not None:
+            at = strip.strengths[strip.crossing]
+            reach_md = (
+                f"reaches class **{state.plain(ctx.class_name(cb))}** at s = {at:+.2f} (step {strip.crossing + 1})"
+            )
+        st.markdown(f"Nearest classes along the strip: {passes_md}; it {reach_md}.")
+    images.strip_downloads(picture, decoded, "direction", "dr", cols=st.columns(2))
+    return int(steps)
 
 
 HELP = "1 = the whole step: from the rest to the category, or across the attribute's range"
