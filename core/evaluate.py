@@ -202,7 +202,7 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
         n_train=int(tr.sum()),
         n_test=int(te.sum()),
         excluded_class=ex,
-        test=summarize(enc, seen_test_mask(enc, ex)),
+        test=summarize(enc, seen_test_mask(enc, ckpt.excluded.mask(ds) if ckpt.excluded else None)),
         train_seconds=ckpt.info.get("train_seconds"),
         knn_acc_latent=knn_lat,
         knn_acc_pixel=knn_pix,
