@@ -3,16 +3,20 @@
 import streamlit as st
 
 from core.analysis.anomaly import LABELS, NO_ELBO, SCORES, top_k
+from core.data.datasets import dataset_offer
+from core.errors import ConfigError, LatentExplorerError
 from core.models.inference import decode_means
 from ui import anomalies, figures, images, loaders, panels, settings, state
 from ui.shell import page
 
+NONE = "(none)"
 ctx = page(
     "Anomalies",
     "Every image scored by how badly the model rebuilds it, how unlikely it finds it, or how far its latent lies from "
-    "the training latents (fitted on the training images only); the worst ones, a held-out class, your own image.",
+    "the training latents (fitted on the training images only); the worst ones, held-out images, images from "
+    "elsewhere, your own image.",
 )
-enc, ex = ctx.enc, ctx.ckpt.excluded_class
+enc, held_out = ctx.enc, ctx.ckpt.excluded
 offered = [s for s in SCORES if s != "neg_elbo" or enc.neg_elbo is not None]
 settings.restore(settings.Setting("an_score", "recon_error", tuple(offered)))
 score = st.selectbox("Anomaly score", offered, key="an_score", format_func=LABELS.get)
@@ -52,18 +56,58 @@ with right:
                 help=f"Make #{i:d} the current point (shown on the left and on every page).",
             )
 
-if ex is not None:
-    held_out_md = state.plain(ctx.class_name(ex))
-    st.subheader(f"Finding the held-out class {held_out_md}")
-    st.caption(f"This model never saw class {held_out_md}: can each score tell it apart among the test images?")
-    if not ((enc.labels[enc.is_test] == ex).any() and (enc.labels[enc.is_test] != ex).any()):
-        st.info(state.plain(f"The test split of {ctx.ds.name} lacks class {ex} or every other class: no ROC curve."))
-    else:
-        rocs = anomalies.rocs(ctx, ex)
+if held_out:
+    held_md = state.plain(held_out.describe(ctx.home.classes))
+    st.subheader(f"Finding the held-out images ({held_md})")
+    st.caption(f"This model never saw the images of {held_md}: can each score tell them apart among the test images?")
+    try:
+        held = anomalies.held_mask(ctx.ckpt, ctx.ds)
+    except ConfigError as e:
+        held = None
+        st.info(state.plain(f"{e}: no ROC curve on {ctx.ds.name}."))
+    if held is not None and not ((held & enc.is_test).any() and (~held & enc.is_test).any()):
+        what = f"the images of {held_out.describe(ctx.home.classes)} or every other image"
+        st.info(state.plain(f"The test split of {ctx.ds.name} lacks {what}: no ROC curve."))
+    elif held is not None:
+        rocs = anomalies.rocs(ctx, held)
         c1, c2 = st.columns([3, 2])
         c1.plotly_chart(anomalies.roc_figure(rocs), key="an_roc")
         with c2:
             anomalies.show_auroc(rocs)
+
+st.subheader("Images from elsewhere")
+others = [d for d in dataset_offer(ctx.ckpt.config.image_shape, loaders.DEFAULT_ROOT).ready if d != ctx.ckpt.dataset]
+if not others:
+    st.caption(state.plain("No other dataset of this model's shape is present: nothing from elsewhere to show it."))
+else:
+    choices = [NONE, *others]
+    default = anomalies.ELSEWHERE_DEFAULT if anomalies.ELSEWHERE_DEFAULT in others else NONE
+    settings.restore(settings.Setting("an_other", default, tuple(choices)))
+    other_name = st.selectbox(
+        "A dataset it never saw",
+        choices,
+        key="an_other",
+        help="Its images are scored against this model's own test images and placed on its map.",
+    )
+    if other_name != NONE:
+        try:
+            other = loaders.get_dataset(other_name, 0, visitor=False)
+            far = anomalies.elsewhere(ctx, other)
+        except LatentExplorerError as e:
+            st.error(state.plain(e))
+        else:
+            st.caption(
+                state.plain(
+                    f"Can each score tell the {len(other):,} images of {other_name} from the {far.n_inside:,} test "
+                    f"images of {ctx.home.name} the model was trained on? And where do they land on its map?"
+                )
+            )
+            e1, e2 = st.columns([3, 2])
+            e1.plotly_chart(anomalies.roc_figure(far.rocs, "other dataset"), key="an_far_roc")
+            with e2:
+                anomalies.show_auroc(far.rocs, key="an_far_auroc", baseline=False)
+            st.plotly_chart(anomalies.elsewhere_map(ctx, far), key="an_far_map")
+            st.caption(state.plain(f"Grey: a sample of {ctx.home.name}; coloured: {other_name}, by class."))
 
 st.subheader("Leave-one-class-out study")
 anomalies.show_study(ctx.home.name)

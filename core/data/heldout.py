@@ -31,9 +31,12 @@ class HeldOut:
     def __bool__(self) -> bool:
         return self.label is not None or bool(self.filter.strip())
 
-    def describe(self) -> str:
-        """In words: ``class 9``, ``glasses=1``, ``class 9, glasses=1`` or ``nothing``."""
-        parts = ([] if self.label is None else [f"class {self.label}"]) + ([self.filter.strip()] if self.filter else [])
+    def describe(self, classes: list[str] | None = None) -> str:
+        """In words: ``class 9``, ``glasses=1``, ``class 9, glasses=1`` or ``nothing``; ``classes`` names the label."""
+        label = self.label
+        if label is not None and classes is not None and 0 <= label < len(classes):
+            label = classes[label]
+        parts = ([] if label is None else [f"class {label}"]) + ([self.filter.strip()] if self.filter.strip() else [])
         return ", ".join(parts) or "nothing"
 
     def mask(self, ds: Dataset) -> np.ndarray:
