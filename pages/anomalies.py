@@ -3,13 +3,11 @@
 import streamlit as st
 
 from core.analysis.anomaly import LABELS, NO_ELBO, SCORES, top_k
-from core.data.datasets import dataset_offer
-from core.errors import ConfigError, LatentExplorerError
+from core.errors import ConfigError
 from core.models.inference import decode_means
 from ui import anomalies, figures, images, loaders, panels, settings, state
 from ui.shell import page
 
-NONE = "(none)"
 ctx = page(
     "Anomalies",
     "Every image scored by how badly the model rebuilds it, how unlikely it finds it, or how far its latent lies from "
@@ -76,38 +74,7 @@ if held_out:
             anomalies.show_auroc(rocs)
 
 st.subheader("Images from elsewhere")
-others = [d for d in dataset_offer(ctx.ckpt.config.image_shape, loaders.DEFAULT_ROOT).ready if d != ctx.ckpt.dataset]
-if not others:
-    st.caption(state.plain("No other dataset of this model's shape is present: nothing from elsewhere to show it."))
-else:
-    choices = [NONE, *others]
-    default = anomalies.ELSEWHERE_DEFAULT if anomalies.ELSEWHERE_DEFAULT in others else NONE
-    settings.restore(settings.Setting("an_other", default, tuple(choices)))
-    other_name = st.selectbox(
-        "A dataset it never saw",
-        choices,
-        key="an_other",
-        help="Its images are scored against this model's own test images and placed on its map.",
-    )
-    if other_name != NONE:
-        try:
-            other = loaders.get_dataset(other_name, 0, visitor=False)
-            far = anomalies.elsewhere(ctx, other)
-        except LatentExplorerError as e:
-            st.error(state.plain(e))
-        else:
-            st.caption(
-                state.plain(
-                    f"Can each score tell the {len(other):,} images of {other_name} from the {far.n_inside:,} test "
-                    f"images of {ctx.home.name} the model was trained on? And where do they land on its map?"
-                )
-            )
-            e1, e2 = st.columns([3, 2])
-            e1.plotly_chart(anomalies.roc_figure(far.rocs, "other dataset"), key="an_far_roc")
-            with e2:
-                anomalies.show_auroc(far.rocs, key="an_far_auroc", baseline=False)
-            st.plotly_chart(anomalies.elsewhere_map(ctx, far), key="an_far_map")
-            st.caption(state.plain(f"Grey: a sample of {ctx.home.name}; coloured: {other_name}, by class."))
+anomalies.show_elsewhere(ctx)
 
 st.subheader("Leave-one-class-out study")
 anomalies.show_study(ctx.home.name)

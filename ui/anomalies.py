@@ -13,7 +13,9 @@ from PIL import Image
 
 from core import text
 from core.analysis.anomaly import LABELS, LatentScorer
-from ui import figures, images, loaders
+from core.data.datasets import dataset_offer
+from core.errors import LatentExplorerError
+from ui import figures, images, loaders, settings
 from ui.state import Ctx, plain
 
 SHORT = {  # column and row names for narrow tables
@@ -289,3 +291,45 @@ def score_upload(ctx: Ctx, x) -> tuple[object, dict[str, float], dict[str, float
     enc, s = score_images(loaders.model(ctx.ckpt), x[None], scorer)
     values = {k: float(v[0]) for k, v in s.items()}
     return enc, values, {k: typicality(v, reference[k]).percentile for k, v in values.items()}
+
+
+NONE = "(none)"
+
+
+def show_elsewhere(ctx: Ctx) -> None:
+    """'Images from elsewhere': pick a dataset of the model's shape it never saw (photos by default), then its
+    AUROC per score against the model's own test images and its images placed on the map."""
+    shape = ctx.ckpt.config.image_shape
+    others = [d for d in dataset_offer(shape, loaders.DEFAULT_ROOT).ready if d != ctx.ckpt.dataset]
+    if not others:
+        st.caption("No other dataset of this model's shape is present: nothing from elsewhere to show it.")
+        return
+    choices = [NONE, *others]
+    default = ELSEWHERE_DEFAULT if ELSEWHERE_DEFAULT in others else NONE  # a digit model pays nothing unasked
+    settings.restore(settings.Setting("an_other", default, tuple(choices)))
+    name = st.selectbox(
+        "A dataset it never saw",
+        choices,
+        key="an_other",
+        help="Its images are scored against this model's own test images and placed on its map.",
+    )
+    if name == NONE:
+        return
+    try:
+        other = loaders.get_dataset(name, 0, visitor=False)
+        far = elsewhere(ctx, other)
+    except LatentExplorerError as e:
+        st.error(plain(e))
+        return
+    st.caption(
+        plain(
+            f"Can each score tell the {len(other):,} images of {name} from the {far.n_inside:,} test images of "
+            f"{ctx.home.name} of the kind the model was trained on? And where do they land on its map?"
+        )
+    )
+    e1, e2 = st.columns([3, 2])
+    e1.plotly_chart(roc_figure(far.rocs, "other dataset"), key="an_far_roc")
+    with e2:
+        show_auroc(far.rocs, key="an_far_auroc", baseline=False)
+    st.plotly_chart(elsewhere_map(ctx, far), key="an_far_map")
+    st.caption(plain(f"Grey: a sample of {ctx.home.name}; coloured: {name}, by photograph or class."))
