@@ -52,7 +52,7 @@ class Evaluation:
     kmeans_acc_pixel: float
     spearman_measure: str  # the headline measure of spearman: posterior std (VAE) or reconstruction error
     spearman: dict[str, Correlation]  # measure -> Spearman rho of euclidean distance to the class centroid
-    heldout_auroc: dict[str, float] | None  # score -> AUROC at finding the excluded class among the test split
+    heldout_auroc: dict[str, float] | None  # score -> AUROC at finding the held-out rows among the test split
     to_map_heldout_offset: OutOfSample
     from_map_class_agreement: float
     inverse: dict[str, InverseFigures]  # "knn10" (the baseline) and "kernel" (from_map: the map's one inverse)
@@ -135,7 +135,7 @@ def disentanglement_of(
 def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) -> Evaluation:
     """All figures of one checkpoint; stored beside it (``evaluation_path``) so pages read them, not recompute."""
     # imported here: the app reads stored Evaluations (load_evaluation) without paying for sklearn and scipy
-    from core.analysis.anomaly import heldout_auroc, pixel_knn
+    from core.analysis.anomaly import auroc_of, pixel_knn
     from core.analysis.clustering import kmeans_scores, knn_accuracy
     from core.analysis.uncertainty import compute_measure, distance_to_centroid, spearman_ci
     from core.maps.mapdata import checkpoint_projection, home_dataset
@@ -154,6 +154,7 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
     vae = ckpt.config.kind == "vae"
     pixels = ds.x.flatten(1).numpy()
     ex = ckpt.excluded_class
+    held = ckpt.excluded.mask(ds) if ckpt.excluded else None  # a held-out class and/or attribute filter
     # classification and clustering: latent space against pixel space, same split
     t0 = time.perf_counter()
     knn_lat = knn_accuracy(enc.mean[tr], enc.labels[tr], enc.mean[te], enc.labels[te], k=5)
@@ -171,12 +172,13 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
     sp = {m: spearman_ci(dist, compute_measure(m, enc, ckpt.model, ds.x), n_boot=1000, seed=seed) for m in measures}
     # anomaly detection: a held-out class among the test split
     auroc = None
-    if ex is not None:
-        auroc = {"recon_error": heldout_auroc(enc.recon_error, enc.labels, ex, mask=te)}
+    if held is not None:
+        name = ckpt.excluded.describe()
+        auroc = {"recon_error": auroc_of(enc.recon_error, held, te, name)}
         if enc.neg_elbo is not None:  # a VAE's
-            auroc["neg_elbo"] = heldout_auroc(enc.neg_elbo, enc.labels, ex, mask=te)
-        baseline = pixel_knn(pixels, tr & (enc.labels != ex), te)  # nan outside the test rows: masked out below
-        auroc["pixel_5nn_baseline"] = heldout_auroc(baseline, enc.labels, ex, mask=te)
+            auroc["neg_elbo"] = auroc_of(enc.neg_elbo, held, te, name)
+        baseline = pixel_knn(pixels, tr & ~held, te)  # nan outside the test rows: masked out below
+        auroc["pixel_5nn_baseline"] = auroc_of(baseline, held, te, name)
     # the map: out-of-sample accuracy of the fast maps
     t0 = time.perf_counter()
     proj = checkpoint_projection(ckpt, 2, progress=lambda m: print(m, file=sys.stderr))
@@ -202,7 +204,7 @@ def evaluate(path: str, seed: int = 0, device: str = "auto", save: bool = True) 
         n_train=int(tr.sum()),
         n_test=int(te.sum()),
         excluded_class=ex,
-        test=summarize(enc, seen_test_mask(enc, ex)),
+        test=summarize(enc, seen_test_mask(enc, held)),
         train_seconds=ckpt.info.get("train_seconds"),
         knn_acc_latent=knn_lat,
         knn_acc_pixel=knn_pix,

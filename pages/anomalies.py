@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.analysis.anomaly import LABELS, NO_ELBO, SCORES, top_k
+from core.errors import ConfigError
 from core.models.inference import decode_means
 from ui import anomalies, figures, images, loaders, panels, settings, state
 from ui.shell import page
@@ -10,9 +11,10 @@ from ui.shell import page
 ctx = page(
     "Anomalies",
     "Every image scored by how badly the model rebuilds it, how unlikely it finds it, or how far its latent lies from "
-    "the training latents (fitted on the training images only); the worst ones, a held-out class, your own image.",
+    "the training latents (fitted on the training images only); the worst ones, held-out images, images from "
+    "elsewhere, your own image.",
 )
-enc, ex = ctx.enc, ctx.ckpt.excluded_class
+enc, held_out = ctx.enc, ctx.ckpt.excluded
 offered = [s for s in SCORES if s != "neg_elbo" or enc.neg_elbo is not None]
 settings.restore(settings.Setting("an_score", "recon_error", tuple(offered)))
 score = st.selectbox("Anomaly score", offered, key="an_score", format_func=LABELS.get)
@@ -52,18 +54,27 @@ with right:
                 help=f"Make #{i:d} the current point (shown on the left and on every page).",
             )
 
-if ex is not None:
-    held_out_md = state.plain(ctx.class_name(ex))
-    st.subheader(f"Finding the held-out class {held_out_md}")
-    st.caption(f"This model never saw class {held_out_md}: can each score tell it apart among the test images?")
-    if not ((enc.labels[enc.is_test] == ex).any() and (enc.labels[enc.is_test] != ex).any()):
-        st.info(state.plain(f"The test split of {ctx.ds.name} lacks class {ex} or every other class: no ROC curve."))
-    else:
-        rocs = anomalies.rocs(ctx, ex)
+if held_out:
+    held_md = state.plain(held_out.describe(ctx.home.classes))
+    st.subheader(f"Finding the held-out images ({held_md})")
+    st.caption(f"This model never saw the images of {held_md}: can each score tell them apart among the test images?")
+    try:
+        held = anomalies.held_mask(ctx.ckpt, ctx.ds)
+    except ConfigError as e:
+        held = None
+        st.info(state.plain(f"{e}: no ROC curve on {ctx.ds.name}."))
+    if held is not None and not ((held & enc.is_test).any() and (~held & enc.is_test).any()):
+        what = f"the images of {held_out.describe(ctx.home.classes)} or every other image"
+        st.info(state.plain(f"The test split of {ctx.ds.name} lacks {what}: no ROC curve."))
+    elif held is not None:
+        rocs = anomalies.rocs(ctx, held)
         c1, c2 = st.columns([3, 2])
         c1.plotly_chart(anomalies.roc_figure(rocs), key="an_roc")
         with c2:
             anomalies.show_auroc(rocs)
+
+st.subheader("Images from elsewhere")
+anomalies.show_elsewhere(ctx)
 
 st.subheader("Leave-one-class-out study")
 anomalies.show_study(ctx.home.name)

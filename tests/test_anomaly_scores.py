@@ -287,3 +287,36 @@ def test_images_of_another_shape(tiny_model):
 def test_bad_epochs():
     with pytest.raises(ConfigError, match="epochs must be >= 1"):
         StudySettings(epochs=0)
+
+
+def test_the_study_leaves_each_value_of_a_face_attribute_out(tmp_path, monkeypatch, capsys):
+    """The study on a small real face set, one 1-epoch model per value of ``glasses``: each trained without that
+    value (its config says so), each row the AUROC of finding that value's test faces."""
+    from core.analysis.anomaly_study import main
+    from core.data import faces
+    from core.data.datasets import load_dataset
+    from core.models.checkpoints import load_checkpoint
+
+    monkeypatch.setattr(faces, "N_FACES", 400)  # enough training faces for the 40-component candidate
+    root, out = str(tmp_path / "data"), tmp_path / "study.json"
+    args = ["--dataset", "faces", "--attribute", "glasses", "--epochs", "1", "--width", "4", "--no-pyod"]
+    assert main([*args, "--data-root", root, "--models", str(tmp_path / "m"), "--out", str(out)]) == 0
+    table = json.loads(out.read_text())
+    assert table["attribute"] == "glasses" and table["complete"] and table["study"].startswith("leave-one-value")
+    assert list(table["per_class"]) == ["glasses=none", "glasses=glasses"]
+    ds = load_dataset("faces", root)
+    glasses = ds.attributes["glasses"]
+    for row in table["per_class"].values():
+        assert row["n_test"] == len(ds.test_idx)
+        assert set(row["auroc"]) >= {"recon_error", "neg_elbo", "latent_knn", "gmm_nll", "combined", "pixel_knn"}
+        assert all(0 <= r["low"] <= r["auroc"] <= r["high"] <= 1 for r in row["auroc"].values())
+    models = sorted(p for p in (tmp_path / "m").iterdir() if (p / "config.json").is_file())
+    assert len(models) == 2
+    for m in models:
+        ck = load_checkpoint(m)
+        value = 0 if "none" in m.name else 1
+        assert ck.excluded.filter == f"glasses={faces.FACTORS[3].values[value]}"
+        assert ck.info["metrics"]["test"]["n"] == int((glasses[ds.test_idx] != value).sum())
+    assert "glasses=glasses" in capsys.readouterr().out  # the printed table
+    assert main(["--dataset", "faces", "--attribute", "smile", "--data-root", root, "--out", str(out)]) == 2
+    assert "no categorical attribute of faces" in capsys.readouterr().err

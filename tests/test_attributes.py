@@ -223,7 +223,7 @@ def test_builtin_sets_are_offered_to_models_of_their_shape(tmp_path):
     assert grey.unfit["faces"] == "RGB 64×64 images" and grey.unfit["faces128"] == "RGB 128×128 images"
     assert grey.unfit["cifar10"] == "RGB 32×32 images"
     assert "cifar10" in dataset_offer((3, 32, 32), tmp_path).downloadable  # colour models only
-    assert {"faces", "faces128", "celeba"} <= set(state.DATASETS)
+    assert {"faces", "faces128", "photos", "photos128", "celeba"} <= set(state.DATASETS)
 
 
 # ---- the CSV of a selection -----------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ def test_the_map_colours_by_attributes_and_shows_them(face_app):
 
     at = open_page("map", ckpt=face_app, map_live="0", map_colour="attr:hair_colour", point="7")
     assert at.sidebar.selectbox(key=state.DATA_CHOICE).value == "faces"
-    assert at.sidebar.selectbox(key=state.DATA_CHOICE).options[:2] == ["faces", "other (folder:PATH / npz:PATH)"]
+    assert at.sidebar.selectbox(key=state.DATA_CHOICE).options[:3] == ["faces", "photos", state.OTHER]
     options = at.selectbox(key="map_colour").options
     assert [o for o in options if o.startswith("attribute: ")] == [f"attribute: {f.name}" for f in faces.FACTORS]
     names = [t["name"] for t in chart_data(at, "map_chart")[:-2]]  # the grid and the current point last

@@ -230,7 +230,7 @@ def test_offer_only_what_is_present_and_fits(mnist_root):
     offer = dataset_offer((1, 28, 28), mnist_root)
     assert offer.ready == ["mnist5k", "mnist"]  # mnist's files are under this root
     assert offer.downloadable == ["fashion-mnist", "kmnist"]
-    assert set(offer.unfit) == {"digits", "cifar10", "faces", "faces128"}  # celeba is not under this root
+    assert set(offer.unfit) == {"digits", "cifar10", "faces", "faces128", "photos", "photos128"}  # no celeba here
     assert offer.unfit["digits"] == "grey 8×8 images" and offer.unfit["faces"] == "RGB 64×64 images"
     assert dataset_offer((1, 8, 8), mnist_root).ready == ["digits"]
 

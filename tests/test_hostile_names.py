@@ -105,10 +105,10 @@ def test_class_names_from_an_upload_never_become_links_or_images(server, place, 
     legend = page.evaluate("() => [...document.querySelectorAll('.legendtext')].map(t => t.textContent)")
     assert CLASSES[0] in legend and CLASSES[2] in legend  # Plotly shows the names as typed
     found["anomalies (held out)"] = visit(
-        page, f"{server}/anomalies?ckpt=evil-held-out", "text=Finding the held-out class", "anomalies-held-out"
+        page, f"{server}/anomalies?ckpt=evil-held-out", "text=Finding the held-out images", "anomalies-held-out"
     )
     held_out = sorted(CLASSES)[0]  # class 0: folders are classes in sorted order
-    assert page.get_by_text(f"Finding the held-out class {held_out}").count() == 1  # the name, as typed
+    assert page.get_by_text(f"Finding the held-out images (class {held_out})").count() == 1  # the name, as typed
     found["directions"] = visit(page, f"{server}/directions?ckpt=evil-vae", READY["directions"], "directions")
     assert page.get_by_text("Nearest classes along the strip:", exact=False).count() == 1
     assert {k: v for k, v in found.items() if v} == {}

@@ -39,7 +39,7 @@ def test_held_out_nines_auroc_table_matches_core():
     assert round(table.loc["recon error", "AUROC"], 3) == round(expected, 3) == 0.657
     assert table.loc["recon error", "95% low"] < 0.657 < table.loc["recon error", "95% high"]
     assert round(table.loc["pixel 5-NN (baseline)", "AUROC"], 3) == 0.620  # core.evaluate's baseline
-    assert any(s.value == "Finding the held-out class 9" for s in at.subheader)
+    assert any(s.value == "Finding the held-out images (class 9)" for s in at.subheader)
     study = json.loads((ROOT / "checkpoints" / "anomaly-study-mnist5k.json").read_text())  # shipped with the page
     shown = frame(at, "latent 5-NN").loc["mean", "latent 5-NN"]
     assert shown.startswith(f"{study['mean']['latent_knn']['auroc']:.3f} [")

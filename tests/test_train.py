@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from core.data.datasets import load_dataset
+from core.data.heldout import HeldOut
 from core.errors import ConfigError
 from core.models.checkpoints import load_checkpoint
-from core.train.loop import TrainConfig, _train_indices, main, parse_args, train
+from core.train.loop import TrainConfig, main, parse_args, train
 from support import ROOT
 
 FAST = dict(dataset="digits", latent_dim=3, width=4, hidden=16, batch_size=256)
@@ -77,7 +78,8 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_exclude_class(tmp_path):
     ds = load_dataset("digits")
-    idx = _train_indices(ds, 3)
+    held = HeldOut(3).train_mask(ds)
+    idx = ds.train_idx[~held[ds.train_idx]]
     assert (ds.y[idx] != 3).all() and len(idx) == int((ds.y[ds.train_idx] != 3).sum())  # no 3 is trained on
     res = train(cfg(kind="ae", epochs=1, exclude_class=3, out=str(tmp_path / "x")), progress=False)
     assert load_checkpoint(res.path).excluded_class == 3
@@ -306,3 +308,37 @@ def test_schedule_and_eta_never_promise_what_the_caps_forbid():
     assert _eta(MAX_SECONDS - 100.0, 10, 50, MAX_SECONDS) == pytest.approx(100.0)  # the time cap comes first
     assert _eta(MAX_SECONDS + 5.0, 10, 50, MAX_SECONDS) == 0.0
     assert _eta(10.0, 2.5, 50, MAX_SECONDS) == pytest.approx(190.0)  # in-epoch: half-way through epoch 3
+
+
+def test_exclude_an_attribute_filter(tmp_path, monkeypatch):
+    """A 1-epoch face model trained without glasses: no training image wears them, config.json and the loaded
+    checkpoint say so, and the test metrics count only the faces without glasses."""
+    from core.data import faces
+
+    monkeypatch.setattr(faces, "N_FACES", 120)  # the real drawing, fewer images
+    root = str(tmp_path / "data")
+    ds = load_dataset("faces", root)
+    glasses = ds.attributes["glasses"] == 1
+    held = HeldOut(filter="glasses=1").train_mask(ds)
+    assert (held == glasses).all() and 0 < glasses[ds.train_idx].sum() < len(ds.train_idx)
+    run = dict(dataset="faces", data_root=root, kind="vae", latent_dim=2, width=4, hidden=16, epochs=1)
+    res = train(TrainConfig.from_dict(run | {"exclude": "glasses=1", "out": str(tmp_path / "ng")}), progress=False)
+    meta = json.loads((res.path / "config.json").read_text())
+    assert meta["training"]["exclude"] == "glasses=1" and meta["training"]["exclude_class"] is None
+    ck = load_checkpoint(res.path)
+    assert ck.excluded == HeldOut(None, "glasses=1") and ck.excluded.describe() == "glasses=1"
+    assert (ck.excluded.mask(ds) == glasses).all()
+    assert res.metrics.n == int((~glasses[ds.test_idx]).sum()) < len(ds.test_idx)
+    assert meta["metrics"]["test"]["n"] == res.metrics.n
+    # the filter's other spellings pick the same faces; bad ones stop before training, in one line
+    assert (HeldOut(filter="glasses").mask(ds) == glasses).all()
+    for bad, words in [
+        ("beard=1", "no filter over the attributes of faces"),
+        ("smile>5", "picks no training image"),
+        ("smile>-5", "picks every training image"),
+    ]:
+        out = tmp_path / bad.replace(">", "gt").replace("=", "eq")
+        with pytest.raises(ConfigError, match=words):
+            train(TrainConfig.from_dict(run | {"exclude": bad, "out": str(out)}), progress=False)
+        assert not out.exists()
+    assert main(["--dataset", "digits", "--exclude", "glasses", "--out", str(tmp_path / "d")]) == 2

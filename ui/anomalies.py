@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,9 @@ from PIL import Image
 
 from core import text
 from core.analysis.anomaly import LABELS, LatentScorer
-from ui import figures, images, loaders
+from core.data.datasets import dataset_offer
+from core.errors import LatentExplorerError
+from ui import figures, images, loaders, settings
 from ui.state import Ctx, plain
 
 SHORT = {  # column and row names for narrow tables
@@ -37,9 +40,15 @@ PYOD_NOTE = (
 UNUSUAL = 99.0  # core.analysis.anomaly.UNUSUAL_PERCENTILE: the histogram's line and the upload's warning
 
 
-def train_mask(enc, excluded: int | None) -> np.ndarray:
-    """The rows a checkpoint was trained on: its dataset's training split, less a held-out class."""
-    return ~enc.is_test if excluded is None else ~enc.is_test & (enc.labels != excluded)
+def train_mask(enc, held: np.ndarray | None) -> np.ndarray:
+    """The rows a checkpoint was trained on: its dataset's training split, less the held-out rows (HeldOut.mask)."""
+    return ~enc.is_test if held is None else ~enc.is_test & ~held
+
+
+def held_mask(ckpt, ds) -> np.ndarray | None:
+    """The rows of ``ds`` the checkpoint was trained without (core.data.heldout), or None when it saw them all;
+    ConfigError when its class or filter means nothing on ``ds``."""
+    return ckpt.excluded.mask(ds) if ckpt.excluded else None
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -47,7 +56,7 @@ def _home(sha: str, data_key: str, _ctx: Ctx) -> tuple[LatentScorer, dict[str, n
     from core.analysis.anomaly import fit_and_score
 
     enc = loaders.load_map(_ctx.ckpt, _ctx.home, _ctx.home).enc
-    mask = train_mask(enc, _ctx.ckpt.excluded_class)
+    mask = train_mask(enc, held_mask(_ctx.ckpt, _ctx.home))
     scorer, scores = fit_and_score(enc, mask)
     for v in scores.values():  # shared by every session (cache_resource): no accidental in-place edit
         v.setflags(write=False)
@@ -78,20 +87,73 @@ def scores(ctx: Ctx) -> dict[str, np.ndarray]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _rocs(key: str, held_out: int, _ctx: Ctx) -> dict:
-    from core.analysis.anomaly import heldout_roc, pixel_knn
+def _rocs(key: str, held_out: str, _ctx: Ctx, _held: np.ndarray) -> dict:
+    from core.analysis.anomaly import pixel_knn, roc_of
 
     enc = _ctx.enc
     values = dict(_scores(key, _ctx))
-    values["pixel_knn"] = pixel_knn(_ctx.ds.x.flatten(1).numpy(), train_mask(enc, held_out), enc.is_test)
-    return {s: heldout_roc(v, enc.labels, held_out, enc.is_test) for s, v in values.items()}
+    values["pixel_knn"] = pixel_knn(_ctx.ds.x.flatten(1).numpy(), train_mask(enc, _held), enc.is_test)
+    return {s: roc_of(v, _held, enc.is_test, name=held_out) for s, v in values.items()}
 
 
-def rocs(ctx: Ctx, held_out: int) -> dict:
-    """Score -> Roc of the held-out class among the test split, with the pixel 5-NN baseline."""
+def rocs(ctx: Ctx, held: np.ndarray) -> dict:
+    """Score -> Roc of the held-out rows (``held``: HeldOut.mask) among the test split, with the pixel 5-NN
+    baseline."""
     scores(ctx)
     what = "ROC curves of every score and the pixel 5-NN baseline, with bootstrap intervals…"
-    return loaders.computed(what, _rocs, (ctx.key, held_out), ctx)
+    return loaders.computed(what, _rocs, (ctx.key, ctx.ckpt.excluded.describe()), ctx, held)
+
+
+ELSEWHERE_DEFAULT = "photos"  # the faces' "cat": real photographs, offered to RGB 64×64 models
+
+
+@dataclass(frozen=True)
+class Elsewhere:
+    """A dataset the model never saw, scored and placed on the checkpoint's map beside its own test images."""
+
+    name: str
+    rocs: dict  # score -> Roc of these images (positives) against the model's own test images
+    xy: np.ndarray  # (M, 2 or 3) map positions
+    labels: np.ndarray  # (M,) the dataset's classes
+    classes: list[str]
+    n_inside: int  # the model's own test images they were compared with
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _elsewhere(sha: str, home_key: str, other_key: str, _ctx: Ctx, _other) -> Elsewhere:
+    from core.analysis.anomaly import score_images, versus
+
+    scorer, home_scores, _ = _home(sha, home_key, _ctx)
+    enc = loaders.load_map(_ctx.ckpt, _ctx.home, _ctx.home).enc
+    held = held_mask(_ctx.ckpt, _ctx.home)
+    inside = enc.is_test if held is None else enc.is_test & ~held  # test images of the kind it was trained on
+    other_enc, outside = score_images(loaders.model(_ctx.ckpt), _other.x, scorer)
+    rocs = versus({s: v[inside] for s, v in home_scores.items()}, outside)
+    xy = _ctx.md.projector.to_map(other_enc.mean)
+    return Elsewhere(_other.name, rocs, xy, _other.labels.copy(), list(_other.classes), int(inside.sum()))
+
+
+def elsewhere(ctx: Ctx, other) -> Elsewhere:
+    """The ``other`` dataset's images scored against the checkpoint's own test images, and placed on its map."""
+    home(ctx)
+    what = f"Scoring the {len(other):,} images of {other.name} and placing them on the map…"
+    return loaders.computed(what, _elsewhere, (ctx.ckpt.weights_sha256, ctx.home.key, other.key), ctx, other)
+
+
+def elsewhere_map(ctx: Ctx, far: Elsewhere) -> go.Figure:
+    """The checkpoint's own images (grey) with the other dataset's images on top, one colour per class."""
+    idx = figures.downsample(len(ctx.home))
+    md = loaders.load_map(ctx.ckpt, ctx.home, ctx.home)
+    own = figures.group_traces(md.xy[idx], np.zeros(len(idx), int), [f"{ctx.home.name} (its own)"], idx, 3, 0.3)
+    for t in own:
+        t.marker.color = "lightgrey"
+    sample = figures.downsample(len(far.xy), 1000)
+    theirs = figures.group_traces(far.xy[sample], far.labels[sample], far.classes, sample, size=5, opacity=0.8)
+    fig = go.Figure([*own, *theirs])
+    fig.update_layout(height=380, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend=figures.LEGEND)
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
+    return fig
 
 
 def auroc_table(rocs: dict) -> pd.DataFrame:
@@ -102,19 +164,23 @@ def auroc_table(rocs: dict) -> pd.DataFrame:
     ).round(3)
 
 
-def show_auroc(rocs: dict) -> None:
-    """The AUROC table (3 decimals) and what its interval and baseline mean."""
+def show_auroc(rocs: dict, key: str = "an_auroc", baseline: bool = True) -> None:
+    """The AUROC table (3 decimals) and what its interval and (with ``baseline``) the pixel baseline mean."""
     three = st.column_config.NumberColumn(format="%.3f", width="small")
     config = dict.fromkeys(["AUROC", "95% low", "95% high"], three)
     config["_index"] = st.column_config.TextColumn("score", width="medium")  # the longest name shown whole
-    st.dataframe(auroc_table(rocs), key="an_auroc", column_config=config)
-    st.caption(
-        "AUROC with a bootstrap 95% interval (1,000 resamples of the test images). The pixel 5-NN distance "
-        "never uses the model: a score that does not beat it adds nothing."
-    )
+    st.dataframe(auroc_table(rocs), key=key, column_config=config)
+    if baseline:
+        st.caption(
+            "AUROC with a bootstrap 95% interval (1,000 resamples of the test images). The pixel 5-NN distance "
+            "never uses the model: a score that does not beat it adds nothing."
+        )
+    else:
+        st.caption("AUROC with a bootstrap 95% interval (1,000 resamples of both sets of images).")
 
 
-def roc_figure(rocs: dict) -> go.Figure:
+def roc_figure(rocs: dict, positive: str = "held-out images") -> go.Figure:
+    """Each score's ROC curve (the pixel baseline dashed); ``positive`` names what the true positives are."""
     colours = figures.palette(len(rocs))
     fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"}, name="chance"))
     for (s, r), c in zip(rocs.items(), colours, strict=True):
@@ -125,8 +191,8 @@ def roc_figure(rocs: dict) -> go.Figure:
             )
         )
     fig.update_layout(height=380, margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend=figures.LEGEND)
-    fig.update_xaxes(title="false positive rate (other classes)", range=[0, 1])
-    fig.update_yaxes(title="true positive rate (held-out class)", range=[0, 1], scaleanchor="x")
+    fig.update_xaxes(title="false positive rate (the model's own images)", range=[0, 1])
+    fig.update_yaxes(title=f"true positive rate ({positive})", range=[0, 1], scaleanchor="x")
     return fig
 
 
@@ -225,3 +291,45 @@ def score_upload(ctx: Ctx, x) -> tuple[object, dict[str, float], dict[str, float
     enc, s = score_images(loaders.model(ctx.ckpt), x[None], scorer)
     values = {k: float(v[0]) for k, v in s.items()}
     return enc, values, {k: typicality(v, reference[k]).percentile for k, v in values.items()}
+
+
+NONE = "(none)"
+
+
+def show_elsewhere(ctx: Ctx) -> None:
+    """'Images from elsewhere': pick a dataset of the model's shape it never saw (photos by default), then its
+    AUROC per score against the model's own test images and its images placed on the map."""
+    shape = ctx.ckpt.config.image_shape
+    others = [d for d in dataset_offer(shape, loaders.DEFAULT_ROOT).ready if d != ctx.ckpt.dataset]
+    if not others:
+        st.caption("No other dataset of this model's shape is present: nothing from elsewhere to show it.")
+        return
+    choices = [NONE, *others]
+    default = ELSEWHERE_DEFAULT if ELSEWHERE_DEFAULT in others else NONE  # a digit model pays nothing unasked
+    settings.restore(settings.Setting("an_other", default, tuple(choices)))
+    name = st.selectbox(
+        "A dataset it never saw",
+        choices,
+        key="an_other",
+        help="Its images are scored against this model's own test images and placed on its map.",
+    )
+    if name == NONE:
+        return
+    try:
+        other = loaders.get_dataset(name, 0, visitor=False)
+        far = elsewhere(ctx, other)
+    except LatentExplorerError as e:
+        st.error(plain(e))
+        return
+    st.caption(
+        plain(
+            f"Can each score tell the {len(other):,} images of {name} from the {far.n_inside:,} test images of "
+            f"{ctx.home.name} of the kind the model was trained on? And where do they land on its map?"
+        )
+    )
+    e1, e2 = st.columns([3, 2])
+    e1.plotly_chart(roc_figure(far.rocs, "other dataset"), key="an_far_roc")
+    with e2:
+        show_auroc(far.rocs, key="an_far_auroc", baseline=False)
+    st.plotly_chart(elsewhere_map(ctx, far), key="an_far_map")
+    st.caption(plain(f"Grey: a sample of {ctx.home.name}; coloured: {name}, by photograph or class."))

@@ -71,6 +71,11 @@ def card(ckpt) -> None:
         lines_md.append(
             f"**trained without class {state.plain(ckpt.excluded_class)}** (held out to test anomaly detection)"
         )
+    if ckpt.excluded.filter.strip():
+        lines_md.append(
+            f"**trained without the images of {state.plain(ckpt.excluded.filter.strip())}** (held out to test "
+            "anomaly detection)"
+        )
     ev = loaders.evaluation(ckpt)
     test = ev.test if ev is not None else saved_test_metrics(info)
     if test is not None:

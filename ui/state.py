@@ -30,7 +30,19 @@ if TYPE_CHECKING:
 
 DEFAULT_CKPT = "mnist5k-vae16"
 # core.data.datasets.SHAPES' names
-DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "faces", "faces128", "celeba")
+DATASETS = (
+    "mnist5k",
+    "digits",
+    "mnist",
+    "fashion-mnist",
+    "kmnist",
+    "cifar10",
+    "faces",
+    "faces128",
+    "photos",
+    "photos128",
+    "celeba",
+)
 OTHER = "other (folder:PATH / npz:PATH)"
 # Session keys; the first three are also the query-string keys.
 CKPT, DATA, POINT = "ckpt", "data", "point"

@@ -4,8 +4,10 @@ An image the model rebuilds badly (high reconstruction error) or finds unlikely 
 anomalous; so is one whose latent code lies far from the training codes (mean distance to the 5 nearest) or where a
 Gaussian mixture fitted to them gives low density. ``combined`` averages the percentiles of recon error, 5-NN
 distance and GMM density among the training images: fixed in advance, nothing is tuned on a test split. A model
-trained without one class should score that class higher; the AUROC of a score at separating it from the rest,
-with a bootstrap interval, measures how well that works. The study over every held-out class is anomaly_study.
+trained without one class (or the images an attribute filter picks, core.data.heldout) should score them higher; the
+AUROC of a score at separating them from the rest, with a bootstrap interval, measures how well that works; so it does
+for images of another dataset against the model's own test images (``versus``). The study over every held-out
+class is anomaly_study.
 """
 
 from __future__ import annotations
@@ -91,6 +93,25 @@ def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndar
     return candidates[order[:k]]
 
 
+def auroc_of(scores: np.ndarray, positive: np.ndarray, mask: np.ndarray | None = None, name: str = "") -> float:
+    """AUROC of the scores at telling the positive rows (held out, or from elsewhere) from the rest of the masked rows;
+    ``name`` says in the error which rows are positive (``heldout_class 9``, ``glasses=1``)."""
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    if positive.shape != scores.shape:
+        raise ConfigError(f"positive must have the same shape as scores {scores.shape}, got {positive.shape}")
+    keep = _mask(mask, len(scores))
+    pos = positive[keep]
+    if pos.all() or not pos.any():
+        what = "only held-out samples" if pos.all() else "no held-out sample"
+        raise ConfigError(
+            f"{name or 'the held-out rows'} gives {what} among the {int(keep.sum())} selected samples; "
+            "AUROC needs both held-out samples and others"
+        )
+    from sklearn.metrics import roc_auc_score  # imported here: 0.3 s that a page placing one image never needs
+
+    return float(roc_auc_score(pos, scores[keep]))
+
+
 def heldout_auroc(scores: np.ndarray, labels: np.ndarray, heldout_class: int, mask: np.ndarray | None = None) -> float:
     """AUROC of the scores at telling the held-out class (positives) from the other classes."""
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
@@ -104,9 +125,7 @@ def heldout_auroc(scores: np.ndarray, labels: np.ndarray, heldout_class: int, ma
             f"heldout_class {heldout_class!r} gives {what} among the {int(keep.sum())} selected "
             "samples; AUROC needs both the held-out class and other classes"
         )
-    from sklearn.metrics import roc_auc_score  # imported here: 0.3 s that a page placing one image never needs
-
-    return float(roc_auc_score(positive, scores[keep]))
+    return auroc_of(scores, labels == heldout_class, mask)
 
 
 LABELS = {
@@ -262,6 +281,26 @@ def heldout_roc(
     level: float = 0.95,
 ) -> Roc:
     """ROC points and AUROC (heldout_auroc) of the held-out class against the rest of the masked rows."""
+    s = np.asarray(scores, np.float64)
+    keep = np.ones(len(s), bool) if mask is None else np.asarray(mask, bool)
+    if keep.shape == s.shape and not np.isfinite(s[keep]).all():  # sklearn would fail on it in many lines
+        raise ConfigError("scores must be finite on the selected rows")
+    check(0 < level < 1, "level", "between 0 and 1", level)
+    heldout_auroc(s, labels, heldout_class, mask)  # checks shapes, mask and both classes present
+    return roc_of(s, np.asarray(labels) == heldout_class, mask, n_boot, seed, level)
+
+
+def roc_of(
+    scores: np.ndarray,
+    positive: np.ndarray,
+    mask: np.ndarray | None = None,
+    n_boot: int = 1000,
+    seed: int = SEED,
+    level: float = 0.95,
+    name: str = "",
+) -> Roc:
+    """ROC points, AUROC (auroc_of) and bootstrap interval of the positive rows against the rest of the masked rows:
+    a held-out class, the images an exclude filter picks, or images from another dataset."""
     from sklearn.metrics import roc_curve
 
     check(0 < level < 1, "level", "between 0 and 1", level)
@@ -269,12 +308,26 @@ def heldout_roc(
     keep = np.ones(len(s), bool) if mask is None else np.asarray(mask, bool)
     if keep.shape == s.shape and not np.isfinite(s[keep]).all():  # sklearn would fail on it in many lines
         raise ConfigError("scores must be finite on the selected rows")
-    auroc = heldout_auroc(s, labels, heldout_class, mask)  # checks shapes, mask and both classes present
-    s, positive = s[keep], np.asarray(labels)[keep] == heldout_class
-    fpr, tpr, _ = roc_curve(positive, s)
-    boot = bootstrap_auroc(s, positive, n_boot, seed)
+    auroc = auroc_of(s, positive, mask, name)  # checks shapes, mask and both groups present
+    s, pos = s[keep], np.asarray(positive, bool)[keep]
+    fpr, tpr, _ = roc_curve(pos, s)
+    boot = bootstrap_auroc(s, pos, n_boot, seed)
     low, high = np.nanquantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return Roc(fpr, tpr, auroc, float(low), float(high), boot, level)
+
+
+def versus(
+    inside: dict[str, np.ndarray], outside: dict[str, np.ndarray], n_boot: int = 1000, seed: int = SEED
+) -> dict[str, Roc]:
+    """Score -> Roc of images from elsewhere (``outside``, positives) against the model's own test images
+    (``inside``), for each score both hold."""
+    out = {}
+    for s in SCORES:
+        if s in inside and s in outside:
+            a, b = np.asarray(inside[s], np.float64), np.asarray(outside[s], np.float64)
+            positive = np.r_[np.zeros(len(a), bool), np.ones(len(b), bool)]
+            out[s] = roc_of(np.r_[a, b], positive, None, n_boot, seed, name="images from elsewhere")
+    return out
 
 
 def pixel_knn(pixels: np.ndarray, train_mask: np.ndarray, rows: np.ndarray, k: int = K_NEIGHBOURS) -> np.ndarray:

@@ -1,6 +1,11 @@
 """Leave-one-class-out study: does a model trained without a class find that class by its scores?
 
     python -m core.analysis.anomaly_study --dataset mnist5k [--epochs 30] [--out checkpoints/anomaly-study-mnist5k.json]
+    python -m core.analysis.anomaly_study --dataset faces --attribute glasses --epochs 12 --width 16
+
+With ``--attribute NAME`` (a categorical attribute of the dataset, e.g. the faces' ``glasses`` or ``background``)
+it leaves one value out instead: one model per category, trained with ``--exclude "NAME=VALUE"``
+(core.data.heldout), each scored on finding that value's test images among the rest.
 
 Trains one 16-D VAE per class with that class left out (like the shipped ``mnist5k-vae16-no9``), into
 the user cache (never a shipped checkpoint; a class whose finished model exists is skipped, a killed one
@@ -27,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.analysis.anomaly import LABELS, SEED, _knn_distance, heldout_roc, pixel_knn, scores_for
+from core.analysis.anomaly import LABELS, SEED, _knn_distance, pixel_knn, roc_of, scores_for
 from core.cache import USER_CACHE, atomic_write_bytes, safe_name
-from core.errors import LatentExplorerError, check
+from core.data.heldout import HeldOut
+from core.data.paths import DEFAULT_ROOT
+from core.errors import ConfigError, LatentExplorerError, check
 
 STUDY_VERSION = 2
 N_BOOT = 1000
@@ -47,13 +54,37 @@ class StudySettings:
     out: str = "checkpoints/anomaly-study-mnist5k.json"
     models: str = str(USER_CACHE / "anomaly-study")  # where the ten held-out models live
     pyod: bool = True  # add PyOD's autoencoder baseline when the package is installed
+    attribute: str = ""  # "": leave each class out; a categorical attribute: leave each of its values out
+    width: int | None = None  # the conv nets' base width (None: ModelConfig's default)
+    data_root: str = DEFAULT_ROOT
 
     def __post_init__(self) -> None:
         check(bool(self.dataset), "dataset", "a dataset name", self.dataset)
         check(self.epochs >= 1, "epochs", ">= 1", self.epochs)
 
-    def model_dir(self, held_out: int) -> Path:
-        return Path(self.models) / f"{safe_name(self.dataset)}-vae16-no{held_out}-e{self.epochs}"
+    def model_dir(self, held_out: int | str) -> Path:
+        """The folder of the model trained without class ``held_out`` (or the attribute value of that name)."""
+        width = "" if self.width is None else f"-w{self.width}"
+        return Path(self.models) / safe_name(f"{self.dataset}-vae16-no{held_out}{width}-e{self.epochs}")
+
+    def args(self) -> str:
+        """The command-line arguments that make this study (its table records them)."""
+        extra = (f" --attribute {self.attribute}" if self.attribute else "") + (
+            "" if self.width is None else f" --width {self.width}"
+        )
+        return f"--dataset {self.dataset} --epochs {self.epochs}{extra}"
+
+    def held_outs(self, ds) -> dict[str, HeldOut]:
+        """What each model leaves out, by its row name in the table: every class, or every value of the attribute
+        (``glasses=none``, ``glasses=glasses``); ConfigError in one line for an attribute that is not categorical."""
+        if not self.attribute:
+            return {str(c): HeldOut(int(c)) for c in sorted(set(ds.labels.tolist()))}
+        found = {a.name: a for a in ds.attribute_list()}
+        a = found.get(self.attribute)
+        if a is None or not a.categorical:
+            names = ", ".join(n for n, v in found.items() if v.categorical) or "none"
+            raise ConfigError(f"attribute {self.attribute!r} is no categorical attribute of {ds.name} ({names})")
+        return {f"{a.name}={c}": HeldOut(filter=f"{a.name}={c}") for c in a.categories}
 
 
 def _finished(path: Path, epochs: int) -> bool:
@@ -65,21 +96,18 @@ def _finished(path: Path, epochs: int) -> bool:
     return "metrics" in info and info.get("progress", {}).get("epoch") == epochs
 
 
-def train_held_out(s: StudySettings, held_out: int) -> Path:
-    """The model trained without one class: trained now, resumed, or found finished."""
+def train_held_out(s: StudySettings, name: str, held: HeldOut) -> Path:
+    """The model trained without one class or attribute value: trained now, resumed, or found finished."""
     from core.train.loop import TrainConfig, train
 
-    out = s.model_dir(held_out)
+    out = s.model_dir(name)
     if not _finished(out, s.epochs):
-        cfg = TrainConfig.from_dict(
-            {**MODEL, "dataset": s.dataset, "epochs": s.epochs, "exclude_class": held_out, "out": str(out)}
-        )
+        settings = {**MODEL, "dataset": s.dataset, "epochs": s.epochs, "out": str(out), "data_root": s.data_root}
+        settings |= {"exclude_class": held.label, "exclude": held.filter}
+        settings |= {} if s.width is None else {"width": s.width}
+        cfg = TrainConfig.from_dict(settings)
         # resume: a killed run continues from its last saved epoch (a fresh folder simply starts at epoch 1)
-        train(
-            replace(cfg, resume=True),
-            progress=False,
-            command=f"python -m core.analysis.anomaly_study --dataset {s.dataset}",
-        )
+        train(replace(cfg, resume=True), progress=False, command=f"python -m core.analysis.anomaly_study {s.args()}")
     return out
 
 
@@ -144,15 +172,17 @@ def choose_score(z: np.ndarray, labels: np.ndarray, train_mask: np.ndarray, seed
     return Choice(best, table)
 
 
-def score_class(s: StudySettings, held_out: int, ds) -> dict:
-    """Every score's ROC for one held-out class among the test split (the model's own training rows fit the scores)."""
+def score_class(s: StudySettings, name: str, held: HeldOut, ds) -> dict:
+    """Every score's ROC for one held-out class or attribute value among the test split (the model's own training
+    rows fit the scores)."""
     from core.models.checkpoints import load_checkpoint
     from core.models.inference import load_or_encode
 
-    path = s.model_dir(held_out)
+    path = s.model_dir(name)
     ckpt = load_checkpoint(path)
     enc = load_or_encode(ckpt, ds)  # cached inside the model's folder
-    train_mask = ~enc.is_test & (enc.labels != held_out)  # the images the model was trained on
+    positive = held.mask(ds)
+    train_mask = ~enc.is_test & ~positive  # the images the model was trained on
     scores = scores_for(enc, train_mask)
     choice = choose_score(enc.mean, enc.labels, train_mask)  # the test split plays no part in the choice
     scores["chosen"] = np.full(len(enc), np.nan)
@@ -163,7 +193,7 @@ def score_class(s: StudySettings, held_out: int, ds) -> dict:
         pyod = pyod_scores(pixels, train_mask, enc.is_test)
         if pyod is not None:
             scores["pyod_ae"] = pyod
-    rocs = {name: heldout_roc(v, enc.labels, held_out, enc.is_test, n_boot=N_BOOT) for name, v in scores.items()}
+    rocs = {k: roc_of(v, positive, enc.is_test, n_boot=N_BOOT, name=name) for k, v in scores.items()}
     info = json.loads((path / "config.json").read_text())
     return {
         "rocs": rocs,
@@ -173,7 +203,7 @@ def score_class(s: StudySettings, held_out: int, ds) -> dict:
     }
 
 
-def mean_row(per_class: dict[int, dict]) -> dict:
+def mean_row(per_class: dict[str, dict]) -> dict:
     """Mean AUROC over classes per score, its interval from the mean of each resample (same resamples per class)."""
     out = {}
     for name in next(iter(per_class.values()))["rocs"]:
@@ -184,17 +214,20 @@ def mean_row(per_class: dict[int, dict]) -> dict:
     return out
 
 
-def study_table(s: StudySettings, per_class: dict[int, dict], complete: bool) -> dict:
+def study_table(s: StudySettings, per_class: dict[str, dict], complete: bool) -> dict:
     """The JSON table: settings, per-class AUROCs with intervals, and their mean."""
     first = next(iter(per_class.values()))["rocs"]
+    what = f"value of {s.attribute}" if s.attribute else "class"
+    model = {**MODEL, "epochs": s.epochs} | ({} if s.width is None else {"width": s.width})
     return {
-        "study": "leave-one-class-out anomaly detection",
+        "study": f"leave-one-{'value' if s.attribute else 'class'}-out anomaly detection",
         "version": STUDY_VERSION,
         "complete": complete,
         "dataset": s.dataset,
-        "model": {**MODEL, "epochs": s.epochs},
-        "command": f"python -m core.analysis.anomaly_study --dataset {s.dataset} --epochs {s.epochs}",
-        "metric": f"AUROC of the held-out class against the other classes among the test split, "
+        **({"attribute": s.attribute} if s.attribute else {}),
+        "model": model,
+        "command": f"python -m core.analysis.anomaly_study {s.args()}",
+        "metric": f"AUROC of the held-out {what} against the other images among the test split, "
         f"percentile bootstrap 95% interval over {N_BOOT} resamples of the test images (seed 0)",
         "scores": {k: LABELS[k] for k in first},
         "pyod": "pyod_ae" in first,
@@ -218,23 +251,23 @@ def run_study(s: StudySettings) -> dict:
 
     from core.data.datasets import load_dataset
 
-    ds = load_dataset(s.dataset)
-    classes = sorted(set(ds.y.tolist()))
-    per_class: dict[int, dict] = {}
-    bar = tqdm(classes, desc="held-out classes", file=sys.stderr)
-    for c in bar:
-        bar.set_postfix(cls=c, step="train")
+    ds = load_dataset(s.dataset, s.data_root)
+    held_outs = s.held_outs(ds)
+    per_class: dict[str, dict] = {}
+    bar = tqdm(held_outs.items(), desc="held-out values" if s.attribute else "held-out classes", file=sys.stderr)
+    for name, held in bar:
+        bar.set_postfix(held=name, step="train")
         t0 = time.perf_counter()
-        train_held_out(s, c)
-        bar.set_postfix(cls=c, step="score")
-        per_class[c] = score_class(s, c, ds)
+        train_held_out(s, name, held)
+        bar.set_postfix(held=name, step="score")
+        per_class[name] = score_class(s, name, held, ds)
         tqdm.write(
-            f"class {c}: "
-            + "  ".join(f"{k} {r.auroc:.3f}" for k, r in per_class[c]["rocs"].items())
+            f"{'' if s.attribute else 'class '}{name}: "
+            + "  ".join(f"{k} {r.auroc:.3f}" for k, r in per_class[name]["rocs"].items())
             + f"  ({time.perf_counter() - t0:.0f} s)",
             file=sys.stderr,
         )
-        table = study_table(s, per_class, complete=len(per_class) == len(classes))
+        table = study_table(s, per_class, complete=len(per_class) == len(held_outs))
         # written after every class: a long run shows its table so far, and a killed one loses nothing
         atomic_write_bytes(Path(s.out), (json.dumps(table, indent=1) + "\n").encode())
     return table
@@ -259,11 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="default checkpoints/anomaly-study-DATASET.json")
     p.add_argument("--models", default=d.models, help=f"folder of the held-out models (default {d.models})")
     p.add_argument("--no-pyod", action="store_true", help="leave out PyOD's autoencoder baseline")
+    p.add_argument("--attribute", default="", help="leave each value of this categorical attribute out, not a class")
+    p.add_argument("--width", type=int, default=None, help="the conv nets' base width (default: the model's own)")
+    p.add_argument("--data-root", default=DEFAULT_ROOT, help=f"where datasets are read (default {DEFAULT_ROOT})")
     a = p.parse_args(argv)
+    out = a.out or f"checkpoints/anomaly-study-{a.dataset}{'-' + a.attribute if a.attribute else ''}.json"
     try:
-        s = StudySettings(
-            a.dataset, a.epochs, a.out or f"checkpoints/anomaly-study-{a.dataset}.json", a.models, not a.no_pyod
-        )
+        s = StudySettings(a.dataset, a.epochs, out, a.models, not a.no_pyod, a.attribute, a.width, a.data_root)
         table = run_study(s)
     except LatentExplorerError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -5,6 +5,8 @@ Names:
 - ``digits``   scikit-learn's bundled 8x8 digits (1,797 images);
 - ``faces``, ``faces128``  20,000 cartoon colour faces (64x64, 128x128) drawn by ``core.data.faces``, labelled by
   hair colour, with their ground-truth factors in ``Dataset.attributes``; drawn once, then cached under the root;
+- ``photos``, ``photos128``  2,000 random crops (64x64, 128x128 RGB) of the colour photographs inside scikit-image
+  (``core.data.photos``), labelled by the photograph; cropped once, then cached under the root;
 - ``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10``  torchvision's classes, read from a data
   root and downloaded only when asked (``download=True`` / ``--download``);
 - ``folder:PATH``  one subfolder of images per class (torchvision ``ImageFolder``);
@@ -53,7 +55,9 @@ if TYPE_CHECKING:  # the arrays are numpy; torch is imported when .x or .y is fi
     import torch
 
 BUILTIN = ("mnist5k", "digits")
-GENERATED = ("faces", "faces128")  # drawn by core.data.faces (its SIZES give the shapes), cached under the data root
+FACE_SETS = ("faces", "faces128")  # drawn by core.data.faces (its SIZES give the shapes)
+PHOTO_SETS = ("photos", "photos128")  # cropped by core.data.photos from scikit-image's photographs
+GENERATED = (*FACE_SETS, *PHOTO_SETS)  # made by this project's code, cached under the data root
 CELEBA = "celeba"  # read from root/celeba/ when its files are there (core.data.celeba)
 _IDX = "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte"
 TORCHVISION = {  # name -> (torchvision class name, files expected under root, class names)
@@ -79,6 +83,8 @@ SHAPES = {  # (C, H, W) of every named dataset, known without loading it
     "cifar10": (3, 32, 32),
     "faces": (3, 64, 64),
     "faces128": (3, 128, 128),
+    "photos": (3, 64, 64),
+    "photos128": (3, 128, 128),
     CELEBA: (3, 64, 64),
 }
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -186,8 +192,10 @@ def load_dataset(
         x, y, classes = _mnist5k()
     elif name == "digits":
         x, y, classes = _digits()
-    elif name in GENERATED:
+    elif name in FACE_SETS:
         x, y, classes, attributes, categories = _faces(name, Path(root))
+    elif name in PHOTO_SETS:
+        x, y, classes = _photos(name, Path(root))
     elif name in TORCHVISION:
         x, y, classes, official_split = _torchvision(name, Path(root), download)
     elif name == CELEBA:
@@ -283,7 +291,11 @@ def source_fingerprint(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> obj
 
 def _generator_version(name: str) -> list[int]:
     """The drawing code's version for a generated set (its key changes with the drawing), else nothing."""
-    if name not in GENERATED:
+    if name in PHOTO_SETS:
+        from core.data.photos import PHOTOS_VERSION
+
+        return [PHOTOS_VERSION]
+    if name not in FACE_SETS:
         return []
     from core.data.faces import FACES_VERSION
 
@@ -361,6 +373,16 @@ def _faces(name: str, root: Path):
     return x, attributes["hair_colour"].astype(np.int64), list(faces.HAIR_COLOURS), attributes, categories
 
 
+def _photos(name: str, root: Path):
+    """The crop set of this name (cropped once, then read from root/photos/), labelled by its photograph."""
+    from core.data import photos
+
+    made = photos.load_photos(root, photos.SIZES[name], photos.N_CROPS)  # N_CROPS read now: tests set a small one
+    x = np.ascontiguousarray(made.images.transpose(0, 3, 1, 2), dtype=np.float32)
+    x /= 255.0
+    return x, made.labels, list(photos.PHOTOS)
+
+
 def _torchvision(name: str, root: Path, download: bool):
     import torch
     import torchvision.datasets as tvd
@@ -400,6 +422,8 @@ class Offer:
 
 def is_present(name: str, root: str | os.PathLike = DEFAULT_ROOT) -> bool:
     """Are a named dataset's files on disk (built-in sets always are)?"""
+    if name in PHOTO_SETS:  # cropped when first loaded, from scikit-image's photographs: there when it is
+        return importlib.util.find_spec("skimage") is not None
     if name in BUILTIN or name in GENERATED:  # a generated set is drawn when first loaded
         return True
     if name == CELEBA:
@@ -418,7 +442,7 @@ def dataset_offer(image_shape: tuple[int, int, int], root: str | os.PathLike = D
     ready, downloadable, unfit = [], [], {}
     for name, shape in SHAPES.items():
         present = is_present(name, root)
-        if name == CELEBA and not present:
+        if name in (CELEBA, *PHOTO_SETS) and not present:  # never downloaded here: offered only where present
             continue
         if tuple(shape) != tuple(image_shape):
             c, h, w = shape

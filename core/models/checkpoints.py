@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.cache import file_sha256, fsync_dir, storage_reason, write_bytes
+from core.data.heldout import MAX_FILTER, HeldOut
 from core.errors import CheckpointError, ConfigError, check, is_int, is_number
 from core.models import onnx_format
 from core.models.config import ModelConfig
@@ -93,6 +94,12 @@ class Checkpoint:
     @property
     def excluded_class(self) -> int | None:
         return self.info.get("training", {}).get("exclude_class")
+
+    @property
+    def excluded(self) -> HeldOut:
+        """What it was trained without: a class and/or attribute filter (``HeldOut.mask`` picks the rows)."""
+        training = self.info.get("training", {})
+        return HeldOut(training.get("exclude_class"), training.get("exclude", "") or "")
 
 
 def save_checkpoint(
@@ -305,6 +312,9 @@ def _check_meta(meta) -> None:
             check(v is None or is_number(v), f"metrics.test.{k}", "a number or null", v)
     ex = meta.get("training", {}).get("exclude_class")
     check(ex is None or is_int(ex), "training.exclude_class", "a label", ex)
+    flt = meta.get("training", {}).get("exclude")
+    ok = flt is None or (isinstance(flt, str) and len(flt) <= MAX_FILTER)
+    check(ok, "training.exclude", f"a filter of up to {MAX_FILTER} characters", "...")
 
 
 def open_checkpoint(path: str | os.PathLike, device: str = "cpu") -> Checkpoint:

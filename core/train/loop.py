@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from core.data.datasets import DEFAULT_ROOT, Dataset, load_dataset
+from core.data.heldout import MAX_FILTER, HeldOut
 from core.data.shapes import CONV_SIZES, MLP_SIDES, is_model_size
 from core.errors import CheckpointError, ConfigError, LatentExplorerError, check
 from core.models.autoencoders import KINDS, LIKELIHOODS, NOISES, Autoencoder, ModelConfig, build_model
@@ -167,6 +168,7 @@ class TrainConfig:
     seed: int = 0
     split_seed: int = 0
     exclude_class: int | None = None  # leave this class out of training (anomaly experiments)
+    exclude: str = ""  # leave the images this attribute filter picks out of training, e.g. "glasses=1"
     device: str = "auto"
     resume: bool = False
     data_root: str = DEFAULT_ROOT
@@ -182,6 +184,7 @@ class TrainConfig:
         check(self.lr > 0, "lr", "> 0", self.lr)
         ex = self.exclude_class
         check(ex is None or ex >= 0, "exclude_class", "a label >= 0", ex)
+        check(len(self.exclude) <= MAX_FILTER, "exclude", f"a filter of up to {MAX_FILTER} characters", "...")
         check(self.device in DEVICES, "device", f"one of {DEVICES}", self.device)
         ok = self.image_size is None or is_model_size(self.image_size)
         check(ok, "image_size", f"one of {CONV_SIZES} or {MLP_SIDES[0]}..{MLP_SIDES[1]}", self.image_size)
@@ -194,6 +197,11 @@ class TrainConfig:
     @property
     def kind(self) -> str:
         return self.model.kind
+
+    @property
+    def held_out(self) -> HeldOut:
+        """The class and/or attribute filter this run leaves out of training."""
+        return HeldOut(self.exclude_class, self.exclude)
 
     def to_dict(self) -> dict:
         """One flat dict (as saved under "training" in config.json): the model's settings beside the rest."""
@@ -224,18 +232,20 @@ class TrainResult:
     device: str = ""  # the device that ran it, e.g. "cuda (NVIDIA H200)" or "cpu"
 
 
-def set_metrics(model: Autoencoder, ds: Dataset, exclude_class: int | None = None) -> SetMetrics:
-    """The headline metrics: encode_dataset's scores averaged over the test images of the classes trained on.
+def set_metrics(model: Autoencoder, ds: Dataset, held_out: np.ndarray | None = None) -> SetMetrics:
+    """The headline metrics: encode_dataset's scores averaged over the test images of the kind trained on
+    (``held_out``: HeldOut.mask of the rows left out of training).
 
     The whole dataset is scored so each image gets the same posterior sample as in the app and core.evaluate.
     """
     enc = encode_dataset(model, ds.x, ds.y, ds.test_idx)
-    return summarize(enc, seen_test_mask(enc, exclude_class))
+    return summarize(enc, seen_test_mask(enc, held_out))
 
 
-def seen_test_mask(enc: EncodedSet, exclude_class: int | None) -> np.ndarray:
-    """Test rows of the classes the model was trained on (an excluded class is an anomaly, not a test image)."""
-    return enc.is_test if exclude_class is None else enc.is_test & (enc.labels != exclude_class)
+def seen_test_mask(enc: EncodedSet, held_out: np.ndarray | None) -> np.ndarray:
+    """Test rows of the kind the model was trained on (a held-out row is an anomaly, not a test image);
+    ``held_out`` is HeldOut.mask over the same rows, or None."""
+    return enc.is_test if held_out is None else enc.is_test & ~np.asarray(held_out, bool)
 
 
 @torch.no_grad()
@@ -260,15 +270,6 @@ def validation_parts(
         kl += parts.kl.sum().item()
     n = max(len(x), 1)
     return total / n, recon / n, kl / n
-
-
-def _train_indices(ds: Dataset, exclude_class: int | None) -> np.ndarray:
-    idx = ds.train_idx
-    if exclude_class is not None:
-        if exclude_class not in set(ds.y.tolist()):
-            raise ConfigError(f"exclude_class {exclude_class} is not a label of {ds.name} ({ds.classes})")
-        idx = idx[ds.y[idx].numpy() != exclude_class]
-    return idx
 
 
 def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -456,9 +457,9 @@ def train(
     ds = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.image_size, cfg.channels, cfg.split_seed)
     if progress:  # the shape the run uses, before it starts: a folder's is chosen from its images
         print(f"data: {len(ds):,} images of {cfg.dataset}, read as {ds.read_as}", file=sys.stderr)
-    x_train = ds.x[_train_indices(ds, cfg.exclude_class)]
-    te = ds.test_idx if cfg.exclude_class is None else ds.test_idx[ds.y[ds.test_idx].numpy() != cfg.exclude_class]
-    x_val = ds.x[te]  # validation = the test split (minus an excluded class); nothing is selected on it
+    held = cfg.held_out.train_mask(ds)  # checked before training: a filter that means nothing stops here
+    x_train = ds.x[ds.train_idx[~held[ds.train_idx]]]
+    x_val = ds.x[ds.test_idx[~held[ds.test_idx]]]  # validation = the test split less the held-out rows
     # model
     torch.manual_seed(cfg.seed)
     mcfg = replace(cfg.model, image_shape=ds.image_shape)
@@ -513,7 +514,7 @@ def train(
     run_verdict = verdict(run.history, auto, early.reason, schedule.patience)
     if progress:
         print(("" if run_verdict.converged else "warning: ") + run_verdict.reason, file=sys.stderr)
-    metrics = set_metrics(model, ds, cfg.exclude_class)
+    metrics = set_metrics(model, ds, held if cfg.held_out else None)
     final = {
         **info,
         "progress": {"epoch": len(run.history), "history": run.history, "seconds": run.seconds},
