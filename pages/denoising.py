@@ -24,18 +24,12 @@ SHAPE = tuple(ckpts["DAE"].config.image_shape)
 fits = tuple(ctx.ckpt.config.image_shape) == SHAPE
 COLOUR = SHAPE[0] == 3
 if not fits:
-    c, h, w = ctx.ckpt.config.image_shape
-    shape = f"{'grey' if c == 1 else 'RGB'} {h}×{w}"
-    theirs = f"{'RGB' if COLOUR else 'grey'} {SHAPE[1]}×{SHAPE[2]}"
-    st.info(
-        state.plain(
-            f"{ctx.ckpt.name} works on {shape} images, not {theirs} ones: this page shows the shipped {theirs} "
-            f"models on their own {home.name} images."
-        )
-    )
+    st.info(state.plain(denoising.other_shape(ctx.ckpt, SHAPE, home.name)))
 ds = ctx.ds if fits else home
 NOISES = noises_for(ckpts["DAE"].config.image_shape[0])  # greyscale only for colour models: grey has no colour
-SOURCES = {"random": "random test images", "point": "the current point", "upload": "an uploaded image"}
+photos = denoising.photos(SHAPE)  # real photographs of the models' shape (RGB 64×64: scikit-image's), if any
+SOURCES = {"random": "random test images", **({"photos": "photographs"} if photos is not None else {})}
+SOURCES |= {"point": "the current point", "upload": "an uploaded image"}
 LEVELS = tuple(round(0.05 * i, 2) for i in range(21))
 settings.restore(
     settings.Setting("dn_source", "random", tuple(SOURCES)),
@@ -62,6 +56,10 @@ if source == "random":
     n = int(k2.number_input("How many", 1, 8, key="dn_n"))
     idx = sample_indices(ds.test_idx, min(n, len(ds.test_idx)), seed)
     x, names = ds.x[idx], [f"#{i} · class {ds.classes[int(ds.y[i])]}" for i in idx]
+elif source == "photos" and photos is not None:
+    n = int(k2.number_input("How many", 1, 8, key="dn_n"))
+    idx = sample_indices(photos.test_idx, min(n, len(photos.test_idx)), seed)
+    x, names = photos.x[idx], [f"#{i} · a crop of {photos.classes[int(photos.y[i])]}" for i in idx]
 elif source == "point":
     if fits and isinstance(ctx.point, int):
         x, names = ds.x[[ctx.point]], [f"#{ctx.point} · class {ctx.class_name(int(ctx.enc.labels[ctx.point]))}"]

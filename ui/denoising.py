@@ -35,6 +35,28 @@ def their_dataset(ckpts: dict[str, Checkpoint]) -> Dataset:
     return loaders.get_dataset(dae.dataset, dae.split_seed, visitor=False)
 
 
+def other_shape(ckpt: Checkpoint, shape: tuple[int, ...], home: str) -> str:
+    """Why the page shows the shipped models and not the sidebar's: its images are of another shape."""
+    c, h, w = ckpt.config.image_shape
+    theirs = f"{'RGB' if shape[0] == 3 else 'grey'} {shape[1]}×{shape[2]}"
+    return (
+        f"{ckpt.name} works on {'grey' if c == 1 else 'RGB'} {h}×{w} images, not {theirs} ones: this page shows "
+        f"the shipped {theirs} models on their own {home} images."
+    )
+
+
+def photos(image_shape: tuple[int, ...]) -> Dataset | None:
+    """Crops of real photographs at the models' shape (core.data.photos: RGB 64×64), or None for other shapes or
+    without scikit-image."""
+    from core.data.datasets import PHOTO_SETS, SHAPES, is_present
+
+    name = next((n for n in PHOTO_SETS if SHAPES[n] == tuple(image_shape)), None)
+    if name is None or not is_present(name):
+        return None
+    with st.spinner("Cropping the photographs (once)…"):
+        return loaders.get_dataset(name, 0, visitor=False)
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
 def _curves(weights: tuple[str, ...], data_key: str, _ckpts: dict[str, Checkpoint], _ds: Dataset) -> dict[str, Curve]:
     return shipped_curves(_ckpts, _ds)

@@ -288,6 +288,16 @@ def read_curves(paths: list[Path]) -> dict[str, Curve] | None:
     return None
 
 
+CURVE_IMAGES = 500  # test images a curve averages at most (the digits' 500; a seeded sample of the faces' 2,000)
+
+
+def curve_images(ds, seed: int = 0):
+    """The test images the curves average: all of them up to CURVE_IMAGES, else a seeded sample of that many."""
+    if len(ds.test_idx) <= CURVE_IMAGES:
+        return ds.x_test
+    return ds.x[sample_indices(ds.test_idx, CURVE_IMAGES, seed)]
+
+
 def compute_curves(models: dict[str, Autoencoder], x_test, levels=LEVELS, seed: int = 0) -> dict[str, Curve]:
     """One Curve per noise that changes these images (core.models.config.noises_for: greyscale for colour only)."""
     noises = noises_for(int(x_test.shape[1]))
@@ -310,7 +320,7 @@ def shipped_curves(
     cached = read_curves(paths)
     if cached is not None and not save_to_checkpoint:
         return cached
-    curves = compute_curves({k: ck.model for k, ck in ckpts.items()}, ds.x_test, levels, seed)
+    curves = compute_curves({k: ck.model for k, ck in ckpts.items()}, curve_images(ds, seed), levels, seed)
     write_curves(paths[0] if save_to_checkpoint else paths[1], curves)
     return curves
 
