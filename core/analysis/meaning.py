@@ -89,6 +89,7 @@ class Meaning:
     age: Walk
     smile: Walk
     colour: Colouring
+    reader: dict[str, list]  # factor -> [metric, held-out value, chance]: how well the reader reads each factor
 
 
 def walk(model, starts: np.ndarray, direction: np.ndarray, reader: AttributeReader, target: str, what: str) -> Walk:
@@ -163,7 +164,8 @@ def measure(n: int = N_FACES) -> Meaning:
     errs = colour_errors(ds.x[rows].numpy(), {k: v.numpy() for k, v in out.outputs.items()}, out.corrupted.numpy())
     psnr = {k: float(v.mean()) for k, v in errs.psnr.items()}
     colour = Colouring(len(rows), psnr, {k: float(v.mean()) for k, v in errs.chroma.items()})
-    return Meaning(MEANING_VERSION, age, smile, colour)
+    scores = {k: [r.metric, r.value, r.chance] for k, r in reader.scores_.items()}
+    return Meaning(MEANING_VERSION, age, smile, colour, scores)
 
 
 def _rows(attribute, rows: np.ndarray):
@@ -183,7 +185,7 @@ def from_json(text: str) -> Meaning:
         d = json.loads(text)
         if d["version"] != MEANING_VERSION:
             raise ValueError(f"version {d['version']}, not {MEANING_VERSION}")
-        return Meaning(d["version"], Walk(**d["age"]), Walk(**d["smile"]), Colouring(**d["colour"]))
+        return Meaning(d["version"], Walk(**d["age"]), Walk(**d["smile"]), Colouring(**d["colour"]), d["reader"])
     except (ValueError, KeyError, TypeError) as e:
         rerun = "run python -m core.analysis.meaning --write"
         raise LatentExplorerError(f"{STORE.name} is not readable ({e}): {rerun}") from e
@@ -204,6 +206,7 @@ def report(m: Meaning) -> str:
             f"({'monotonic' if w.monotonic else 'not monotonic'}; rose for {w.rose:.0%} of the faces); "
             f"others (largest departure): {others}; holds: {w.holds()}"
         )
+    lines.append("reader (held out): " + ", ".join(f"{k} {v[0]} {v[1]:.2f} (chance {v[2]:.2f})" for k, v in m.reader.items()))
     c = m.colour
     lines.append(
         f"colour, {c.n} grey test faces: PSNR "
