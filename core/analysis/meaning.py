@@ -206,7 +206,8 @@ def report(m: Meaning) -> str:
             f"({'monotonic' if w.monotonic else 'not monotonic'}; rose for {w.rose:.0%} of the faces); "
             f"others (largest departure): {others}; holds: {w.holds()}"
         )
-    lines.append("reader (held out): " + ", ".join(f"{k} {v[0]} {v[1]:.2f} (chance {v[2]:.2f})" for k, v in m.reader.items()))
+    read = (f"{k} {v[0]} {v[1]:.2f} (chance {v[2]:.2f})" for k, v in m.reader.items())
+    lines.append("reader (held out): " + ", ".join(read))
     c = m.colour
     lines.append(
         f"colour, {c.n} grey test faces: PSNR "
