@@ -61,7 +61,7 @@ checkpoints: install
 	$(TRAIN) --kind vae --latent-dim 2  --out checkpoints/mnist5k-vae2
 	$(TRAIN) --kind vae --latent-dim 16 --exclude-class 9 --out checkpoints/mnist5k-vae16-no9
 	$(TRAIN) --kind vae --latent-dim 16 --likelihood gaussian --out checkpoints/mnist5k-vae16-gaussian
-	$(BIN)/python -m core.train --dataset faces --epochs 30 --seed 0 --latent-dim 16 --kind vae --out checkpoints/faces-vae16
+	$(FACES) --kind vae --out checkpoints/faces-vae16
 	$(FACES) --kind vae --beta 4 --out checkpoints/faces-bvae16
 	$(FACES) --kind ae --out checkpoints/faces-ae16
 	$(FACES) --kind dae --noise greyscale --noise-level 1.0 --out checkpoints/faces-dae16-colour
