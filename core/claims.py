@@ -174,11 +174,18 @@ def _walk_figure(w) -> str:
 
 
 def _verdict(w, what: str) -> str:
+    from core.analysis.meaning import QUARTER
+
     if w.holds():
         return f"holds: {what}, and nothing else moves a quarter of its range"
-    if w.moved > 0 and w.monotonic:
+    if w.moved >= QUARTER and w.monotonic:
         worst = max(w.others().items(), key=lambda kv: kv[1])
         return f"partly: {what}, but {worst[0]} moves too ({worst[1]:.2f} of its range)"
+    if w.moved > 0:
+        return (
+            f"does not hold here: {w.target} rises only {w.moved:+.2f} of its range; the latents carry almost none "
+            f"of it (R² {w.latent_r2:.3f})"
+        )
     return f"does not hold: {w.target} does not rise along the walk"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.analysis.meaning import QUARTER, Walk, walk
+from core.analysis.meaning import QUARTER, Walk, latent_r2, walk
 from core.analysis.reader import AttributeReader
 from core.analysis.walks import attribute_direction
 from core.claims import _verdict
@@ -24,16 +24,17 @@ def test_walking_a_fitted_direction_moves_what_the_reader_reads(tiny_model):
     reader = AttributeReader(side=8, components=16).fit(x, {"bright": bright, "coin": unrelated})
     assert reader.scores_["bright"].value > 0.9  # the reader reads brightness off the pixels
     d = attribute_direction(z.astype(np.float64), Attribute("bright", bright))
-    w = walk(model, z[:30].astype(np.float64), d.vector, reader, "bright", "the brightness direction")
+    w = walk(model, z[:30].astype(np.float64), d.vector, reader, "bright", "the brightness direction", 1.0)
     assert w.n == 30 and w.strengths[0] == 0.0 and w.strengths[-1] == 1.0
     assert [w.change[k][0] for k in ("bright", "coin")] == [0.0, 0.0]  # changes are from strength 0
     assert w.monotonic and w.rose == 1.0 and w.moved > 0.3
     assert w.others()["coin"] < QUARTER
+    assert latent_r2(z, bright) > 0.5 and latent_r2(z, unrelated) < 0.05  # the latents carry brightness, not coin
 
 
 def walk_of(target_moves: list[float], other_moves: list[float]) -> Walk:
     s = [0.0, 0.5, 1.0]
-    return Walk("a walk", "smile", 10, s, {"smile": target_moves, "age": other_moves}, 1.0)
+    return Walk("a walk", "smile", 10, s, {"smile": target_moves, "age": other_moves}, 1.0, 0.01)
 
 
 @pytest.mark.parametrize(
@@ -42,6 +43,7 @@ def walk_of(target_moves: list[float], other_moves: list[float]) -> Walk:
         ([0, 0.3, 0.6], [0, 0.1, -0.2], "holds"),
         ([0, 0.3, 0.6], [0, 0.1, -0.3], "partly: x, but age moves too (0.30 of its range)"),
         ([0, 0.4, 0.3], [0, 0.0, 0.0], "does not hold"),
+        ([0, 0.01, 0.02], [0, 0.0, 0.0], "does not hold here: smile rises only +0.02 of its range"),
         ([0, -0.1, -0.2], [0, 0.0, 0.0], "does not hold"),
     ],
 )

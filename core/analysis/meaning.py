@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE = ROOT / "checkpoints" / "meaning-faces.json"
-MEANING_VERSION = 1
+MEANING_VERSION = 2
 VAE, AE, DAE = "faces-vae16", "faces-ae16", "faces-dae16-colour"
 N_FACES = 200  # test faces each walk starts from
 STEPS = 6  # strengths 0, 0.2, ..., 1
@@ -53,6 +53,7 @@ class Walk:
     strengths: list[float]
     change: dict[str, list[float]]
     rose: float  # share of the faces whose own target reading rose from the first strength to the last
+    latent_r2: float  # how much of the target the training latents carry: R² of its linear fit on them
 
     @property
     def moved(self) -> float:
@@ -69,8 +70,9 @@ class Walk:
         return {k: float(np.abs(v).max()) for k, v in self.change.items() if k != self.target}
 
     def holds(self) -> bool:
-        """The target rose monotonically while every other factor moved by less than a quarter of its range."""
-        return self.moved > 0 and self.monotonic and max(self.others().values()) < QUARTER
+        """The target rose monotonically by at least a quarter of its range while every other factor moved by less
+        than a quarter of its own."""
+        return self.moved >= QUARTER and self.monotonic and max(self.others().values()) < QUARTER
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,17 @@ class Meaning:
     reader: dict[str, list]  # factor -> [metric, held-out value, chance]: how well the reader reads each factor
 
 
-def walk(model, starts: np.ndarray, direction: np.ndarray, reader: AttributeReader, target: str, what: str) -> Walk:
+def latent_r2(z: np.ndarray, values: np.ndarray) -> float:
+    """R² of the least-squares linear fit of a factor on latents (N, D): the share of it the latents carry."""
+    x = np.c_[z - z.mean(0), np.ones(len(z))]
+    y = np.asarray(values, np.float64)
+    w = np.linalg.lstsq(x, y, rcond=None)[0]
+    return float(1 - ((x @ w - y) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12))
+
+
+def walk(
+    model, starts: np.ndarray, direction: np.ndarray, reader: AttributeReader, target: str, what: str, r2: float
+) -> Walk:
     """Decode starts (N, D) + s·direction for s in 0..1 and read every factor: the mean change per strength."""
     from core.models.inference import decode_means
 
@@ -113,7 +125,7 @@ def walk(model, starts: np.ndarray, direction: np.ndarray, reader: AttributeRead
         change[name] = [float(v) for v in d.mean(0)]
         if name == target:
             rose = float((d[:, -1] > 0).mean())
-    return Walk(what, target, len(starts), [float(s) for s in strengths], change, rose)
+    return Walk(what, target, len(starts), [float(s) for s in strengths], change, rose, r2)
 
 
 def _load(name: str) -> Checkpoint:
@@ -150,12 +162,15 @@ def measure(n: int = N_FACES) -> Meaning:
     step[d] = sign * 2 * SPREAD * sd
     what = f"z{d} (the dimension of most MI with age, {assoc.mi[d, k]:.2f}), {mu - sign * SPREAD * sd:+.2f} → "
     what += f"{mu + sign * SPREAD * sd:+.2f}"
-    age = walk(vae.model, starts, step, reader, "age", what)
+    z_train = enc.mean[train].astype(np.float64)
+    age = walk(vae.model, starts, step, reader, "age", what, latent_r2(z_train, ds.attributes["age"][train]))
 
     # smile: the regression direction, from the least smiling test faces
     direction = attribute_direction(enc.mean[train], _rows(attrs["smile"], train))
     frowns = test[np.argsort(ds.attributes["smile"][test], kind="stable")[: min(n, len(test))]]
-    smile = walk(vae.model, enc.mean[frowns].astype(np.float64), direction.vector, reader, "smile", "smile direction")
+    r2 = latent_r2(z_train, ds.attributes["smile"][train])
+    frown_z = enc.mean[frowns].astype(np.float64)
+    smile = walk(vae.model, frown_z, direction.vector, reader, "smile", "smile direction", r2)
 
     # colour: greyscale at level 1 is the luma on all three channels
     models = {"DAE": _load(DAE).model, "AE": _load(AE).model, "VAE": vae.model}
@@ -203,7 +218,8 @@ def report(m: Meaning) -> str:
         others = ", ".join(f"{k} {v:.2f}" for k, v in sorted(w.others().items(), key=lambda kv: -kv[1]))
         lines.append(
             f"{w.target} via {w.what}, {w.n} test faces: moved {w.moved:+.2f} of its range "
-            f"({'monotonic' if w.monotonic else 'not monotonic'}; rose for {w.rose:.0%} of the faces); "
+            f"({'monotonic' if w.monotonic else 'not monotonic'}; rose for {w.rose:.0%} of the faces; latent R² "
+            f"{w.latent_r2:.3f}); "
             f"others (largest departure): {others}; holds: {w.holds()}"
         )
     read = (f"{k} {v[0]} {v[1]:.2f} (chance {v[2]:.2f})" for k, v in m.reader.items())
