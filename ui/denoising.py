@@ -19,9 +19,9 @@ ROWS = ("AE", "DAE", "VAE")
 def shipped_models(image_shape: tuple[int, ...] = GREY_28) -> dict[str, Checkpoint] | None:
     """The shipped 16-D AE, DAE and VAE for images of this shape (the faces' when they are all there, else the
     digits'), cached loads; or an st.error naming the missing ones and None."""
-    trio = loaders.shipped_trio(image_shape) or loaders.shipped_trio()
+    trio = loaders.shipped_trio(image_shape, ROWS) or loaders.shipped_trio(only=ROWS)
     if trio is None:
-        missing = ", ".join(loaders.missing_trio())
+        missing = ", ".join(loaders.missing_trio(only=ROWS))
         st.error(
             state.plain(f"This page compares the shipped checkpoints; missing under {loaders.CKPT_ROOT}: {missing}.")
         )

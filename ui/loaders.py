@@ -94,18 +94,22 @@ def get_checkpoint(name: str) -> Checkpoint:
     return _checkpoint(str(path), checkpoint_config(name).get("weights_sha256", ""), mtime)
 
 
-def shipped_trio(image_shape: tuple[int, ...] = (1, 28, 28)) -> dict[str, Checkpoint] | None:
+def shipped_trio(
+    image_shape: tuple[int, ...] = (1, 28, 28), only: tuple[str, ...] | None = None
+) -> dict[str, Checkpoint] | None:
     """The shipped models for images of this shape (core.models.checkpoints.shipped_set: "AE", "DAE", "VAE", and
-    for faces "β-VAE"), cached loads; None when one is missing (``missing_trio`` names them)."""
-    if missing_trio(image_shape):
+    for faces "β-VAE"; or ``only`` those), cached loads; None when one is missing (``missing_trio`` names them)."""
+    if missing_trio(image_shape, only):
         return None
-    return {name: get_checkpoint(folder) for name, folder in shipped_set(image_shape).items()}
+    wanted = {k: v for k, v in shipped_set(image_shape).items() if only is None or k in only}
+    return {name: get_checkpoint(folder) for name, folder in wanted.items()}
 
 
-def missing_trio(image_shape: tuple[int, ...] = (1, 28, 28)) -> list[str]:
-    """The folders of the shipped set for this shape that are not under CKPT_ROOT."""
+def missing_trio(image_shape: tuple[int, ...] = (1, 28, 28), only: tuple[str, ...] | None = None) -> list[str]:
+    """The folders of the shipped set for this shape (or ``only`` those models) that are not under CKPT_ROOT."""
     names = checkpoint_names()
-    return [folder for folder in shipped_set(image_shape).values() if folder not in names]
+    wanted = [v for k, v in shipped_set(image_shape).items() if only is None or k in only]
+    return [folder for folder in wanted if folder not in names]
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
