@@ -4,8 +4,7 @@ Sliders while dragging (one 64×64 RGB image, and the traversal grid) and hoveri
     .venv/bin/python -m bench.faces [--checkpoint checkpoints/faces-vae16] [--no-128]
 
 A 128×128 VAE of the same layout with untrained weights (decode time does not depend on the weights) is timed too,
-on the faces128 set (drawn and encoded once into test-artifacts/faces-bench, minutes the first time). Writes
-bench/faces.json.
+on the 2,000 photos128 crops (encoded once into test-artifacts/faces-bench). Writes bench/faces.json.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ def generation_seconds(n: int = 20_000, size: int = 64) -> float:
 
 
 def random_128(root: Path) -> str:
-    """A faces128 VAE with untrained weights under ``root`` (its name), for timing the 128×128 decoder only."""
+    """A 128×128 RGB VAE with untrained weights under ``root`` (its name), for timing the 128×128 decoder only."""
     import torch
 
     from core.models.autoencoders import build_model
@@ -46,7 +45,7 @@ def random_128(root: Path) -> str:
     if not (root / name / "model.safetensors").is_file():
         torch.manual_seed(0)
         model = build_model(ModelConfig(kind="vae", image_shape=(3, 128, 128), latent_dim=16))
-        save_checkpoint(root / name, model, {"dataset": "faces128", "split_seed": 0})
+        save_checkpoint(root / name, model, {"dataset": "photos128", "split_seed": 0})
     return name
 
 

@@ -42,14 +42,14 @@ describe("grid latents", () => {
   });
 });
 
-describe("gridRowsFor: the rows of the grid that keep 15 frames/s while dragging", () => {
+describe("gridRowsFor: the rows of the grid that keep a frame rate while dragging", () => {
   it("keeps every row of a fast decoder, fewer of a slow one, never none", () => {
     expect(gridRowsFor(0.5, 1, 8)).toBe(8); // digits: 4 ms for 64 images
-    expect(gridRowsFor(20, 6.6, 8)).toBe(3); // (66.7 - 6.6) / 20 = 3.0 rows
-    expect(gridRowsFor(20, 6.7, 8)).toBe(2); // (66.7 - 6.7) / 20 = 2.998: 2
+    expect(gridRowsFor(7.6, 2.6, 8)).toBe(4); // faces 64x64: (33.3 - 2.6) / 7.6 = 4.0 rows at 30 frames/s
+    expect(gridRowsFor(20, 6.6, 8, 15)).toBe(3); // (66.7 - 6.6) / 20 = 3.0 rows at 15 frames/s
+    expect(gridRowsFor(20, 6.7, 8, 15)).toBe(2); // (66.7 - 6.7) / 20 = 2.998: 2
     expect(gridRowsFor(200, 5, 8)).toBe(1); // too slow for even one row: the most active still follows
     expect(gridRowsFor(10, 70, 8)).toBe(1); // the single image alone takes the frame
     expect(gridRowsFor(Number.NaN, 1, 8)).toBe(8); // nothing measured yet: the whole grid
-    expect(gridRowsFor(5, 0, 8, 30)).toBe(6); // (33.3 - 0) / 5 = 6
   });
 });

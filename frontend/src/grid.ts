@@ -5,7 +5,9 @@
  */
 
 export const GRID_STEPS = 8;
-export const MIN_GRID_FPS = 15; // while dragging, the grid decodes only the rows that keep this frame rate
+// while dragging, the grid decodes only the rows that keep this frame rate (the single image shares each frame with
+// the grid: at 30 the image follows the drag at 30 frames/s and the grid at no less)
+export const MIN_GRID_FPS = 30;
 
 /** How many of ``rows`` grid rows fit one frame at ``fps`` once the single image took ``singleMs``, when one row
  * took ``rowMs`` to decode and draw: at least 1 (the most active dimension always follows), at most ``rows``. */
