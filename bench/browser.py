@@ -211,6 +211,7 @@ def drag_frames(page, steps: int = 60) -> dict:
         "single_decode_draw_ms_median": statistics.median(single),
         "grid_frames_per_s": sum(t0 <= d <= t1 for d in s["gridDraws"]) / secs,
         "grid_decode_draw_ms_median": statistics.median(grid),
+        "grid_rows_median": statistics.median(s["gridRows"][n0[1] :]),  # of 8: fewer keep 30 frames/s on a slow decoder
         "input_to_image_ms_median": statistics.median(lags),
         "input_to_image_ms_p95": sorted(lags)[int(0.95 * (len(lags) - 1))],
         "frames": len(single),
