@@ -12,7 +12,7 @@ interface Fixture {
   latents: number[][];
   mean: number[][]; // Python onnxruntime's mean, flattened per latent
   std: number[][] | null;
-  pixels: number[][]; // ui.images.to_pil's bytes of that mean (grey)
+  pixels: number[][]; // ui.images.to_pil's bytes of that mean ((H, W) grey, (H, W, 3) colour)
 }
 
 const path = process.env.LIVE_FIXTURE;
@@ -30,11 +30,16 @@ describe.skipIf(!path)("decoder parity with Python onnxruntime", () => {
       expect(worst).toBeLessThanOrEqual(1e-5);
       if (fx.std) expect(Math.max(...fx.std[i].map((v, j) => Math.abs(v - out.std![i * n + j])))).toBeLessThanOrEqual(1e-5);
       const rgba = toRGBA(out.mean, fx.shape, i * n);
+      const [c, h, w] = fx.shape;
       fx.pixels[i].forEach((p, j) => {
-        const frac = (fx.mean[i][j] * 255 + 0.5) % 1;
+        // to_pil's bytes are (H, W) for grey, (H, W, 3) for colour; the mean is (C, H, W)
+        const [pixel, ch] = [Math.floor(j / c), j % c];
+        const v = fx.mean[i][ch * h * w + pixel];
+        const frac = (v * 255 + 0.5) % 1;
         const near = frac < 1e-5 * 255 || frac > 1 - 1e-5 * 255; // on a rounding edge: either byte is right
-        if (!near) expect(rgba[j * 4]).toBe(p);
+        if (!near) expect(rgba[pixel * 4 + ch]).toBe(p);
       });
+      expect(fx.pixels[i].length).toBe(n); // every channel of every pixel compared
     });
   });
 });
