@@ -114,7 +114,7 @@ def map_view(
         weights_sha256=ctx.ckpt.weights_sha256,
         xy=md.xy,
         labels=ctx.enc.labels,
-        inverse_points=len(md.projector.embedding_),
+        inverse_points=len(inverse(ctx).centers_),
         inverse_bytes=lambda: inverse(ctx).to_browser_bytes()[0],
         colouring=colouring,
         serve=lambda name, build: element.served("maps", name, build),
