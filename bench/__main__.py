@@ -3,7 +3,8 @@
     python -m bench [--checkpoint checkpoints/mnist5k-vae16] [--browser] [--quick]
     python -m bench --scale [--n 1000000] [--fit-sample 50000] [--exact-rows N]
 
---scale alone: a map of N latents, UMAP on a sample, the rest placed by ANN and exact search (bench/scale.py).
+--scale alone: a map of N latents, UMAP on a sample, the rest placed by ANN and exact search; then the app at N
+images: N affine digits written, encoded, their map opened in a real server + Chromium (bench/scale.py).
 
 --browser adds the app in headless Chromium: the server path's slider round trip and the live Sliders
 element (single image and 64-image grid while dragging, first-load bytes, page ready -> first image).
@@ -246,11 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=1_000_000, help="--scale: latents on the map")
     p.add_argument("--fit-sample", type=int, default=50_000, help="--scale: rows UMAP fits")
     p.add_argument("--exact-rows", type=int, default=None, help="--scale: place only this many exactly (timed, scaled)")
+    p.add_argument("--no-placement", action="store_true", help="--scale: only the app at N images (bench/scale.py)")
+    p.add_argument("--no-live", action="store_true", help="--scale: only the placement figures (bench/scale.py)")
+    p.add_argument("--work", default="test-artifacts/scale", help="--scale: folder of the written set and its cache")
     a = p.parse_args(argv)
     if a.scale:
-        from bench.scale import report, run
+        from bench.scale import live, report, report_live, run
 
-        report(run(a.checkpoint, a.n, a.fit_sample, a.exact_rows))
+        if not a.no_placement:
+            report(run(a.checkpoint, a.n, a.fit_sample, a.exact_rows))
+        if not a.no_live:
+            report_live(live(a.n, Path(a.work).resolve()))
         return 0
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = bench_model(a.checkpoint, a.repeat) + bench_projection(a.checkpoint, a.repeat, a.quick)

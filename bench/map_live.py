@@ -72,8 +72,8 @@ def pan_fps(page, seconds: float = 3.0) -> dict:
 
 def selection_ms(page, frac: float = 0.25) -> tuple[float, float]:
     """Box-select the middle of the map: ms from the selection sent to Python to Python's panel (histogram title
-    and mean image) shown beside the map, and to the element's own histogram painted (the animation frame after
-    it was drawn over the map)."""
+    and mean image) shown beside the map, and from the box closed (before its points are found) to the element's
+    own histogram painted (the animation frame after it was drawn over the map)."""
     box = canvas_box(page)
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     dx, dy = box["width"] * frac, box["height"] * frac
@@ -81,10 +81,10 @@ def selection_ms(page, frac: float = 0.25) -> tuple[float, float]:
     page.mouse.move(cx - dx, cy - dy)
     page.mouse.down()
     page.mouse.move(cx + dx, cy + dy, steps=8)
-    page.evaluate("""() => { const s = window.__latentMap; s.selectedAt = null; s.histAt = null;
+    page.evaluate("""() => { const s = window.__latentMap; s.selectStartAt = null; s.selectedAt = null; s.histAt = null;
         s.histPaint = null;  // the element's histogram sits in its shadow root: known by its timestamp
         const tick = () => s.selectedAt !== null && s.histAt !== null
-            ? (s.histPaint = performance.now() - s.selectedAt) : requestAnimationFrame(tick);
+            ? (s.histPaint = performance.now() - s.selectStartAt) : requestAnimationFrame(tick);
         requestAnimationFrame(tick); }""")
     page.mouse.up()
     page.wait_for_function("() => window.__latentMap.selectedAt !== null")

@@ -317,9 +317,10 @@ def map_bundle(
     sel: list[float] | None = None,
 ) -> MapBundle:
     """The live map's bundle from its arrays; ``serve`` writes each array's file once (names carry a content key,
-    the inverse's the weights': fitting it needs scipy, not done again on reruns)."""
+    the inverse's the weights' and the view's: fitting it needs scipy, not done again on reruns)."""
     tag = content_key("map-live", MapBundle.VERSION, view=view_key)[:16]
-    inv_tag = content_key("map-inverse", MapBundle.VERSION, weights=weights_sha256)[:16]
+    # the view too: a parquet: view has a map (and so an inverse) of its own beside its checkpoint's home map
+    inv_tag = content_key("map-inverse", MapBundle.VERSION, weights=weights_sha256, view=view_key)[:16]
     xy = np.asarray(xy[:, :2], np.float32)
     return MapBundle(
         key=f"{key}:{tag}",

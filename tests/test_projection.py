@@ -58,6 +58,25 @@ def test_the_inverse_is_fitted_once_and_shared_by_threads():
     assert p.inverse is not got[0]
 
 
+def test_a_big_map_s_inverse_is_fitted_on_a_seeded_sample(monkeypatch):
+    """Each hover sums over every center of the inverse: beyond INVERSE_MAX_POINTS it takes a seeded sample."""
+    from core.maps import projection
+
+    Z, y = blobs()
+    p = Projector(method="pca").fit(Z)
+    p.method = "umap"
+    assert len(p.inverse.centers_) == len(Z)  # a map of up to the cap: every point, as before
+    monkeypatch.setattr(projection, "INVERSE_MAX_POINTS", 150)
+    p.fit(Z)
+    rows = projection.inverse_rows(len(Z), p.random_state)
+    assert len(rows) == 150 and len(np.unique(rows)) == 150 and np.array_equal(rows, np.sort(rows))
+    assert np.array_equal(rows, projection.inverse_rows(len(Z), p.random_state))  # the same sample every time
+    assert np.array_equal(p.inverse.centers_, p.embedding_[rows].astype(np.float32))
+    centres = np.stack([Z[y == c].mean(0) for c in range(4)])  # a sample's inverse still decodes into the blob
+    z = p.inverse.transform(p.embedding_[:20].astype(np.float64))
+    assert (np.linalg.norm(z[:, None] - centres, axis=2).argmin(1) == y[:20]).all()
+
+
 def test_bad_parameters():
     Z, _ = blobs()
     for kw, match in [

@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from core.export import Colouring, map_bundle
+from core.maps.projection import INVERSE_MAX_POINTS
 from ui import element, figures, loaders, state
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def map_view(
         weights_sha256=ctx.ckpt.weights_sha256,
         xy=md.xy,
         labels=ctx.enc.labels,
-        inverse_points=len(md.projector.embedding_),
+        inverse_points=min(len(md.projector.embedding_), INVERSE_MAX_POINTS),  # known without fitting it (scipy)
         inverse_bytes=lambda: inverse(ctx).to_browser_bytes()[0],
         colouring=colouring,
         serve=lambda name, build: element.served("maps", name, build),

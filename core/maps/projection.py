@@ -46,6 +46,7 @@ PROJECTION_VERSION = 2  # 2: keyed by the latents' bytes (core.cache), not by th
 
 AGREE_RADIUS = 0.05  # neighbours closer than this fraction of the map's diagonal count as one place
 FIT_SAMPLE = 50_000  # UMAP fits at most this many rows (a 50,000-point fit takes minutes on a laptop)
+INVERSE_MAX_POINTS = 20_000  # the inverse sums over every center per hover: a bigger map's is fitted on a sample
 SAMPLE_PARAMS = ("fit_sample", "index")  # keyed only where the fit samples: maps of every row keep their keys
 
 
@@ -65,6 +66,14 @@ class OutOfSample:
     median_fraction: float  # median offset / diagonal of the map's bounding box
     p90_fraction: float
     n: int
+
+
+def inverse_rows(n: int, seed: int | None) -> np.ndarray:
+    """The map rows the inverse is fitted on: all of a map of up to INVERSE_MAX_POINTS, else a seeded sample of
+    that many (each hover in the browser costs one pass over them: 20,000 keep it near a millisecond)."""
+    if n <= INVERSE_MAX_POINTS:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed or 0).choice(n, INVERSE_MAX_POINTS, replace=False))
 
 
 class Projector:
@@ -236,7 +245,9 @@ class Projector:
             with self._inverse_lock:  # two sessions hovering at once fit it once
                 inv = self.__dict__.get("_inverse")
                 if inv is None:
-                    inv = self.__dict__["_inverse"] = KernelInverse.for_browser(self.embedding_, self.latents_)
+                    rows = inverse_rows(len(self.embedding_), self.random_state)
+                    inv = KernelInverse.for_browser(self.embedding_[rows], self.latents_[rows])
+                    self.__dict__["_inverse"] = inv
         return inv
 
     def _check_fitted(self) -> None:

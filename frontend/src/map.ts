@@ -58,6 +58,7 @@ export interface MapStats {
   index: number; // the point under the pointer at that time, or -1
   clicks: unknown[]; // what was sent to Python
   selected: number; // points in the last box / lasso
+  selectStartAt: number | null; // performance.now() when the box / lasso closed (before its points were found)
   selectedAt: number | null; // performance.now() when that selection was sent
   counts: number[]; // its class counts, drawn in the element at once
   found: number[]; // the points the last search highlighted
@@ -113,7 +114,7 @@ type Mode = "pan" | "box" | "lasso";
 class MapView {
   readonly root = document.createElement("div");
   readonly stats: MapStats = {
-    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectedAt: null, counts: [], found: [], histAt: null, frames: 0, views: 0, viewsSent: 0, polygon: [], domain: [], error: null,
+    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectStartAt: null, selectedAt: null, counts: [], found: [], histAt: null, frames: 0, views: 0, viewsSent: 0, polygon: [], domain: [], error: null,
   };
   private readonly canvas = document.createElement("canvas");
   private readonly below = document.createElement("canvas"); // decoded overlay, under the points
@@ -582,6 +583,7 @@ class MapView {
 
   /** Select the points inside ``polygon`` (map units) with Python's rule, show their histogram, maybe send it. */
   private applySelection(polygon: number[], send: boolean): void {
+    this.stats.selectStartAt = performance.now();
     const picked = pointsInPolygon(this.xy, polygon);
     this.scatter.select(picked, { preventEvent: true } as any);
     this.stats.selected = picked.length;
