@@ -33,9 +33,9 @@ class HeldOut:
 
     def describe(self, classes: list[str] | None = None) -> str:
         """In words: ``class 9``, ``glasses=1``, ``class 9, glasses=1`` or ``nothing``; ``classes`` names the label."""
-        label = self.label
-        if label is not None and classes is not None and 0 <= label < len(classes):
-            label = classes[label]
+        label: str | None = None if self.label is None else str(self.label)
+        if self.label is not None and classes is not None and 0 <= self.label < len(classes):
+            label = classes[self.label]
         parts = ([] if label is None else [f"class {label}"]) + ([self.filter.strip()] if self.filter.strip() else [])
         return ", ".join(parts) or "nothing"
 

@@ -313,8 +313,8 @@ def _check_meta(meta) -> None:
     ex = meta.get("training", {}).get("exclude_class")
     check(ex is None or is_int(ex), "training.exclude_class", "a label", ex)
     flt = meta.get("training", {}).get("exclude")
-    ok = flt is None or (isinstance(flt, str) and len(flt) <= MAX_FILTER)
-    check(ok, "training.exclude", f"a filter of up to {MAX_FILTER} characters", "...")
+    fits = flt is None or (isinstance(flt, str) and len(flt) <= MAX_FILTER)
+    check(fits, "training.exclude", f"a filter of up to {MAX_FILTER} characters", "...")
 
 
 def open_checkpoint(path: str | os.PathLike, device: str = "cpu") -> Checkpoint:
