@@ -124,8 +124,14 @@ def gif_bytes(frames: list[Image.Image], duration: int = 150) -> bytes:
     return buf.getvalue()
 
 
+MAX_FIXED_WIDTH = 800  # px: a fixed width past the page's column (eight 64x64 faces at 2x) overflows it; stretch
+
+
 def image(picture, caption: str, width: int | str = "content", where=st) -> None:
-    """One image (PNG, so small ones stay sharp) with its caption shown as typed (state.plain) and as its alt text."""
+    """One image (PNG, so small ones stay sharp) with its caption shown as typed (state.plain) and as its alt text;
+    a fixed width too wide for the page's column fills the column instead."""
+    if isinstance(width, int) and width > MAX_FIXED_WIDTH:
+        width = "stretch"
     where.image(picture, caption=state.plain(caption), alt=caption, width=width, output_format="PNG")
 
 
