@@ -70,7 +70,8 @@ def test_one_neg_elbo_and_mse_everywhere(name):
     ds = home_dataset(ck)
     enc = load_or_encode(ck, ds)
     mask = enc.is_test & ~ck.excluded.mask(ds)  # the test images of what it was trained on
-    assert ev.test.recon_mse == pytest.approx(saved["recon_mse"], rel=1e-9)
+    # rel 1e-7: a model trained on one thread and evaluated on two sums its float32 errors in another order
+    assert ev.test.recon_mse == pytest.approx(saved["recon_mse"], rel=1e-7)
     assert ev.test.recon_mse == pytest.approx(float(np.float64(enc.recon_error[mask]).mean()), rel=1e-9)
     row = readme_row(name)
     assert row[4] == f"{ev.test.recon_mse:.4f}"
