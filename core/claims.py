@@ -189,25 +189,29 @@ def _verdict(w, what: str) -> str:
     return f"does not hold: {w.target} does not rise along the walk"
 
 
-def older_claim() -> Claim:
+def _walk_claim(claim: str, figure: str, what: str, walk_of) -> Claim:
+    """A claim on a walk stored in checkpoints/meaning-faces.json (``walk_of`` picks it): its figure and verdict."""
     from core.analysis.meaning import load
 
-    w = load().age
-    return Claim(
+    w = walk_of(load())
+    return Claim(claim, figure.format(w=w) + _walk_figure(w), _verdict(w, what))
+
+
+def older_claim() -> Claim:
+    return _walk_claim(
         "Tweaking one latent value makes the subject look older",
-        f"face VAE, {w.what}, read by the attribute reader: {_walk_figure(w)}",
-        _verdict(w, "the faces read older"),
+        "face VAE, {w.what}, read by the attribute reader: ",
+        "the faces read older",
+        lambda m: m.age,
     )
 
 
 def smile_claim() -> Claim:
-    from core.analysis.meaning import load
-
-    w = load().smile
-    return Claim(
+    return _walk_claim(
         "A face goes from not smiling to smiling",
-        f"face VAE, the smile direction added at strength 0 → 1 to the least smiling test faces: {_walk_figure(w)}",
-        _verdict(w, "the frowns turn to smiles"),
+        "face VAE, the smile direction added at strength 0 → 1 to the least smiling test faces: ",
+        "the frowns turn to smiles",
+        lambda m: m.smile,
     )
 
 

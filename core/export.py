@@ -377,6 +377,12 @@ class SliderView:
     step: float = 0.01
 
 
+def _decoder_json(version: int, base: str, model: str, model_gz: str, view: SliderView | DirectionView) -> dict:
+    """A decoding element's bundle as its TypeScript reads it: the version, the decoder's URLs and the view's fields."""
+    urls = {"base": base, "model": model, "model_gz": model_gz}
+    return {"version": version, **urls, **asdict(view), "shape": list(view.shape)}
+
+
 @dataclass(frozen=True)
 class SlidersBundle:
     """What the live sliders read on every rerun (live.ts ``LiveData``): the decoder's URLs and the view."""
@@ -389,8 +395,7 @@ class SlidersBundle:
     view: SliderView
 
     def to_json(self) -> dict:
-        urls = {"base": self.base, "model": self.model, "model_gz": self.model_gz}
-        return {"version": self.VERSION, **urls, **asdict(self.view), "shape": list(self.view.shape)}
+        return _decoder_json(self.VERSION, self.base, self.model, self.model_gz, self.view)
 
 
 @dataclass(frozen=True)
@@ -422,5 +427,4 @@ class DirectionBundle:
     view: DirectionView
 
     def to_json(self) -> dict:
-        urls = {"base": self.base, "model": self.model, "model_gz": self.model_gz}
-        return {"version": self.VERSION, **urls, **asdict(self.view), "shape": list(self.view.shape)}
+        return _decoder_json(self.VERSION, self.base, self.model, self.model_gz, self.view)

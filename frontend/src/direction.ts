@@ -3,7 +3,7 @@
  * and the image of z + s·v decoded in this browser, once per animation frame while it moves; a release sends s
  * to Python, which draws the strip from 0 to s and the reader's chart.
  */
-import type { ElementArgs } from "./element";
+import { type ElementArgs, mounter } from "./element";
 import { type Decoder, decoderFor, loadOrt, marks } from "./decoder";
 import { FrameLoop } from "./frames";
 import { along } from "./grid";
@@ -196,19 +196,5 @@ class Direction {
   }
 }
 
-const instances = new WeakMap<object, Direction>();
-
 /** The components-v2 entry: called on mount and on every rerun with new data; returns the unmount cleanup. */
-export default function mount(args: Args): () => void {
-  marks.mount ??= performance.now();
-  let el = instances.get(args.parentElement);
-  if (!el) {
-    el = new Direction(args.parentElement);
-    instances.set(args.parentElement, el);
-  }
-  el.update(args);
-  return () => {
-    instances.delete(args.parentElement);
-    el.root.remove();
-  };
-}
+export default mounter((parent) => new Direction(parent), () => (marks.mount ??= performance.now()));

@@ -3,7 +3,7 @@
  * dimension, the decoded image (with one sample, and the per-pixel std of a Gaussian decoder) and a traversal
  * grid of 64 images. Inputs are coalesced to one decode per animation frame; a release sends the latent to Python.
  */
-import type { ElementArgs } from "./element";
+import { type ElementArgs, mounter } from "./element";
 import { type Decoder, decoderFor, loadOrt, marks } from "./decoder";
 import { gridLatents, gridRowsFor, GRID_STEPS, MIN_GRID_FPS } from "./grid";
 import { FrameLoop } from "./frames";
@@ -332,19 +332,5 @@ class Live {
   }
 }
 
-const instances = new WeakMap<object, Live>();
-
 /** The components-v2 entry: called on mount and on every rerun with new data; returns the unmount cleanup. */
-export default function mount(args: Args): () => void {
-  marks.mount ??= performance.now();
-  let live = instances.get(args.parentElement);
-  if (!live) {
-    live = new Live(args.parentElement);
-    instances.set(args.parentElement, live);
-  }
-  live.update(args);
-  return () => {
-    instances.delete(args.parentElement);
-    live.root.remove();
-  };
-}
+export default mounter((parent) => new Live(parent), () => (marks.mount ??= performance.now()));
