@@ -496,10 +496,11 @@ class _EncodeActor:
         from core.models.checkpoints import load_checkpoint, resolve_device
 
         torch.set_num_threads(threads)  # as many threads as the CPUs Ray gave this actor, not the whole machine
-        self.dir = tempfile.mkdtemp(prefix="latent-explorer-ckpt-")
-        for name, data in ray.get(files_ref).items():
-            Path(self.dir, name).write_bytes(data)
-        self.model = load_checkpoint(self.dir, resolve_device("auto")).model
+        # the weights are read into memory, so the folder goes as soon as the model is built (one per actor, per run)
+        with tempfile.TemporaryDirectory(prefix="latent-explorer-ckpt-") as folder:
+            for name, data in ray.get(files_ref).items():
+                Path(folder, name).write_bytes(data)
+            self.model = load_checkpoint(folder, resolve_device("auto")).model
         self.seed = seed
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -33,6 +33,7 @@ SLOWEST_FILES = (
     "test_hostile_names.py",
     "test_cold_start.py",
     "test_map_70k.py",
+    "test_map_200k.py",
     "test_onnx_model.py",
     "test_placement.py",
     "test_ddp.py",

@@ -66,7 +66,7 @@ def app_env(encoded, user_cache, monkeypatch):
     root, _ = encoded
     monkeypatch.setenv("LATENT_EXPLORER_DATA_ROOTS", str(root))
     monkeypatch.setattr(core.cache, "USER_CACHE", user_cache)  # the view's map is cached here, not at home
-    monkeypatch.setattr(parquet_view, "VIEW_FIT_SAMPLE", FIT)
+    monkeypatch.setenv(parquet_view.FIT_SAMPLE_ENV, str(FIT))  # the server's setting (default 50,000)
     return root
 
 
@@ -157,6 +157,17 @@ def test_shards_of_another_checkpoint_or_damaged_are_refused_in_one_line(app_env
     ):
         with pytest.raises(DatasetError, match=line.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")):
             parquet_view.read_view(spec, ckpt, visitor=False)
+
+
+def test_a_bad_fit_sample_setting_is_one_line(app_env, monkeypatch):
+    spec = f"parquet:{app_env / 'latents-only'}"
+    for raw in ("many", "50", "-5", "1e5"):
+        monkeypatch.setenv(parquet_view.FIT_SAMPLE_ENV, raw)
+        at = open_page("map", DEFAULT, data=spec, map_live="0")
+        assert not at.exception and len(at.error) == 1, raw
+        assert at.error[0].value.replace("\\", "") == (  # shown as plain text: Markdown's _ escaped
+            f"LATENT_EXPLORER_VIEW_FIT_SAMPLE must be a whole number of at least 100, got {raw!r}"
+        ), at.error[0].value
 
 
 def test_a_folder_sources_images_are_read_by_their_ids(app_env):

@@ -23,7 +23,7 @@ from core.cache import content_key, file_sha256
 from core.data.datasets import DEFAULT_ROOT, Dataset, load_dataset
 from core.data.paths import LATENTS_KIND, check_spec, parse_spec
 from core.encode import FORMAT, SCORE_COLUMNS
-from core.errors import DatasetError, LatentExplorerError
+from core.errors import DatasetError, LatentExplorerError, check
 from core.maps.mapdata import DEFAULT_MAP, MapData
 from core.maps.projection import FIT_SAMPLE, Projector, load_or_fit, projection_file
 from core.models.checkpoints import Checkpoint
@@ -33,6 +33,7 @@ VIEW_VERSION = 1
 READ_BATCH = 65_536  # rows per record batch read: bounds the Arrow memory beside the arrays being filled
 VIEW_IMAGES_MAX_BYTES = 2 * 2**30  # a view's source images held in memory at most (float32); beyond: latents only
 VIEW_FIT_SAMPLE = FIT_SAMPLE  # UMAP fits at most this many of a view's latents; the rest are placed by ANN
+FIT_SAMPLE_ENV = "LATENT_EXPLORER_VIEW_FIT_SAMPLE"  # the server's setting of that number
 UNLABELLED = "unlabelled"  # the class of rows the encode gave no label (-1: files at the top of a folder:)
 
 
@@ -289,8 +290,18 @@ def read_view(spec: str, ckpt: Checkpoint, root: str | os.PathLike = DEFAULT_ROO
     return ParquetView(ds, enc, rows)
 
 
+def view_fit_sample() -> int:
+    """How many of a view's latents UMAP fits: $LATENT_EXPLORER_VIEW_FIT_SAMPLE where set (a server whose users
+    open millions of points trades map detail for minutes), else 50,000; ConfigError in one line if not a number."""
+    raw = os.environ.get(FIT_SAMPLE_ENV, "").strip()
+    if not raw:
+        return VIEW_FIT_SAMPLE
+    check(raw.isdigit() and int(raw) >= 100, FIT_SAMPLE_ENV, "a whole number of at least 100", raw)
+    return int(raw)
+
+
 def _projector_params(n_components: int) -> dict[str, Any]:
-    return {**DEFAULT_MAP, "n_components": n_components, "fit_sample": VIEW_FIT_SAMPLE, "index": "ann"}
+    return {**DEFAULT_MAP, "n_components": n_components, "fit_sample": view_fit_sample(), "index": "ann"}
 
 
 def _cache_dir(ckpt: Checkpoint) -> Path:
@@ -302,7 +313,7 @@ def view_pending(ckpt: Checkpoint, view: ParquetView, n_components: int = 2) -> 
     params = _projector_params(n_components)
     if (_cache_dir(ckpt) / projection_file(Projector(**params), view.enc.mean)).is_file():
         return []
-    n, fit = len(view.enc), min(len(view.enc), VIEW_FIT_SAMPLE)
+    n, fit = len(view.enc), min(len(view.enc), params["fit_sample"])
     placed = f", placing the other {n - fit:,} by their ANN neighbours" if n > fit else ""
     return [f"fitting a {n_components:d}-D UMAP map on {fit:,} of the {n:,} latents{placed}"]
 

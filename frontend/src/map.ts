@@ -63,6 +63,7 @@ export interface MapStats {
   counts: number[]; // its class counts, drawn in the element at once
   found: number[]; // the points the last search highlighted
   histAt: number | null; // performance.now() when that histogram was drawn
+  selectParts: number[]; // ms of the last selection's parts: points found, histogram drawn, scatter highlight
   frames: number; // frames the scatter drew
   views: number; // camera changes seen
   viewsSent: number; // cameras reported to Python (after a pan or zoom rested)
@@ -114,7 +115,7 @@ type Mode = "pan" | "box" | "lasso";
 class MapView {
   readonly root = document.createElement("div");
   readonly stats: MapStats = {
-    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectStartAt: null, selectedAt: null, counts: [], found: [], histAt: null, frames: 0, views: 0, viewsSent: 0, polygon: [], domain: [], error: null,
+    readyMs: null, lags: [], computeMs: [], draws: 0, xy: [], z: [], mean: null, index: -1, clicks: [], selected: 0, selectStartAt: null, selectedAt: null, counts: [], found: [], histAt: null, selectParts: [], frames: 0, views: 0, viewsSent: 0, polygon: [], domain: [], error: null,
   };
   private readonly canvas = document.createElement("canvas");
   private readonly below = document.createElement("canvas"); // decoded overlay, under the points
@@ -143,6 +144,7 @@ class MapView {
   private mode: Mode = "pan";
   private down: { x: number; y: number } | null = null;
   private lassoing = false;
+  private selectToken = 0; // the selection whose highlight is pending
   private busy = false;
   private pending: { x: number; y: number; index: number; t: number } | null = null;
   // what the card shows and where the pointer was then: a click there pins exactly that
@@ -583,14 +585,27 @@ class MapView {
 
   /** Select the points inside ``polygon`` (map units) with Python's rule, show their histogram, maybe send it. */
   private applySelection(polygon: number[], send: boolean): void {
-    this.stats.selectStartAt = performance.now();
+    const t0 = (this.stats.selectStartAt = performance.now());
     const picked = pointsInPolygon(this.xy, polygon);
-    this.scatter.select(picked, { preventEvent: true } as any);
+    const t1 = performance.now();
     this.stats.selected = picked.length;
     this.stats.selectedAt = performance.now();
     this.stats.polygon = polygon;
     if (send) this.setTrigger("select", { polygon: picked.length ? polygon : [] });
     this.showHistogram(picked);
+    const t2 = performance.now();
+    this.stats.selectParts = [t1 - t0, t2 - t1];
+    // The highlight after the histogram is painted: regl-scatterplot's select takes ~0.2 µs a point and its next
+    // frame draws every selected point again, outlined (over a second for half a million in software WebGL).
+    const token = ++this.selectToken;
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        if (token !== this.selectToken) return; // a newer selection came first
+        const t3 = performance.now();
+        this.scatter.select(picked, { preventEvent: true } as any);
+        this.stats.selectParts = [t1 - t0, t2 - t1, performance.now() - t3];
+      }, 0),
+    );
   }
 
   /** The selection's class histogram over the map, at once (none for an empty selection). */
