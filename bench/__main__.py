@@ -250,12 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-placement", action="store_true", help="--scale: only the app at N images (bench/scale.py)")
     p.add_argument("--no-live", action="store_true", help="--scale: only the placement figures (bench/scale.py)")
     p.add_argument("--work", default="test-artifacts/scale", help="--scale: folder of the written set and its cache")
+    p.add_argument("--no-engines", action="store_true", help="--scale: skip the local-vs-Ray encode (bench/scale.py)")
     a = p.parse_args(argv)
     if a.scale:
-        from bench.scale import live, report, report_live, run
+        from bench.scale import engines, live, report, report_engines, report_live, run
 
         if not a.no_placement:
             report(run(a.checkpoint, a.n, a.fit_sample, a.exact_rows))
+        if not a.no_engines:
+            report_engines(engines(Path(a.work).resolve()))
         if not a.no_live:
             report_live(live(a.n, Path(a.work).resolve()))
         return 0

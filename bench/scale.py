@@ -290,3 +290,144 @@ def report_live(r: LiveResult) -> None:
     old["live"] = {"date": time.strftime("%Y-%m-%d %H:%M"), **asdict(r)}
     RESULTS.write_text(json.dumps(old, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+# ----------------------------------------------------------------------------------------
+# The two encode engines on the same images, and the per-batch costs behind a scaling model
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """core.encode's local and Ray engines on the same affine digits (this machine's CPUs), two sizes each, and
+    the per-batch costs measured apart: the driver's (read, decode, write) and one actor's scoring."""
+
+    sizes: list[int]
+    local_s: list[float]  # whole encode_to_shards call, wall
+    ray_s: list[float]  # the same with engine="ray" (Ray already started)
+    ray_init_s: float  # ray.init: the local Ray started once
+    max_abs_diff: float  # |Ray - local| over every latent mean of the larger size
+    batch_size: int
+    score_ms: float  # encode_batch of one batch on one thread (median of 10): one CPU actor's cost
+    driver_ms: float  # reading, decoding and writing one batch, no scoring (the driver's share, serial)
+    cpus: int
+
+
+def _fit_line(sizes: list[int], seconds: list[float]) -> tuple[float, float]:
+    """(fixed seconds, seconds per image) through two runs."""
+    b = (seconds[1] - seconds[0]) / (sizes[1] - sizes[0])
+    return seconds[0] - b * sizes[0], b
+
+
+def engines(work: Path, sizes: tuple[int, int] = (50_000, 200_000), seed: int = 0) -> EngineResult:
+    """Encode the first ``sizes`` affine digits with the local engine, then with Ray on the same CPUs, from fresh
+    folders; the per-batch costs are measured on the larger set's first shard."""
+    import os
+    import shutil
+    import statistics
+
+    import torch
+
+    import core.encode as enc
+    from core.models.checkpoints import load_checkpoint
+    from core.models.inference import encode_batch
+
+    data, out = work / "data", work / "engines"
+    ckpt_path = ROOT / "checkpoints" / LIVE_CKPT
+    local_s, ray_s = [], []
+    for n in sizes:
+        affine_digits(data / f"affine{n}.npz", n, seed)
+        shutil.rmtree(out / f"local-{n}", ignore_errors=True)
+        r = enc.encode_to_shards(
+            ckpt_path, f"npz:{data / f'affine{n}.npz'}", out / f"local-{n}", shard_size=ENCODE_SHARD
+        )
+        local_s.append(r.seconds)
+        print(f"  local, {n:,} images: {r.seconds:.1f} s ({r.images_per_s:,.0f} images/s)")
+    t0 = time.perf_counter()
+    ray = enc._ray_init()
+    ray_init_s = time.perf_counter() - t0
+    try:
+        for n in sizes:
+            shutil.rmtree(out / f"ray-{n}", ignore_errors=True)
+            spec = f"npz:{data / f'affine{n}.npz'}"
+            r = enc.encode_to_shards(ckpt_path, spec, out / f"ray-{n}", engine="ray", shard_size=ENCODE_SHARD)
+            ray_s.append(r.seconds)
+            print(f"  ray, {n:,} images: {r.seconds:.1f} s ({r.images_per_s:,.0f} images/s)")
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+    finally:
+        ray.shutdown()
+    n = sizes[-1]
+
+    def means(folder: Path) -> np.ndarray:
+        return np.stack(enc.read_encoded(folder).column("mean").to_numpy(zero_copy_only=False))
+
+    diff = float(np.abs(means(out / f"ray-{n}") - means(out / f"local-{n}")).max())
+    # one actor's scoring: encode_batch on one thread, as each CPU actor runs it
+    ckpt = load_checkpoint(ckpt_path, "cpu")
+    x = np.load(data / f"affine{n}.npz")["x"][: enc.BATCH_SIZE, None].astype(np.float32) / 255
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    times = []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        encode_batch(ckpt.model, x, np.arange(len(x)), seed)
+        times.append(time.perf_counter() - t0)
+    torch.set_num_threads(threads)
+    # the driver's share: one shard read, decoded, tabled and written, with zero scores (no model)
+    source = enc.open_source(f"npz:{data / f'affine{n}.npz'}", ckpt.config.image_shape)
+    dim = ckpt.config.latent_dim
+    folder = out / "driver"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    t0 = time.perf_counter()
+    k, batches = next(enc.shard_batches(source, ENCODE_SHARD, set(), enc.BATCH_SIZE, print))
+    zeros = [
+        {
+            c: np.zeros((len(b.rows), dim) if c in ("mean", "logvar") else len(b.rows), np.float32)
+            for c in ("mean", "logvar", *enc.SCORE_COLUMNS)
+        }
+        for b in batches
+    ]
+    meta = {"latent_dim": dim, "kind": ckpt.config.kind, "attribute_names": None}
+    enc.write_shard(folder, k, enc.shard_table(batches, zeros, meta))
+    driver_ms = (time.perf_counter() - t0) * 1000 / len(batches)
+    shutil.rmtree(out, ignore_errors=True)  # the shards were only for timing: gigabytes at the larger sizes
+    return EngineResult(
+        sizes=list(sizes),
+        local_s=local_s,
+        ray_s=ray_s,
+        ray_init_s=ray_init_s,
+        max_abs_diff=diff,
+        batch_size=enc.BATCH_SIZE,
+        score_ms=statistics.median(times) * 1000,
+        driver_ms=driver_ms,
+        cpus=cpus or (os.cpu_count() or 1),
+    )
+
+
+def report_engines(r: EngineResult) -> None:
+    """Print the two engines side by side and the scaling model; write them to bench/scale.json under "engines"."""
+    (la, lb), (ra, rb) = _fit_line(r.sizes, r.local_s), _fit_line(r.sizes, r.ray_s)
+    n = r.sizes[-1]
+    print(
+        f"encode, {n:,} images: local {r.local_s[-1]:.1f} s ({n / r.local_s[-1]:,.0f} images/s), Ray on the same "
+        f"{r.cpus} CPUs {r.ray_s[-1]:.1f} s ({n / r.ray_s[-1]:,.0f} images/s): Ray / local = "
+        f"{r.ray_s[-1] / r.local_s[-1]:.2f} (target <= 1.5); latents agree to {r.max_abs_diff:.1e}\n"
+        f"  fixed + per image: local {la:.1f} s + {lb * 1e6:.0f} us, Ray {ra:.1f} s + {rb * 1e6:.0f} us "
+        f"(ray.init {r.ray_init_s:.1f} s apart)\n"
+        f"  per batch of {r.batch_size}: one actor scores in {r.score_ms:.1f} ms (one CPU thread), the driver reads, "
+        f"decodes and writes in {r.driver_ms:.1f} ms"
+    )
+    per_batch_overhead = max(0.0, rb * r.batch_size * 1000 - max(r.driver_ms, r.score_ms / r.cpus))
+    print(
+        f"  model: images/s with N actors = {r.batch_size} / max(driver {r.driver_ms:.1f} ms + Ray "
+        f"{per_batch_overhead:.1f} ms, score / N); a CPU actor's score {r.score_ms:.1f} ms gives "
+        + ", ".join(
+            f"N={k}: {r.batch_size * 1000 / max(r.driver_ms + per_batch_overhead, r.score_ms / k):,.0f}"
+            for k in (1, 2, 8, 32)
+        )
+        + " images/s; a GPU actor's score is measured the same way on a GPU machine (none here)"
+    )
+    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    old["engines"] = {"date": time.strftime("%Y-%m-%d %H:%M"), **asdict(r), "ray_batch_overhead_ms": per_batch_overhead}
+    RESULTS.write_text(json.dumps(old, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")

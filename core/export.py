@@ -245,6 +245,27 @@ class MapColour:
         return {"kind": self.kind, "url": self.url, "title": self.title} | {k: getattr(self, k) for k in keep}
 
 
+CLIP_PERCENTILES = (1.0, 99.0)  # a score's colour scale: one outlier in a million must not paint the rest one colour
+
+
+def colour_range(values: np.ndarray) -> tuple[float, float, bool]:
+    """(low, high, clipped): the finite values' extremes, or their 1st and 99th percentiles where the extremes
+    stretch that span over 1.5 times (a long tail); (0, 1, False) with no finite value. Both maps colour by it."""
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return 0.0, 1.0, False
+    lo, hi = float(finite.min()), float(finite.max())
+    p_lo, p_hi = (float(p) for p in np.percentile(finite, CLIP_PERCENTILES))
+    if p_hi > p_lo and hi - lo > 1.5 * (p_hi - p_lo):
+        return p_lo, p_hi, True
+    return lo, hi, False
+
+
+def clipped_title(title: str, clipped: bool) -> str:
+    return f"{title} (1st–99th percentile)" if clipped else title
+
+
 def map_colour(view_key: str, c: Colouring, serve: Serve) -> MapColour:
     """The served file and legend of a colouring of the map ``view_key``."""
     tag = content_key("map-colour", MapBundle.VERSION, view=view_key, name=c.name)[:16]
@@ -253,10 +274,9 @@ def map_colour(view_key: str, c: Colouring, serve: Serve) -> MapColour:
         url = serve(f"{tag}-groups.bin", lambda: f32_bytes(groups))
         return MapColour("category", url, c.title, names=c.names, colours=c.colours)
     v = np.asarray(c.values, np.float64)
-    finite = v[np.isfinite(v)]
-    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    lo, hi, clipped = colour_range(v)
     url = serve(f"{tag}-values.bin", lambda: f32_bytes(np.nan_to_num(v, nan=lo)))
-    return MapColour("value", url, c.title, lo=lo, hi=hi)
+    return MapColour("value", url, clipped_title(c.title, clipped), lo=lo, hi=hi)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from ui.shell import page
 
 ctx = page(
     "Directions",
-    "Add s × (centroid of class B − centroid of class A) to a latent and decode each step: does one direction change "
-    "one property? Below, what a single latent dimension does: the images where it is lowest and highest, its sweep.",
+    "Add s × a direction (class B's centroid − class A's, or a named attribute's direction) to a latent and decode "
+    "each step: does one direction change one property? Below, what a single latent dimension does: the images where "
+    "it is lowest and highest, its sweep.",
 )
 enc, D = ctx.enc, ctx.ckpt.config.latent_dim
 classes = np.unique(enc.labels).tolist()

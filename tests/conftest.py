@@ -32,7 +32,6 @@ SLOWEST_FILES = (
     "test_train_page.py",
     "test_hostile_names.py",
     "test_cold_start.py",
-    "test_map_70k.py",
     "test_map_200k.py",
     "test_onnx_model.py",
     "test_placement.py",

@@ -99,6 +99,19 @@ def test_points_in_a_polygon_by_the_even_odd_rule():
     assert points_in_polygon(xy, square[:2]).tolist() == []  # not a polygon: nothing
 
 
+def test_a_long_tail_is_clipped_from_the_colour_scale_and_an_even_spread_is_not():
+    from core.export import colour_range
+
+    rng = np.random.default_rng(0)
+    even = rng.uniform(2.0, 3.0, 10_000)
+    assert colour_range(even) == (even.min(), even.max(), False)
+    tail = np.concatenate([even, [50.0, np.nan, np.inf]])  # one outlier, a NaN and an infinity
+    lo, hi, clipped = colour_range(tail)
+    assert clipped and (lo, hi) == tuple(np.percentile(tail[np.isfinite(tail)], [1, 99]))
+    assert hi < 3.0
+    assert colour_range(np.full(5, 7.0)) == (7.0, 7.0, False) and colour_range(np.array([np.nan])) == (0, 1, False)
+
+
 def test_search_finds_an_index_or_a_class():
     classes = [str(c) for c in range(10)]
     assert state.parse_search("123", classes, 5000) == {"index": 123}
@@ -193,7 +206,10 @@ def test_the_live_map_gets_its_arrays_once_as_served_files():
     colour = element_data(at)["colour"]
     values = served(colour["url"])
     assert colour["kind"] == "value"
-    assert np.isclose(values.min(), colour["lo"]) and np.isclose(values.max(), colour["hi"])
+    # the colour bar spans the 1st to 99th percentile (an outlier must not paint every other point one colour)
+    assert np.allclose(np.percentile(md.enc.recon_error, [1, 99]), [colour["lo"], colour["hi"]])
+    assert colour["lo"] > values.min() and colour["hi"] < values.max()
+    assert colour["title"] == "reconstruction error (pixel MSE) (1st–99th percentile)"
     assert np.allclose(values, md.enc.recon_error, rtol=1e-6)
 
 

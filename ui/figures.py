@@ -74,7 +74,11 @@ def group_traces(xy, groups, names, index, size: float = 3, opacity: float = 0.8
 
 
 def value_trace(xy, values, labels, index, label: str):
-    """One trace coloured by a number per point, with a colour bar; customdata = (index, label)."""
+    """One trace coloured by a number per point, with a colour bar over core.export.colour_range (the live map's);
+    customdata = (index, label)."""
+    from core.export import clipped_title, colour_range
+
+    lo, hi, clipped = colour_range(values)
     return _scatter(
         xy,
         name=label,
@@ -84,7 +88,9 @@ def value_trace(xy, values, labels, index, label: str):
             "size": 3,
             "color": np.asarray(values, dtype=np.float32),
             "colorscale": "Viridis",
-            "colorbar": {"title": {"text": label, "side": "right"}},
+            "cmin": lo,
+            "cmax": hi,
+            "colorbar": {"title": {"text": clipped_title(label, clipped), "side": "right"}},
         },
     )
 

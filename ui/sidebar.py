@@ -90,7 +90,8 @@ def card(ckpt) -> None:
     if ev is not None:
         lines_md.append(f"5-NN accuracy: latent {ev.knn_acc_latent:.3f} · pixels {ev.knn_acc_pixel:.3f}")
         if ev.heldout_auroc:
-            lines_md.append(f"finds the held-out class: AUROC {ev.heldout_auroc['recon_error']:.3f} (recon error)")
+            held = "class" if ckpt.excluded_class is not None else "images"  # a class left out, or a filter's images
+            lines_md.append(f"finds the held-out {held}: AUROC {ev.heldout_auroc['recon_error']:.3f} (recon error)")
     st.markdown("  \n".join(lines_md))  # our own words and numbers only: names from files go through st.text / st.code
     st.text(f"trained on {dataset_label(ckpt.dataset)}")
     conv = info.get("convergence")
