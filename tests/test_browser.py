@@ -1,7 +1,8 @@
 """The real Streamlit server driven by Playwright in Debian's headless Chromium.
 
 Opens every page, moves a slider and waits for the decoded image to change, clicks a map point,
-runs an interpolation (the 70,000- and 200,000-point maps: tests/test_map_200k.py). Screenshots go to test-artifacts/screenshots/.
+runs an interpolation (the 70,000- and 200,000-point maps: tests/test_map_200k.py). Screenshots go to
+test-artifacts/screenshots/.
 In CI (LATENT_EXPLORER_REQUIRE_BROWSER=1) a missing browser fails instead of skipping.
 """
 
