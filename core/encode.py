@@ -21,6 +21,7 @@ import functools
 import io
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -44,7 +45,10 @@ FORMAT_VERSION = 1
 MANIFEST = "_manifest.json"  # a leading '_' keeps it out of pyarrow's reading of the folder as one table
 SHARD_SIZE = 4096  # source rows per shard
 BATCH_SIZE = 256
-RAY_WINDOW_ROWS = 32768  # images decoded and handed to one Ray pipeline at a time: bounds the driver's memory
+RAY_WINDOW_BYTES = 2**30  # images (float32) decoded and handed to one Ray pipeline at a time: bounds the driver's
+# memory; each pipeline starts its actors anew (~5 s here), so a window holds as many whole shards as fit
+RAY_ITEM_BYTES = 8 * 2**20  # a Ray row carries this many bytes of images at most (several batches): Ray's cost per
+# row (~40 ms here) is paid once for all of them
 ENGINES = ("local", "ray")
 SCORE_COLUMNS = ("recon_error", "recon_nll", "kl", "neg_elbo")
 
@@ -487,7 +491,7 @@ class _EncodeActor:
     """A Ray actor holding the model: rebuilt from the checkpoint's files (sent through the object store, so the
     workers need no shared disk), it scores each batch with inference's encode_batch."""
 
-    def __init__(self, files_ref: Any, seed: int, threads: int):
+    def __init__(self, files_ref: Any, seed: int, threads: int, batch_size: int):
         import tempfile
 
         import ray
@@ -501,15 +505,19 @@ class _EncodeActor:
             for name, data in ray.get(files_ref).items():
                 Path(folder, name).write_bytes(data)
             self.model = load_checkpoint(folder, resolve_device("auto")).model
-        self.seed = seed
+        self.seed, self.batch_size = seed, batch_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from core.models.inference import encode_batch
 
-        # one Ray row is one of the driver's batches: (1, B, C, H, W) images and (1, B) row numbers
+        # one Ray row is a run of the driver's batches of one shard: (1, M, C, H, W) images, (1, M) row numbers;
+        # scored batch by batch as the local engine does
         x, rows = np.asarray(batch["x"][0], np.float32), np.asarray(batch["rows"][0], np.int64)
-        scores = encode_batch(self.model, x, rows, self.seed)
-        return {"k": batch["k"], "i": batch["i"], **{name: v[None] for name, v in scores.items()}}
+        parts = [
+            encode_batch(self.model, x[i : i + self.batch_size], rows[i : i + self.batch_size], self.seed)
+            for i in range(0, len(rows), self.batch_size)
+        ]
+        return {"k": batch["k"], **{name: np.concatenate([p[name] for p in parts])[None] for name in parts[0]}}
 
 
 def _ray_init():
@@ -526,7 +534,7 @@ def _ray_init():
 
 
 def _run_ray(ckpt, shards, out: Path, meta, seed, result: EncodeResult, bar, batch_size, shard_size, actors) -> None:
-    """Shards in windows of about RAY_WINDOW_ROWS images: each window is one Ray Data pipeline whose actors run
+    """Shards in windows of about RAY_WINDOW_BYTES of images: each window is one Ray Data pipeline whose actors run
     encode_batch on the driver's batches; results come back in order and the driver writes the shards."""
     from core.models.checkpoints import weight_files
 
@@ -543,22 +551,34 @@ def _run_ray(ckpt, shards, out: Path, meta, seed, result: EncodeResult, bar, bat
     gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
     size = actors or (gpus if gpus else cpus)
     args: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-    per_window = max(1, RAY_WINDOW_ROWS // shard_size)
+    per_window = max(1, RAY_WINDOW_BYTES // (shard_size * 4 * math.prod(ckpt.config.image_shape)))
     window: list[tuple[int, list[Batch]]] = []
 
+    def items_of(k: int, bs: list[Batch]) -> list[dict[str, Any]]:
+        """The shard's batches as Ray rows of about RAY_ITEM_BYTES of images each (one batch at least)."""
+        per = max(1, RAY_ITEM_BYTES // max(1, bs[0].images.nbytes)) if bs else 1
+        return [
+            {
+                "k": k,
+                "x": np.concatenate([b.images for b in bs[j : j + per]]),
+                "rows": np.concatenate([b.rows for b in bs[j : j + per]]),
+            }
+            for j in range(0, len(bs), per)
+        ]
+
     def run_window() -> None:
-        items = [{"k": k, "i": i, "x": b.images, "rows": b.rows} for k, bs in window for i, b in enumerate(bs)]
+        items = [item for k, bs in window for item in items_of(k, bs)]
         scores: dict[int, list[dict[str, np.ndarray]]] = {k: [] for k, _ in window}
         if items:
             ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
                 _EncodeActor,
-                fn_constructor_args=(files_ref, seed, 1),
+                fn_constructor_args=(files_ref, seed, 1, batch_size),
                 batch_size=1,
                 compute=ActorPoolStrategy(size=min(size, len(items))),
                 **args,
             )
             for row in ds.iter_rows():
-                scores[int(row["k"])].append({n: np.asarray(row[n]) for n in row if n not in ("k", "i")})
+                scores[int(row["k"])].append({n: np.asarray(row[n]) for n in row if n != "k"})
                 bar.update(len(scores[int(row["k"])][-1]["mean"]))
         for k, bs in window:
             result.written.append(write_shard(out, k, shard_table(bs, scores[k], meta)))

@@ -88,7 +88,7 @@ def test_shards_round_trip_with_encode_datasets_numbers(tmp_path, mnist, referen
 def test_the_ray_pipeline_gives_the_local_engines_latents(tmp_path, mnist, ray_cluster, monkeypatch):
     spec = write_npz(tmp_path / "first.npz", mnist, 300)
     local = enc.encode_to_shards(CKPT, spec, tmp_path / "local", shard_size=128, batch_size=64)
-    monkeypatch.setattr(enc, "RAY_WINDOW_ROWS", 256)  # two shards a window: two pipelines, in order
+    monkeypatch.setattr(enc, "RAY_WINDOW_BYTES", 256 * 28 * 28 * 4)  # two shards a window: two pipelines, in order
     remote = enc.encode_to_shards(CKPT, spec, tmp_path / "ray", engine="ray", shard_size=128, batch_size=64)
     assert remote.written == local.written and remote.encoded == 300
     a, b = enc.read_encoded(tmp_path / "local"), enc.read_encoded(tmp_path / "ray")
