@@ -113,8 +113,9 @@ def report(r: ScaleResult) -> None:
         f"p95 {r.p95_offset_pct:.3f} % of the map diagonal\n"
         f"  peak RSS {r.peak_rss_mb:,.0f} MB; targets: 1,000,000 placed <= 300 s, median offset <= 1 %"
     )
-    live_figures = json.loads(RESULTS.read_text()).get("live") if RESULTS.is_file() else None
-    out = {"date": time.strftime("%Y-%m-%d %H:%M"), **asdict(r), "live": live_figures}
+    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    others = {k: old[k] for k in ("engines", "live") if k in old}  # the other parts' figures are kept
+    out = {"date": time.strftime("%Y-%m-%d %H:%M"), **asdict(r), **others}
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")
 
@@ -289,7 +290,7 @@ def report_live(r: LiveResult) -> None:
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     live = {"date": time.strftime("%Y-%m-%d %H:%M"), **asdict(r)}
     before = old.get("live", {})
-    if r.encode_s == 0 and before.get("n") == r.n and before.get("encode_s"):  # set, encode and map were reused
+    if r.encode_images_per_s == 0 and before.get("n") == r.n and before.get("encode_images_per_s"):  # all reused
         keep = ("write_s", "encode_s", "encode_images_per_s", "map_fit_s")
         live |= {k: before[k] for k in keep} | {"prepared": before.get("prepared", before.get("date"))}
         print(f"  (the set, its encode and its map were reused: their figures are those of {live['prepared']})")
