@@ -558,6 +558,29 @@ def test_in_box_mode_a_click_still_pins_the_point(server, page):
     assert page.evaluate("() => window.__latentMap.selectedAt") is None  # a click is no (empty) box
 
 
+@pytest.mark.browser
+def test_a_lasso_that_ends_where_it_began_selects_and_pins_nothing(server, page):
+    from browser import wait_idle
+
+    _browser_ready()
+    open_map(page, server)
+    wait_idle(page)
+    page.locator('[data-tool="lasso"]').click()
+    box = page.locator('[data-testid="le-map-canvas"]').bounding_box()
+    loop = [(0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7), (0.3, 0.3)]  # closed: the release is on the press
+    page.mouse.move(box["x"] + box["width"] * loop[0][0], box["y"] + box["height"] * loop[0][1])
+    page.mouse.down()
+    for u, v in loop[1:]:
+        page.mouse.move(box["x"] + box["width"] * u, box["y"] + box["height"] * v, steps=5)
+    page.mouse.up()
+    page.wait_for_function("() => window.__latentMap.selectedAt !== null")
+    assert page.evaluate("() => window.__latentMap.selected") > 100
+    page.get_by_text("selected points").first.wait_for()
+    wait_idle(page)
+    assert page.evaluate("() => window.__latentMap.clicks") == []  # the release that closed the loop pinned nothing
+    assert "point" not in parse_qs(urlparse(page.url).query)
+
+
 # In the page: when the URL first names the colouring, and when the run it started has ended (ms after the choice)
 URL_PROBE = """(want) => {
   const p = (window.__urlProbe = {t0: performance.now(), url: null, idle: null, stale: false});

@@ -207,6 +207,10 @@ class MapView {
     this.root.addEventListener("click", (e) => (swallow(e), this.onClick(e)), true);
     this.root.addEventListener("dblclick", swallow, true);
     this.canvas.addEventListener("pointerdown", (e) => ((this.down = { x: e.clientX, y: e.clientY }), (this.moved = true)));
+    // a press that went further than CLICK_PX at any time is a drag, even one that ends where it began (a closed lasso)
+    this.canvas.addEventListener("pointermove", (e) => {
+      if (this.down && Math.hypot(e.clientX - this.down.x, e.clientY - this.down.y) > CLICK_PX) this.down = null;
+    });
     this.canvas.addEventListener("wheel", () => (this.moved = true), { passive: true });
     // Chromium dispatches pointermove at the next animation frame (~8 ms later on average, measured);
     // pointerrawupdate (secure contexts: localhost, https) comes as the input arrives, so the card follows sooner.
@@ -577,6 +581,7 @@ class MapView {
   private onLasso(coordinates: ArrayLike<number> | number[][]): void {
     if (!this.lassoing) return;
     this.lassoing = false;
+    this.down = null; // the click that follows this release is the lasso's end, not a click
     const flat = Array.from(coordinates as ArrayLike<number | number[]>).flat() as number[];
     const { cx, cy, half } = this.frame;
     const polygon = roundPolygon(flat.map((v, i) => (i % 2 ? cy : cx) + v * half));
