@@ -228,6 +228,8 @@ def test_dragging_a_live_slider_decodes_in_the_browser(server, page):
     canvas, grid = page.locator(MEAN), page.locator(GRID)
     seen = [canvas.evaluate(PIXELS)]
     grids = {}
+    first = page.locator(".st-key-sl_live_view input[type=range]").first
+    thumbs: list[list[float]] = []  # the dragged slider's value and width at each step
     n_sent = len(sent)
 
     def step(i: int) -> None:
@@ -238,12 +240,15 @@ def test_dragging_a_live_slider_decodes_in_the_browser(server, page):
         # are slow) so every step reads the image of the slider's value at that step, still before the release
         page.wait_for_function("() => (s => s.z.join() === s.latest.join())(window.__latentLive)", polling="raf")
         seen.append(canvas.evaluate(PIXELS))
+        thumbs.append(first.evaluate("e => [Number(e.value), e.getBoundingClientRect().width]"))
 
     drag(page, on_step=step)
     during = len(sent) - n_sent  # messages to the server while the button was down (the last is the release)
     changes = sum(a != b for a, b in zip(seen, seen[1:], strict=False))
-    print(f"{changes} image changes in 25 steps")
-    assert changes >= 20, changes  # the image followed the drag, step by step, before release
+    # the slider keeps its width while dragged (a note under the grid once widened the images' column, and the
+    # thumb under the pointer jumped to the end of a narrower slider)
+    assert max(w for _, w in thumbs) - min(w for _, w in thumbs) < 1, thumbs
+    assert changes >= 20, (changes, thumbs)  # the image followed the drag, step by step, before release
     assert grids[8][0] != grids[16][0] and grids[8][1] != grids[16][1]  # grid and image, both mid-drag
     assert during <= 1, during  # at most the release itself reached the server before mouse up returned
     page.wait_for_function("() => new URL(location.href).searchParams.get('point')?.split(',').length === 16")

@@ -78,6 +78,7 @@ const CSS = `
 .le-live figure{margin:0;text-align:center;font-size:.8rem}
 .le-images canvas{image-rendering:pixelated;display:block}
 .le-status{font-size:.75rem;opacity:.7;margin-top:.25rem}
+.le-right>.le-status{width:0;min-width:100%} /* wraps at the images' width: a note never widens its column mid-drag */
 ${GRID_CSS}`;
 
 class Live {
