@@ -165,7 +165,8 @@ export class GridView {
 export const GRID_CSS = `
 .le-grid{display:grid;grid-template-columns:auto auto;font-size:.7rem;line-height:1}
 .le-grid-cols{display:grid;text-align:center;opacity:.75;padding-bottom:.2rem}
-.le-grid-rows{display:flex;flex-direction:column;padding-right:.35rem;opacity:.75;white-space:nowrap}
+.le-grid-rows{display:flex;flex-direction:column;padding-right:.35rem;opacity:.75;white-space:nowrap;
+  font-variant-numeric:tabular-nums;min-width:7em} /* "z15 = -10.00": a value's sign never resizes the grid mid-drag */
 .le-grid-rows span{display:flex;align-items:center;justify-content:flex-end}
 .le-grid-stage{position:relative}
 .le-grid-stage canvas{image-rendering:pixelated;display:block;cursor:pointer}
